@@ -1,0 +1,57 @@
+"""Named errors. The class name is the Lambda ``errorType``, so the state machine routes on it.
+
+Keep names stable: ``statemachine/ingest_pipeline.asl.json`` retries and catches by these names.
+"""
+
+from __future__ import annotations
+
+
+class PricefeedError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+# --- Fyers -----------------------------------------------------------------------------------
+class FyersError(PricefeedError):
+    """Fyers answered with an error. ``code`` is Fyers' own (negative) code when it sent one."""
+
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class TransientFyersError(FyersError):
+    """Worth retrying: 5xx, timeouts, connection resets, malformed bodies."""
+
+
+class RateLimited(TransientFyersError):
+    """HTTP 429 / code -429 or 429. ``retry_after`` in seconds when Fyers said so."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class TokenExpired(FyersError):
+    """The access token is expired or invalid (-8, -15, -16, -17): refresh, then retry."""
+
+
+class InvalidSymbol(FyersError):
+    """Fyers does not know the symbol (-300). Permanent: never retried."""
+
+
+class BadRequest(FyersError):
+    """Invalid parameters or range (-50, "Invalid input"). Permanent: never retried."""
+
+
+class FyersPermissionDenied(FyersError):
+    """HTTP 403 / -352: the app lacks a permission or the app id is wrong. Permanent."""
+
+
+# --- our own inputs --------------------------------------------------------------------------
+class InvalidInput(PricefeedError, ValueError):
+    """Bad input (a ticker file, an event, a job argument). The message names the input."""
+
+
+class NotLoggedIn(PricefeedError):
+    """No usable Fyers tokens are stored: run the login flow first."""

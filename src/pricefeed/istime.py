@@ -1,0 +1,52 @@
+"""IST time rules: everything is computed in Asia/Kolkata from UTC epochs; the host TZ never matters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pricefeed.errors import InvalidInput
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ist_today(now: datetime | None = None) -> date:
+    """The IST calendar date at ``now`` (a scheduled run's "today" is IST, not UTC)."""
+    return (now or utcnow()).astimezone(IST).date()
+
+
+def ist_midnight_epoch(day: date) -> int:
+    return int(datetime.combine(day, time(0, 0), tzinfo=IST).timestamp())
+
+
+def ist_day_range(day: date) -> tuple[int, int]:
+    """Epoch seconds of the first and last second of an IST calendar day."""
+    start = ist_midnight_epoch(day)
+    return start, start + 86_400 - 1
+
+
+def parse_date(value: object, *, what: str = "date") -> date:
+    """A ``YYYY-MM-DD`` string → date; anything else is an InvalidInput naming ``what``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a YYYY-MM-DD string, got {type(value).__name__}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a YYYY-MM-DD string, got {value[:40]!r}") from None
+
+
+def last_closed_minute_epoch(now: datetime) -> int:
+    """The last second of the last fully ended minute: a ``range_to`` that never includes a forming candle."""
+    return int(now.timestamp()) // 60 * 60 - 1
+
+
+def days(start: date, end: date) -> list[date]:
+    if end < start:
+        raise InvalidInput(f"date range ends ({end}) before it starts ({start})")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

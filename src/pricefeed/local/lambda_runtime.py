@@ -1,0 +1,179 @@
+"""Run Lambda handlers in this process, each with its own environment, like a warm Lambda sandbox.
+
+Concurrent Map iterations run on threads, so each function's environment lives in a context
+variable overlaid on ``os.environ`` (boto3, Powertools and our Settings all read ``os.environ``),
+and whatever a handler prints goes to its function's log file instead of the terminal.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_ENV: contextvars.ContextVar[dict[bytes, bytes | None] | None] = contextvars.ContextVar("lambda_env", default=None)
+_LOG: contextvars.ContextVar[io.TextIOBase | None] = contextvars.ContextVar("lambda_log", default=None)
+_MASKED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+class _OverlayData(dict):
+    """``os.environ._data`` whose lookups see the current invocation's environment first."""
+
+    def _overlay(self) -> dict[bytes, bytes | None] | None:
+        return _ENV.get()
+
+    def __getitem__(self, key):
+        over = self._overlay()
+        if over is not None and key in over:
+            value = over[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        over = self._overlay()
+        if over is not None and key in over:
+            return over[key] is not None
+        return super().__contains__(key)
+
+    def _keys(self) -> list:
+        over = self._overlay()
+        if over is None:
+            return list(super().keys())
+        keys = [k for k in super().keys() if k not in over]
+        return keys + [k for k, v in over.items() if v is not None]
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self):
+        return len(self._keys())
+
+    def keys(self):
+        return self._keys()
+
+
+class _RoutedStream(io.TextIOBase):
+    """sys.stdout/stderr stand-in: inside an invocation, writes go to the function's log."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def write(self, s: str) -> int:
+        target = _LOG.get()
+        return (target or self.real).write(s)
+
+    def flush(self) -> None:
+        target = _LOG.get()
+        (target or self.real).flush()
+
+    def isatty(self) -> bool:
+        return _LOG.get() is None and self.real.isatty()
+
+    @property
+    def encoding(self):
+        return getattr(self.real, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+
+_installed = threading.Lock()
+_is_installed = False
+
+
+def install() -> None:
+    """Once per process: overlay os.environ and route stdout/stderr. Harmless outside invocations."""
+    global _is_installed
+    with _installed:
+        if _is_installed:
+            return
+        os.environ._data = _OverlayData(os.environ._data)  # type: ignore[attr-defined]
+        sys.stdout = _RoutedStream(sys.stdout)
+        sys.stderr = _RoutedStream(sys.stderr)
+        _is_installed = True
+
+
+@contextmanager
+def lambda_environment(env: Mapping[str, str], log: io.TextIOBase | None = None) -> Iterator[None]:
+    install()
+    over: dict[bytes, bytes | None] = {k.encode(): None for k in _MASKED}
+    over.update({os.fsencode(k): os.fsencode(str(v)) for k, v in env.items()})
+    env_token = _ENV.set(over)
+    log_token = _LOG.set(log)
+    try:
+        yield
+    finally:
+        _ENV.reset(env_token)
+        _LOG.reset(log_token)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+class FunctionSandbox:
+    """One function's unpacked code and loaded handler module (loaded on first invoke: a cold start)."""
+
+    def __init__(self, name: str, handler: str, code_zip: bytes, workdir: Path, log_path: Path):
+        self.name = name
+        self.module_name, self.handler_name = handler.rsplit(".", 1)
+        self.code_dir = workdir / name
+        self.code_dir.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(io.BytesIO(code_zip)) as zf:
+            zf.extractall(self.code_dir)
+        self.log_path = log_path
+        self._log = open(log_path, "a", buffering=1)
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> ModuleType:
+        with self._lock:
+            if self._module is None:
+                path = self.code_dir / (self.module_name.replace(".", "/") + ".py")
+                spec = importlib.util.spec_from_file_location(f"_lambda_{uuid.uuid4().hex}", path)
+                assert spec and spec.loader
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._module = module
+            return self._module
+
+    def invoke(self, event: Any, env: Mapping[str, str], arn: str) -> tuple[str, bool]:
+        """(payload JSON, errored) — an error payload is shaped like Lambda's own."""
+        context = LambdaContext(self.name, aws_request_id=str(uuid.uuid4()), invoked_function_arn=arn)
+        with lambda_environment(env, self._log):
+            try:
+                module = self._load()
+                result = getattr(module, self.handler_name)(event, context)
+                return json.dumps(result), False
+            except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda error payload
+                traceback.print_exc(file=self._log)
+                error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": context.aws_request_id}
+                return json.dumps(error), True
+
+    def close(self) -> None:
+        self._log.close()

@@ -1,0 +1,133 @@
+"""Every reach into moto's internals, in one place (moto is pinned; tests/unit/test_motopatch.py fails
+loudly when an upgrade moves any of these).
+
+1. Lambda: moto runs functions in Docker; we route ``LambdaFunction._invoke_lambda`` to an in-process
+   invoker instead (the real handler, its own environment).
+2. Glue: moto's job runs just tick through states; we run the job's real script and record its outcome.
+3. Step Functions: ``glue:startJobRun.sync`` needs a callback endpoint to clean up; the interpreter
+   sleeps for real through Retry intervals, so we scale those sleeps (the production policy in the
+   ASL file is untouched); and we create state machines in the executing backend (CloudFormation
+   puts them in the non-executing one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto.awslambda import models as lambda_models
+from moto.core.config import default_user_config
+from moto.glue import models as glue_models
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+    state_task_service_glue,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+# (function ARN or name) → callable(event) -> (payload JSON, errored)
+LambdaInvoker = Callable[[Any], tuple[str, bool]]
+_lambda_invokers: dict[str, LambdaInvoker] = {}
+# job name → callable(arguments) -> error message or None
+GlueRunner = Callable[[dict[str, str]], str | None]
+_glue_runners: dict[str, GlueRunner] = {}
+_retry_scale = [1.0]
+_applied = threading.Lock()
+_is_applied = False
+
+
+class _ScaledTime:
+    """Stands in for the ``time`` module inside moto's retrier: same API, shorter sleeps."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds * _retry_scale[0])
+
+
+def _invoke_lambda(self, event: str | None = None) -> tuple[str, bool, str]:
+    invoker = _lambda_invokers.get(self.function_arn) or _lambda_invokers.get(self.function_name)
+    if invoker is None:
+        return '{"errorType": "ResourceNotFoundException", "errorMessage": "no local runtime"}', True, ""
+    payload, errored = invoker(event)
+    return payload, errored, ""
+
+
+def _start_job_run(original):
+    def start_job_run(self, *args: Any, **kwargs: Any) -> str:
+        run_id = original(self, *args, **kwargs)
+        runner = _glue_runners.get(self.name)
+        if runner is None:
+            return run_id
+        run = next(r for r in self.job_runs if r.job_run_id == run_id)
+        run._transitions = [("RUNNING", "RUNNING")]
+        run._status = "RUNNING"
+
+        def work() -> None:
+            try:
+                error = runner(dict(run.arguments or {}))
+            except Exception as exc:  # noqa: BLE001 - any failure of the job script is a FAILED run
+                error = f"{type(exc).__name__}: {exc}"
+            state = "FAILED" if error else "SUCCEEDED"
+            run.error_message = error
+            run._transitions = [(state, state)]
+            run._status = state
+
+        threading.Thread(target=work, name=f"glue-{self.name}", daemon=True).start()
+        return run_id
+
+    return start_job_run
+
+
+def _job_run_as_dict(original):
+    def as_dict(self) -> dict[str, Any]:
+        out = original(self)
+        if getattr(self, "error_message", None):
+            out["ErrorMessage"] = self.error_message
+        return out
+
+    return as_dict
+
+
+def apply(*, retry_time_scale: float = 1.0) -> None:
+    """Idempotent. Also turns on real ASL execution for the whole process."""
+    global _is_applied
+    with _applied:
+        _retry_scale[0] = retry_time_scale
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        if _is_applied:
+            return
+        lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda
+        glue_models.FakeJob.start_job_run = _start_job_run(glue_models.FakeJob.start_job_run)
+        glue_models.FakeJobRun.as_dict = _job_run_as_dict(glue_models.FakeJobRun.as_dict)
+        retrier_decl.time = _ScaledTime()
+        # .sync tasks poll every 0.5 s; a tenth is plenty for a local job and keeps runs snappy.
+        state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.05
+        # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because
+        # Glue tasks get no callback endpoint; listing the pattern gives them one (our ASL never uses it).
+        state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS.add(ResourceCondition.WaitForTaskToken)
+        _is_applied = True
+
+
+def register_lambda(arn: str, name: str, invoker: LambdaInvoker) -> None:
+    _lambda_invokers[arn] = invoker
+    _lambda_invokers[name] = invoker
+
+
+def register_glue_job(name: str, runner: GlueRunner) -> None:
+    _glue_runners[name] = runner
+
+
+def create_executable_state_machine(*, account: str, region: str, name: str, definition: str, role_arn: str) -> str:
+    """Create (or replace) the state machine in moto's executing backend; returns its ARN."""
+    backend = stepfunctions_parser_backends[account][region]
+    for existing in list(backend.state_machines):
+        if existing.name == name:
+            backend.state_machines.remove(existing)
+    machine = backend.create_state_machine(name=name, definition=definition, roleArn=role_arn)
+    return machine.arn

@@ -1,0 +1,189 @@
+"""One command, one machine: the local stack + a Fyers endpoint, log in, run the state machine for a day,
+summarise per ticker, export both buckets. What `make demo` and `pricefeed local run` do."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from pricefeed.errors import InvalidInput, NotLoggedIn
+from pricefeed.local.stack import LocalStack
+from pricefeed.tokens import TokenStore
+
+SIMULATOR_DEFAULTS = {"app_id": "PFSIM1-100", "secret_key": "sim-secret", "pin": "1234"}
+ENV_OVERRIDES = {
+    "app_id": "FYERS_APP_ID",
+    "secret_key": "FYERS_SECRET_KEY",
+    "redirect_uri": "FYERS_REDIRECT_URI",
+    "pin": "FYERS_PIN",
+}
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    status: str
+    output: dict
+    seconds: float
+    tickers: list[dict] = field(default_factory=list)  # {"symbol", "bars": {tf: n}, "dead_letter": {...} | None}
+    error: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_config(callback_url: str, environ=os.environ) -> dict:
+    config = {**SIMULATOR_DEFAULTS, "redirect_uri": callback_url}
+    for name, var in ENV_OVERRIDES.items():
+        if environ.get(var):
+            config[name] = environ[var]
+    return config
+
+
+def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
+    """Open the stack's login URL; when it redirects straight back (the simulator) the login completes here."""
+    url = stack.outputs["LoginUrl"]
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"login URL {url!r} is not http(s)")
+    request = urllib.request.Request(url, headers={"User-Agent": "pricefeed-local"})  # noqa: S310 - checked above
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL from our stack
+            if answer.status == 200 and b"Logged in" in answer.read():
+                return
+    except urllib.error.HTTPError as exc:
+        raise NotLoggedIn(f"login failed with HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}") from None
+    except urllib.error.URLError:
+        pass  # a real Fyers login page: a person has to log in in a browser
+    on_url(f"Open this URL in a browser and log in to Fyers: {stack.outputs['LoginUrl']}")
+    store = TokenStore(stack.client("secretsmanager"), stack.outputs["TokenSecretArn"])
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            store.load()
+            return
+        except NotLoggedIn:
+            time.sleep(1)
+    raise NotLoggedIn("no Fyers login happened in time")
+
+
+def start_execution(stack: LocalStack, day: date, tickers_csv: Path) -> str:
+    if not tickers_csv.is_file():
+        raise InvalidInput(f"ticker list {tickers_csv} does not exist")
+    raw = stack.outputs["RawBucketName"]
+    key = stack.deployment.refs.get("TickerListKey", "config/nse_tickers.csv")
+    stack.client("s3").upload_file(str(tickers_csv), raw, key)
+    sfn = stack.client("stepfunctions")
+    name = f"local-{day.isoformat()}-{int(time.time() * 1000)}"
+    return sfn.start_execution(
+        stateMachineArn=stack.outputs["StateMachineArn"], name=name, input=json.dumps({"date": day.isoformat()})
+    )["executionArn"]
+
+
+def wait_for(stack: LocalStack, execution_arn: str, *, timeout_s: float = 1800) -> dict:
+    sfn = stack.client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still running after {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
+    """Per ticker of the plan: rows stored per timeframe and its dead letter, if any."""
+    from pricefeed import paths
+
+    s3, raw = stack.client("s3"), stack.outputs["RawBucketName"]
+    symbols = json.loads(s3.get_object(Bucket=raw, Key=output["symbols_key"])["Body"].read())["symbols"]
+    bars: dict[str, dict] = {s: {} for s in symbols}
+    try:
+        result = json.loads(s3.get_object(Bucket=raw, Key=output["result_key"])["Body"].read())
+        for p in result.get("partitions", []):
+            bars.setdefault(f"{p['exchange']}:{p['symbol']}", {})[p["timeframe"]] = p.get("rows", 0)
+    except s3.exceptions.NoSuchKey:
+        pass
+    rows = []
+    for symbol in symbols:
+        prefix = paths.dead_letter_key(symbol, day, _epoch()).rsplit("/", 1)[0] + "/"
+        letters = s3.list_objects_v2(Bucket=raw, Prefix=prefix).get("Contents", [])
+        letter = None
+        if letters:
+            newest = max(letters, key=lambda o: o["Key"])
+            letter = json.loads(s3.get_object(Bucket=raw, Key=newest["Key"])["Body"].read())
+        rows.append({"symbol": symbol, "bars": bars.get(symbol, {}), "dead_letter": letter})
+    return rows
+
+
+def _epoch():
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def export(stack: LocalStack, directory: Path) -> dict[str, int]:
+    """Both buckets to ``directory/raw`` and ``directory/processed``, keys as in S3."""
+    s3 = stack.client("s3")
+    counts = {}
+    for kind, bucket in (("raw", stack.outputs["RawBucketName"]), ("processed", stack.outputs["ProcessedBucketName"])):
+        n = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                target = directory / kind / obj["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(target))
+                n += 1
+        counts[kind] = n
+    return counts
+
+
+def run_local(
+    day: date,
+    tickers_csv: Path,
+    *,
+    fyers_url: str | None = None,
+    stack: LocalStack | None = None,
+    simulator_config=None,
+    export_dir: Path | None = None,
+) -> RunResult:
+    """Run one day end to end; starts (and stops) the simulator and the stack unless given."""
+    with ExitStack() as resources:
+        if stack is None:
+            api_port = free_port()
+            callback = f"http://127.0.0.1:{api_port}/oauth/callback"
+            config = app_config(callback)
+            if fyers_url is None:
+                from pricefeed.simulator import SimulatorConfig, SimulatorServer
+
+                sim_cfg = simulator_config or SimulatorConfig(
+                    app_id=config["app_id"], secret_key=config["secret_key"], pin=config["pin"], redirect_uri=callback
+                )
+                fyers_url = resources.enter_context(SimulatorServer(sim_cfg, port=0)).url
+            stack = resources.enter_context(
+                LocalStack.start(parameters={"FyersApiBaseUrl": fyers_url}, api_port=api_port)
+            )
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
+            )
+            login(stack)
+        started = time.monotonic()
+        arn = start_execution(stack, day, tickers_csv)
+        described = wait_for(stack, arn)
+        output = json.loads(described.get("output") or "{}")
+        result = RunResult(arn, described["status"], output, time.monotonic() - started, error=described.get("error"))
+        if output.get("symbols_key"):
+            result.tickers = summarize(stack, day, output)
+        if export_dir is not None:
+            export(stack, export_dir)
+        return result

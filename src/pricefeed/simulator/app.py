@@ -1,0 +1,233 @@
+"""The aiohttp application: Fyers v3 routes, the rate/fault gate in front of them, and ``/_sim/*``.
+
+HTTP statuses chosen where Fyers is silent: auth-code/token errors 400 (token-lifetime errors 401),
+history auth errors 401, -50 400, -300 400 (``invalid_symbol_status`` knob: 200), rate limit 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from .accounts import Accounts
+from .config import SimulatorConfig
+from .errors import ApiError
+from .faults import Faults
+from .history import history_reply
+from .limits import RateLimiter
+from .stats import Stats
+
+FAULTY_PATHS = frozenset({"/data/history", "/api/v3/validate-authcode", "/api/v3/validate-refresh-token"})
+_JSON_BODY_PATHS = frozenset({"/api/v3/validate-authcode", "/api/v3/validate-refresh-token"})
+
+
+class SimState:
+    """Everything the handlers share; also what ``SimulatorServer`` exposes."""
+
+    def __init__(self, cfg: SimulatorConfig):
+        self.cfg = cfg
+        self.accounts = Accounts(cfg)
+        self.limiter = RateLimiter(cfg.per_second, cfg.per_minute, cfg.per_day)
+        self.stats = Stats(self.limiter)
+        self.faults = Faults(cfg.seed)
+
+    def now(self) -> float:
+        return self.cfg.now()
+
+    def reset(self) -> None:
+        """Zero the counters and give every app a fresh rate budget (tokens and knobs stay)."""
+        self.stats.reset()
+        self.limiter.reset()
+
+
+STATE = web.AppKey("state", SimState)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def _rate_key(request: web.Request, state: SimState) -> str:
+    """Which app's budget a request spends: the app id it claims, however it claims it."""
+    if request.path == "/api/v3/generate-authcode":
+        return request.query.get("client_id", "-")
+    if request.path in _JSON_BODY_PATHS:
+        h = str((await _json_body(request)).get("appIdHash", "")).lower()
+        return state.cfg.app_id if h == state.cfg.app_id_hash else f"hash:{h[:12]}"
+    return request.headers.get("Authorization", "-").partition(":")[0]
+
+
+def _rate_limited(state: SimState, retry_after: int, retry_after_ms: int) -> web.Response:
+    knobs = state.faults.snapshot()
+    code = -429 if knobs["rate_limit_body"] == "-429" else 429
+    headers = {"Retry-After": str(retry_after), "X-Retry-After-Ms": str(retry_after_ms)}
+    return web.json_response(
+        {"s": "error", "code": code, "message": "request limit reached"},
+        status=429,
+        headers=headers if knobs["retry_after_header"] else None,
+    )
+
+
+def _server_error(detail: float) -> web.Response:
+    status = (500, 502, 503)[int(detail * 3) % 3]
+    if detail * 6 % 2 < 1:  # half Fyers-shaped JSON, half a bare proxy page
+        body = {"s": "error", "code": -99, "message": "Internal server error"}
+        return web.json_response(body, status=status)
+    return web.Response(
+        status=status,
+        text=f"<html><body><h1>{status} Server Error</h1></body></html>",
+        content_type="text/html",
+    )
+
+
+def _reset_connection(request: web.Request) -> web.Response:
+    """Drop the TCP connection without any reply (the client sees a reset/disconnect)."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0 makes close() send RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise asyncio.CancelledError  # aiohttp stops handling this request without writing anything
+
+
+@web.middleware
+async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Rate limits, counters and faults in front of every Fyers route (not ``/_sim/*``)."""
+    if request.path.startswith("/_sim/"):
+        return await handler(request)
+    state = request.app[STATE]
+    knobs = state.faults.snapshot()
+    decision = state.limiter.admit(
+        await _rate_key(request, state), state.now(), knobs["block_after_minute_violations"]
+    )
+    symbol = request.query.get("symbol") if request.path == "/data/history" else None
+    state.stats.record(request.path, accepted=decision.allowed, symbol=symbol)
+    if not decision.allowed:
+        return _rate_limited(state, decision.retry_after, decision.retry_after_ms)
+    fault = None
+    if request.path in FAULTY_PATHS:
+        if knobs["latency_ms"]:
+            await asyncio.sleep(knobs["latency_ms"] / 1000)
+        fault, detail = state.faults.draw()
+        if fault:
+            state.stats.record_fault(fault)
+        if fault == "reset":
+            return _reset_connection(request)
+        if fault == "5xx":
+            return _server_error(detail)
+    try:
+        response = await handler(request)
+    except ApiError as e:
+        response = e.response()
+    if fault == "malformed" and isinstance(response, web.Response) and response.body:
+        body = bytes(response.body)
+        return web.Response(status=200, body=body[: len(body) // 2], content_type="application/json")
+    return response
+
+
+# --- Fyers routes ---------------------------------------------------------------------------------
+async def generate_authcode(request: web.Request) -> web.StreamResponse:
+    """The simulated user is always logged in: redirect straight back with an auth code."""
+    state = request.app[STATE]
+    q = request.query
+    if q.get("client_id") != state.cfg.app_id:
+        raise ApiError(400, -352, "Invalid app id")
+    if q.get("redirect_uri") != state.cfg.redirect_uri:
+        raise ApiError(400, -50, "redirect_uri does not match the app's registered redirect URI")
+    if q.get("response_type") != "code":
+        raise ApiError(400, -50, "Invalid response_type")
+    code = state.accounts.issue_auth_code(state.now())
+    target = URL(state.cfg.redirect_uri).update_query(
+        {"s": "ok", "code": "200", "auth_code": code, "state": q.get("state", "")}
+    )
+    raise web.HTTPFound(str(target))
+
+
+async def validate_authcode(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(state.accounts.exchange_auth_code(await _json_body(request), state.now()))
+
+
+async def validate_refresh_token(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    rotate = state.faults.snapshot()["refresh_rotates"]
+    return web.json_response(state.accounts.refresh(await _json_body(request), state.now(), rotate=rotate))
+
+
+async def logout(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(state.accounts.logout(request.headers.get("Authorization"), state.now()))
+
+
+async def data_history(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    now = state.now()
+    state.accounts.authenticate(request.headers.get("Authorization"), now)
+    body = history_reply(
+        request.query,
+        seed=state.cfg.seed,
+        unknown=state.cfg.unknown_symbols,
+        now=now,
+        knobs=state.faults.snapshot(),
+    )
+    return web.json_response(body)
+
+
+# --- /_sim/* (no rate limit, no faults) -------------------------------------------------------------
+async def sim_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].stats.snapshot())
+
+
+async def sim_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        knobs = state.faults.set(**await _json_body(request))
+    except (TypeError, ValueError) as e:
+        return web.json_response({"s": "error", "message": str(e)}, status=400)
+    return web.json_response({"s": "ok", "knobs": knobs})
+
+
+async def sim_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"s": "ok"})
+
+
+async def sim_expire_tokens(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    seconds = (await _json_body(request)).get("seconds", 0)
+    if not isinstance(seconds, int | float):
+        return web.json_response({"s": "error", "message": "seconds must be a number"}, status=400)
+    state.accounts.expire_tokens_in(seconds, state.now())
+    return web.json_response({"s": "ok"})
+
+
+async def sim_healthz(request: web.Request) -> web.Response:
+    return web.json_response({"s": "ok"})
+
+
+def build_app(state: SimState) -> web.Application:
+    """A fresh application serving ``state``."""
+    app = web.Application(middlewares=[gate])
+    app[STATE] = state
+    app.router.add_get("/api/v3/generate-authcode", generate_authcode)
+    app.router.add_post("/api/v3/validate-authcode", validate_authcode)
+    app.router.add_post("/api/v3/validate-refresh-token", validate_refresh_token)
+    app.router.add_post("/api/v3/logout", logout)
+    app.router.add_get("/data/history", data_history)
+    app.router.add_get("/_sim/stats", sim_stats)
+    app.router.add_post("/_sim/faults", sim_faults)
+    app.router.add_post("/_sim/reset", sim_reset)
+    app.router.add_post("/_sim/expire-tokens", sim_expire_tokens)
+    app.router.add_get("/_sim/healthz", sim_healthz)
+    return app

@@ -1,0 +1,38 @@
+"""The simulator's fixed configuration (one simulated Fyers app and its user)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """One simulated Fyers app, its user and the account's rate budget.
+
+    ``clock`` returns epoch seconds (float); it drives token lifetimes, rate windows and which
+    candles exist ("now"). Tests pass a controllable clock instead of sleeping. Default: ``time.time``.
+    ``secret_key`` and ``pin`` are kept out of ``repr`` so they never land in logs.
+    """
+
+    app_id: str = "PFSIM1-100"
+    secret_key: str = field(default="sim-secret", repr=False)
+    redirect_uri: str = "http://127.0.0.1:8765/oauth/callback"
+    pin: str = field(default="1234", repr=False)
+    per_second: int = 10
+    per_minute: int = 200
+    per_day: int = 100_000
+    unknown_symbols: frozenset[str] = frozenset()
+    seed: int = 0
+    clock: Callable[[], float] | None = None
+
+    def now(self) -> float:
+        """Current epoch seconds per the configured clock."""
+        return float(self.clock()) if self.clock is not None else time.time()
+
+    @property
+    def app_id_hash(self) -> str:
+        """What clients send as ``appIdHash``: sha256 hex of ``"<APP_ID>:<APP_SECRET>"``."""
+        return hashlib.sha256(f"{self.app_id}:{self.secret_key}".encode()).hexdigest()

@@ -1,0 +1,79 @@
+"""``GET /data/history``: parameter checks, symbol checks and the reply body.
+
+Order of checks: parameters (-50), symbol (-300), range limits (-50). Ranges: ``date_format=0`` takes
+epoch seconds; ``date_format=1`` takes ``yyyy-mm-dd`` IST dates and covers those whole days inclusive.
+Minute resolutions allow a span (range_to - range_from) of at most 100 days, ``D``/``1D`` at most
+366 days; over that, or ``range_from > range_to`` → HTTP 400 ``{"code":-50,"message":"Invalid input"}``.
+Nothing exists before 2017-07-03 (``no_data``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from . import market
+from .errors import ApiError, invalid_input
+from .timeutil import DAY, ist_midnight
+
+MINUTE_RESOLUTIONS = frozenset({1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 240})
+MAX_MINUTE_SPAN = 100 * DAY
+MAX_DAILY_SPAN = 366 * DAY
+_SYMBOL = re.compile(r"^[A-Z]{2,6}:[A-Z0-9][A-Z0-9&_.\-]*$")
+_UNKNOWN_PREFIXES = ("UNKNOWN", "DELISTED")
+
+
+def parse_resolution(text: str | None) -> int | str:
+    """``"1"``…``"240"`` → minutes (int); ``"D"``/``"1D"`` → ``market.DAILY``; else -50."""
+    if text in ("D", "1D"):
+        return market.DAILY
+    if text and text.isdigit() and int(text) in MINUTE_RESOLUTIONS:
+        return int(text)
+    raise invalid_input()
+
+
+def parse_range(query: Mapping[str, str]) -> tuple[int, int]:
+    """(range_from, range_to) as epoch seconds, both inclusive."""
+    fmt = query.get("date_format", "0")
+    raw_from, raw_to = query.get("range_from"), query.get("range_to")
+    if raw_from is None or raw_to is None:
+        raise invalid_input()
+    try:
+        if fmt == "0":
+            return int(raw_from), int(raw_to)
+        if fmt == "1":
+            first, last = dt.date.fromisoformat(raw_from), dt.date.fromisoformat(raw_to)
+            return ist_midnight(first), ist_midnight(last) + DAY - 1
+    except ValueError:
+        raise invalid_input() from None
+    raise invalid_input()
+
+
+def check_symbol(symbol: str | None, unknown: frozenset[str], status: int) -> str:
+    """The symbol if the simulator "knows" it; else -300 with HTTP ``status``."""
+    if symbol and _SYMBOL.match(symbol):
+        name = symbol.split(":", 1)[1]
+        if symbol not in unknown and not name.startswith(_UNKNOWN_PREFIXES):
+            return symbol
+    raise ApiError(status, -300, "Invalid symbol provided")
+
+
+def history_reply(
+    query: Mapping[str, str], *, seed: int, unknown: frozenset[str], now: float, knobs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON body for a history request that passed authentication (raises ApiError)."""
+    resolution = parse_resolution(query.get("resolution"))
+    range_from, range_to = parse_range(query)
+    symbol = check_symbol(query.get("symbol"), unknown, knobs["invalid_symbol_status"])
+    span_limit = MAX_DAILY_SPAN if resolution == market.DAILY else MAX_MINUTE_SPAN
+    if range_from > range_to or range_to - range_from > span_limit:
+        raise invalid_input()
+    candles = market.history(seed, symbol, resolution, range_from, range_to, now, knobs["daily_stamp"])
+    if candles:
+        return {"s": "ok", "code": 200, "message": "", "candles": candles}
+    body: dict[str, Any] = {"s": "no_data", "code": 200, "message": ""}
+    if knobs["no_data_style"] == "empty_list":
+        body["candles"] = []
+    return body

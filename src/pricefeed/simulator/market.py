@@ -1,0 +1,128 @@
+"""Deterministic NSE-like candles.
+
+Each (seed, symbol, IST date) seeds its own random walk over the 375 session minutes
+(09:15-15:29 IST, Monday-Friday, no holidays), so any slice of any range returns the same values
+for the same minutes. Prices are kept in paise (ints) so OHLC invariants hold exactly; they stay
+within 100-3000 rupees. Coarser resolutions are aggregated from the 1-minute series: intraday
+buckets are counted from 09:15 IST (5m/15m therefore equal wall-clock floors), daily candles are one
+per trading date stamped at 00:00 UTC of that date (or 00:00 IST with ``daily_stamp="ist_midnight"``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import random
+from functools import lru_cache
+
+from .timeutil import (
+    HISTORY_START,
+    SESSION_MINUTES,
+    is_weekday,
+    ist_date,
+    ist_midnight,
+    session_open,
+    utc_midnight,
+)
+
+# (start_epoch, open, high, low, close, volume) with prices in paise
+Candle = tuple[int, int, int, int, int, int]
+
+MIN_PAISE, MAX_PAISE = 100_00, 3000_00
+DAILY = "D"
+
+
+def _digest(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+@lru_cache(maxsize=8192)
+def minute_candles(seed: int, symbol: str, day: dt.date) -> tuple[Candle, ...]:
+    """The full session of final 1-minute candles of ``symbol`` on IST date ``day``."""
+    base = 200_00 + _digest(seed, symbol) % 2300_00  # 200-2500 rupees, fixed per symbol
+    phase = (_digest(seed, symbol, "phase") % 1000) / 1000 * 2 * math.pi
+    rng = random.Random(_digest(seed, symbol, day.isoformat()))
+    # a slow swing of ±12% around the base, plus day-to-day noise, keeps prices plausible and bounded
+    price = base * (1 + 0.12 * math.sin(day.toordinal() / 29 + phase) + rng.gauss(0, 0.01))
+    start = session_open(day)
+    out = []
+    for i in range(SESSION_MINUTES):
+        o = min(max(round(price), MIN_PAISE), MAX_PAISE)
+        c = min(max(round(o * (1 + rng.gauss(0, 0.0008))), MIN_PAISE), MAX_PAISE)
+        h = min(max(o, c) + int(abs(rng.gauss(0, 0.0005)) * o), MAX_PAISE)
+        lo = max(min(o, c) - int(abs(rng.gauss(0, 0.0005)) * o), MIN_PAISE)
+        # U-shaped intraday volume: busier at the open and the close
+        shape = 1 + 2 * ((i - SESSION_MINUTES / 2) / (SESSION_MINUTES / 2)) ** 2
+        v = max(1, int(rng.lognormvariate(7, 0.6) * shape))
+        out.append((start + 60 * i, o, h, lo, c, v))
+        price = c
+    return tuple(out)
+
+
+def _forming(c: Candle, now: float) -> Candle:
+    """The candle of the minute containing ``now``, as far as it has formed."""
+    t, o, h, lo, cl, v = c
+    f = min(max((now - t) / 60, 0.0), 1.0)
+    close = o + round((cl - o) * f)
+    high = max(o, close) + round((h - max(o, cl)) * f)
+    low = min(o, close) - round((min(o, cl) - lo) * f)
+    return (t, o, high, low, close, max(1, round(v * f)))
+
+
+def _aggregate(rows: list[Candle], stamp: int) -> Candle:
+    high, low = max(r[2] for r in rows), min(r[3] for r in rows)
+    return (stamp, rows[0][1], high, low, rows[-1][4], sum(r[5] for r in rows))
+
+
+def day_candles(
+    seed: int, symbol: str, day: dt.date, resolution: int | str, now: float, daily_stamp: str = "utc_midnight"
+) -> list[tuple[int, int, list[Candle]]]:
+    """Candles of one day as (bucket_start, bucket_end_exclusive, [candle]) up to ``now``.
+
+    The minute containing ``now`` is included still forming; later minutes are left out.
+    """
+    if not is_weekday(day) or day < HISTORY_START:
+        return []
+    rows = [c for c in minute_candles(seed, symbol, day) if c[0] <= now]
+    if not rows:
+        return []
+    if rows[-1][0] + 60 > now:
+        rows[-1] = _forming(rows[-1], now)
+    if resolution == DAILY:
+        stamp = utc_midnight(day) if daily_stamp == "utc_midnight" else ist_midnight(day)
+        return [(ist_midnight(day), ist_midnight(day) + 86_400, [_aggregate(rows, stamp)])]
+    if resolution == 1:
+        return [(r[0], r[0] + 60, [r]) for r in rows]
+    width = resolution * 60
+    open_at = session_open(day)
+    buckets: dict[int, list[Candle]] = {}
+    for r in rows:
+        buckets.setdefault(open_at + (r[0] - open_at) // width * width, []).append(r)
+    return [(b, b + width, [_aggregate(rs, b)]) for b, rs in buckets.items()]
+
+
+def history(
+    seed: int,
+    symbol: str,
+    resolution: int | str,
+    range_from: int,
+    range_to: int,
+    now: float,
+    daily_stamp: str = "utc_midnight",
+) -> list[list[float | int]]:
+    """Candles ``[epoch, o, h, l, c, v]`` (prices in rupees) whose bucket overlaps the range.
+
+    The range is inclusive at both ends: a bucket [start, end) is returned when
+    ``start <= range_to`` and ``end > range_from``; so ``range_from``/``range_to`` anywhere inside a
+    minute include that minute. Buckets are returned in time order; none start after ``now``.
+    """
+    out: list[list[float | int]] = []
+    first, last = ist_date(range_from), ist_date(min(range_to, now))
+    day = max(first, HISTORY_START)
+    while day <= last:
+        for start, end, [c] in day_candles(seed, symbol, day, resolution, now, daily_stamp):
+            if start <= range_to and end > range_from:
+                out.append([c[0], c[1] / 100, c[2] / 100, c[3] / 100, c[4] / 100, c[5]])
+        day += dt.timedelta(days=1)
+    return out

@@ -1,0 +1,174 @@
+"""``/data/history`` of a running Fyers simulator: candles, no_data, symbols, range limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from pricefeed.simulator import SimulatorConfig, SimulatorServer
+
+IST = ZoneInfo("Asia/Kolkata")
+NOW = 1_720_094_400.0  # Thu 2024-07-04 12:00 UTC = 17:30 IST
+WED_OPEN = 1_719_978_300  # Wed 2024-07-03 09:15 IST
+
+
+class Clock:
+    def __init__(self, t: float):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Client:
+    """Logs in once, then fetches history."""
+
+    def __init__(self, sim: SimulatorServer):
+        cfg = sim.config
+        self.sim = sim
+        r = requests.get(
+            f"{sim.url}/api/v3/generate-authcode",
+            allow_redirects=False,
+            timeout=5,
+            params={
+                "client_id": cfg.app_id,
+                "redirect_uri": cfg.redirect_uri,
+                "response_type": "code",
+                "state": "s",
+            },
+        )
+        code = parse_qs(urlparse(r.headers["Location"]).query)["auth_code"][0]
+        h = hashlib.sha256(f"{cfg.app_id}:{cfg.secret_key}".encode()).hexdigest()
+        r = requests.post(
+            f"{sim.url}/api/v3/validate-authcode",
+            timeout=5,
+            json={"grant_type": "authorization_code", "appIdHash": h, "code": code},
+        )
+        self.header = {"Authorization": f"{cfg.app_id}:{r.json()['access_token']}"}
+
+    def get(
+        self,
+        symbol="NSE:SBIN-EQ",
+        resolution="1",
+        date_format="0",
+        range_from=None,
+        range_to=None,
+    ) -> requests.Response:
+        params = {
+            "symbol": symbol,
+            "resolution": resolution,
+            "date_format": date_format,
+            "range_from": str(range_from),
+            "range_to": str(range_to),
+            "cont_flag": "1",
+        }
+        return requests.get(f"{self.sim.url}/data/history", params=params, headers=self.header, timeout=10)
+
+    def days(self, first: str, last: str, **kw) -> requests.Response:
+        return self.get(date_format="1", range_from=first, range_to=last, **kw)
+
+
+@pytest.fixture
+def clock():
+    return Clock(NOW)
+
+
+@pytest.fixture
+def sim(clock):
+    cfg = SimulatorConfig(clock=clock, unknown_symbols=frozenset({"NSE:GONE-EQ"}))
+    with SimulatorServer(cfg, port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def client(sim):
+    return Client(sim)
+
+
+def test_one_weekday_is_375_valid_candles_and_stable(client):
+    r = client.days("2024-07-03", "2024-07-03")
+    body = r.json()
+    assert r.status_code == 200 and body["s"] == "ok"
+    candles = body["candles"]
+    assert len(candles) == 375
+    stamps = [dt.datetime.fromtimestamp(c[0], IST) for c in candles]
+    assert stamps[0].strftime("%Y-%m-%d %H:%M") == "2024-07-03 09:15"
+    assert stamps[-1].strftime("%H:%M") == "15:29"
+    assert all(b[0] - a[0] == 60 for a, b in itertools.pairwise(candles))
+    for _t, o, h, lo, c, v in candles:
+        assert lo <= min(o, c) <= max(o, c) <= h and 100 <= lo and h <= 3000
+        assert round(o, 2) == o and isinstance(v, int) and v > 0
+    assert client.days("2024-07-03", "2024-07-03").json()["candles"] == candles
+    sub = client.get(range_from=WED_OPEN + 100 * 60, range_to=WED_OPEN + 159 * 60).json()["candles"]
+    assert sub == candles[100:160]
+
+
+def test_weekend_is_no_data_in_both_styles(client, sim):
+    body = client.days("2024-07-06", "2024-07-07").json()
+    assert body["s"] == "no_data" and body["candles"] == []
+    sim.set_faults(no_data_style="absent")
+    body = client.days("2024-07-06", "2024-07-07").json()
+    assert body["s"] == "no_data" and "candles" not in body
+    assert client.days("2017-06-01", "2017-06-30").json()["s"] == "no_data"  # before minute history
+
+
+@pytest.mark.parametrize(
+    "symbol", ["NSE:GONE-EQ", "NSE:UNKNOWN1-EQ", "BSE:DELISTEDCO-A", "SBIN", "nse:sbin-eq"]
+)
+def test_unknown_symbols_are_minus_300(client, symbol):
+    r = client.days("2024-07-03", "2024-07-03", symbol=symbol)
+    assert r.status_code == 400
+    assert r.json() == {"s": "error", "code": -300, "message": "Invalid symbol provided"}
+
+
+def test_unknown_symbol_status_knob(client, sim):
+    sim.set_faults(invalid_symbol_status=200)
+    r = client.days("2024-07-03", "2024-07-03", symbol="NSE:GONE-EQ")
+    assert r.status_code == 200 and r.json()["code"] == -300
+
+
+def test_futures_and_index_symbols_are_known(client):
+    for symbol in ("NSE:NIFTY50-INDEX", "NSE:NIFTY20OCTFUT", "NSE:M&M-EQ"):
+        assert client.days("2024-07-03", "2024-07-03", symbol=symbol).json()["s"] == "ok"
+
+
+def test_range_limits(client):
+    def err(r):
+        assert r.status_code == 400 and r.json() == {"s": "error", "code": -50, "message": "Invalid input"}
+
+    assert client.days("2024-03-27", "2024-07-04").json()["s"] == "ok"  # 100 whole days
+    err(client.days("2024-03-26", "2024-07-04"))  # 101 days
+    assert client.days("2023-07-05", "2024-07-04", resolution="D").json()["s"] == "ok"  # 366 days
+    err(client.days("2023-07-04", "2024-07-04", resolution="D"))
+    err(client.get(range_from=WED_OPEN + 60, range_to=WED_OPEN))  # backwards
+    err(client.get(resolution="7", range_from=WED_OPEN, range_to=WED_OPEN + 60))
+    err(client.get(range_from="yesterday", range_to=WED_OPEN))
+
+
+def test_coarser_resolutions(client):
+    counts = {
+        res: len(client.days("2024-07-01", "2024-07-05", resolution=res).json()["candles"])
+        for res in ("5", "15", "60", "D", "1D")
+    }
+    assert counts == {"5": 75 * 4, "15": 25 * 4, "60": 7 * 4, "D": 4, "1D": 4}  # Mon-Thu (Fri is future)
+    daily = client.days("2024-07-03", "2024-07-03", resolution="D").json()["candles"]
+    assert daily[0][0] == 1_719_964_800  # 00:00 UTC of the trading date
+
+
+def test_current_minute_is_forming_and_the_future_absent(client, clock):
+    clock.t = WED_OPEN + 30 * 60 + 20  # 09:45:20 IST on the Wednesday
+    first = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    assert len(first) == 31 and first[-1][0] == WED_OPEN + 30 * 60
+    clock.t += 30
+    second = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    assert second[:30] == first[:30] and second[-1][0] == first[-1][0]
+    assert second[-1][5] >= first[-1][5]
+    clock.t = NOW
+    final = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    assert final[:30] == first[:30]
