@@ -50,3 +50,15 @@ def days(start: date, end: date) -> list[date]:
     if end < start:
         raise InvalidInput(f"date range ends ({end}) before it starts ({start})")
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+SESSION_CLOSE = time(15, 30)
+
+
+def last_closed_session(now: datetime | None = None) -> date:
+    """The latest weekday whose 15:30 IST close has passed (exchange holidays are not known here)."""
+    local = (now or utcnow()).astimezone(IST)
+    day = local.date() if local.time() >= SESSION_CLOSE else local.date() - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day

@@ -7,13 +7,14 @@ loudly when an upgrade moves any of these).
 3. Step Functions: ``glue:startJobRun.sync`` needs a callback endpoint to clean up; the interpreter
    sleeps for real through Retry intervals, so we scale those sleeps (the production policy in the
    ASL file is untouched); and we create state machines in the executing backend (CloudFormation
-   puts them in the non-executing one).
+   puts them in the non-executing one); an execution started without a name gets a UUID, as on AWS.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_glue,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
 LambdaInvoker = Callable[[Any], tuple[str, bool]]
@@ -84,6 +85,15 @@ def _start_job_run(original):
     return start_job_run
 
 
+def _named_execution(original):
+    # AWS names an execution with a UUID when the caller gives none; moto leaves it None, so
+    # $$.Execution.Name (our run id) would be null.
+    def start_execution(self, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any):
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return start_execution
+
+
 def _job_run_as_dict(original):
     def as_dict(self) -> dict[str, Any]:
         out = original(self)
@@ -105,6 +115,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda
         glue_models.FakeJob.start_job_run = _start_job_run(glue_models.FakeJob.start_job_run)
         glue_models.FakeJobRun.as_dict = _job_run_as_dict(glue_models.FakeJobRun.as_dict)
+        StepFunctionsParserBackend.start_execution = _named_execution(StepFunctionsParserBackend.start_execution)
         retrier_decl.time = _ScaledTime()
         # .sync tasks poll every 0.5 s; a tenth is plenty for a local job and keeps runs snappy.
         state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.05

@@ -72,6 +72,7 @@ class LocalStack:
 
     def _up(self, parameters: dict[str, str], stack_name: str) -> None:
         self.stack_name = stack_name
+        _quiet_moto()
         motopatch.apply(retry_time_scale=self.retry_time_scale)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
@@ -252,6 +253,16 @@ class LocalStack:
             return
         archive = shutil.make_archive(str(self.workdir / "pricefeed"), "zip", PROJECT_ROOT / "src", "pricefeed")
         self.client("s3").upload_file(archive, raw, "_artifacts/pricefeed.zip")
+
+
+def _quiet_moto() -> None:
+    """moto narrates every request and every resource type it skips; the deploy checks those itself."""
+    import logging
+    import warnings
+
+    for name in ("moto", "werkzeug", "moto.stepfunctions", "moto.cloudformation"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
 
 
 def _as_json(event: Any) -> Any:

@@ -30,6 +30,7 @@ class Knobs:
     "empty_list"|"absent" (``candles`` key on ``no_data``), ``daily_stamp`` "utc_midnight"|"ist_midnight",
     ``invalid_symbol_status`` 400|200 (HTTP status of the -300 reply), ``refresh_rotates`` (refresh also
     returns a new refresh token and revokes the old one), ``block_after_minute_violations`` (None = off).
+    ``fail_next_5xx`` makes exactly the next N faultable requests answer 5xx (a deterministic transient outage).
     """
 
     latency_ms: float = 0.0
@@ -43,6 +44,7 @@ class Knobs:
     invalid_symbol_status: int = 400
     refresh_rotates: bool = False
     block_after_minute_violations: int | None = None
+    fail_next_5xx: int = 0  # the next N faultable requests answer 5xx, then normal service resumes
 
 
 class Faults:
@@ -68,6 +70,8 @@ class Faults:
                 raise ValueError(f"{name} must be one of {_CHOICES[name]}")
             if name in ("retry_after_header", "refresh_rotates") and not isinstance(value, bool):
                 raise ValueError(f"{name} must be a boolean")
+            if name == "fail_next_5xx" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise ValueError("fail_next_5xx must be an int >= 0")
             if name == "block_after_minute_violations" and not (value is None or isinstance(value, int)):
                 raise ValueError("block_after_minute_violations must be an int or null")
         with self._lock:
@@ -84,6 +88,9 @@ class Faults:
         """Which fault (``"reset"``, ``"5xx"``, ``"malformed"`` or None) hits this request, plus a
         second uniform number for picking the fault's details."""
         with self._lock:
+            if self.knobs.fail_next_5xx > 0:
+                self.knobs.fail_next_5xx -= 1
+                return "5xx", self._rng.random()
             reset, err, bad = self.knobs.reset_rate, self.knobs.error_5xx_rate, self.knobs.malformed_rate
             if not (reset or err or bad):
                 return None, 0.0  # no draw, so enabling faults later starts the same sequence

@@ -1,0 +1,60 @@
+# pricefeed — the two commands a newcomer needs: `make demo` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha1sum < requirements/sam.txt | cut -c1-12)
+ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
+DATE ?=
+TICKERS ?= ticker_list/nse_tickers.csv
+
+.PHONY: demo test lint unit integration e2e bench venv sam-venv clean lock
+
+$(STAMP):
+	rm -f $(VENV)/.installed-*
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || $(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+$(ASL_LINT): tools/asl-lint/package-lock.json | $(STAMP)
+	cd tools/asl-lint && PATH="$(BIN):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SAM_STAMP): requirements/sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	test -x $(SAM_VENV)/bin/python || $(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+sam-venv: $(SAM_STAMP)
+
+## make demo: the whole workflow for one trading day on the local stack + Fyers simulator; exports ./lake
+demo: $(STAMP)
+	$(BIN)/pricefeed local run $(if $(DATE),--date $(DATE)) --tickers $(TICKERS) --export lake
+
+lint: $(STAMP) $(ASL_LINT)
+	$(BIN)/ruff check src functions glue tests
+	$(BIN)/cfn-lint template.yaml
+	PATH="$(BIN):$$PATH" $(ASL_LINT) --json-path statemachine/ingest_pipeline.asl.json
+
+## make test: lint + the whole suite (unit, integration on emulated AWS, e2e, SAM validate/build)
+test: lint $(SAM_STAMP)
+	PRICEFEED_SAM=$(abspath $(SAM_VENV)/bin/sam) PATH="$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) tools/asl-lint/node_modules .aws-sam lake

@@ -1,0 +1,103 @@
+"""S3 key conventions of the lake: raw envelopes, dead letters and processed Parquet partitions.
+
+Pure functions, no I/O. Dates in keys are IST trading dates; the timestamps inside file names are
+UTC, basic ISO-8601 with microseconds, so the keys of one day sort by time. Symbols are kept
+verbatim (``M&M-EQ`` stays ``M&M-EQ``: S3 keys allow ``&``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from pricefeed.errors import InvalidInput
+
+TIMEFRAMES = ("1m", "5m", "15m", "1d")
+PARTITION_KEYS = ("timeframe", "exchange", "symbol", "year", "month", "day")
+
+RAW_ROOT = "ohlcv/raw/"
+DEAD_LETTER_ROOT = "ohlcv/errors/"
+PROCESSED_ROOT = "processed/"
+PART_FILE = "part-00000.parquet"
+
+# Printable ASCII without whitespace and without the characters that break a Hive partition path
+# ("/" and "=") or the EXCH:SYM split (":"). Exchanges are plain codes (NSE, BSE, MCX, NFO, ...).
+_EXCHANGE = re.compile(r"[A-Za-z0-9_]+")
+_SYMBOL = re.compile(r"[!-~]+")
+_FORBIDDEN_IN_SYMBOL = frozenset("/=:\\")
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``"NSE:SBIN-EQ"`` -> ``("NSE", "SBIN-EQ")``; ``InvalidInput`` naming the value if malformed."""
+    if not isinstance(symbol, str) or symbol.count(":") != 1:
+        raise InvalidInput(f"symbol {symbol!r} is not of the form EXCHANGE:SYMBOL")
+    exchange, name = symbol.split(":")
+    if not _EXCHANGE.fullmatch(exchange):
+        raise InvalidInput(f"symbol {symbol!r} has an invalid exchange {exchange!r}")
+    if not _SYMBOL.fullmatch(name) or _FORBIDDEN_IN_SYMBOL.intersection(name):
+        raise InvalidInput(f"symbol {symbol!r} has an invalid name {name!r}")
+    return exchange, name
+
+
+def join_symbol(exchange: str, name: str) -> str:
+    """The inverse of :func:`split_symbol` (validated the same way)."""
+    symbol = f"{exchange}:{name}"
+    split_symbol(symbol)
+    return symbol
+
+
+def raw_day_prefix(symbol: str, trading_date: date) -> str:
+    """Prefix holding every raw envelope of one symbol and IST trading date (ends with ``/``)."""
+    exchange, name = split_symbol(symbol)
+    return f"{RAW_ROOT}symbol={name}/exchange={exchange}/{_date_path(trading_date)}"
+
+
+def raw_key(symbol: str, trading_date: date, fetched_at: datetime) -> str:
+    """Key of one raw envelope; ``fetched_at`` must be tz-aware (rendered in UTC)."""
+    return f"{raw_day_prefix(symbol, trading_date)}ingest-{utc_stamp(fetched_at, name='fetched_at')}.json"
+
+
+def dead_letter_key(symbol: str, trading_date: date, failed_at: datetime) -> str:
+    """Key of the dead-letter object for a symbol-day that failed at ``failed_at`` (tz-aware)."""
+    _, name = split_symbol(symbol)
+    stamp = utc_stamp(failed_at, name="failed_at")
+    return f"{DEAD_LETTER_ROOT}symbol={name}/{_date_path(trading_date)}failed-{stamp}.json"
+
+
+def processed_prefix(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
+    """Prefix of one processed partition (ends with ``/``); ``symbol`` is the bare name (``SBIN-EQ``)."""
+    values = partition_values(timeframe, exchange, symbol, trading_date)
+    return PROCESSED_ROOT + "".join(f"{k}={v}/" for k, v in zip(PARTITION_KEYS, values, strict=True))
+
+
+def processed_key(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
+    """The single Parquet file of a partition. Its name is fixed, so a rerun overwrites it."""
+    return processed_prefix(timeframe, exchange, symbol, trading_date) + PART_FILE
+
+
+def partition_values(timeframe: str, exchange: str, symbol: str, trading_date: date) -> list[str]:
+    """Partition values in the order of :data:`PARTITION_KEYS` (the Glue table's partition keys)."""
+    if timeframe not in TIMEFRAMES:
+        raise InvalidInput(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+    join_symbol(exchange, symbol)
+    d = _check_date(trading_date)
+    return [timeframe, exchange, symbol, f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"]
+
+
+def utc_stamp(moment: datetime, *, name: str = "timestamp") -> str:
+    """``2026-11-25 10:00:00.123456+00:00`` -> ``20261125T100000123456Z``; naive -> ``InvalidInput``."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidInput(f"{name} {moment!r} must be a timezone-aware datetime")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _check_date(trading_date: date) -> date:
+    # datetime is a date subclass; accepting one would hide a UTC-vs-IST date mistake.
+    if not isinstance(trading_date, date) or isinstance(trading_date, datetime):
+        raise InvalidInput(f"trading_date {trading_date!r} must be a datetime.date")
+    return trading_date
+
+
+def _date_path(trading_date: date) -> str:
+    d = _check_date(trading_date)
+    return f"year={d.year:04d}/month={d.month:02d}/day={d.day:02d}/"

@@ -1,0 +1,43 @@
+"""Shared fixtures: the Fyers simulator and the local stack with template.yaml deployed, logged in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Pipeline:
+    stack: object
+    sim: object
+    workdir: Path
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
+    """One local stack for the e2e tests (deploying takes ~3 s); tests use distinct trading dates."""
+    from pricefeed.local.run import app_config, free_port, login
+    from pricefeed.local.stack import LocalStack
+    from pricefeed.simulator import SimulatorConfig, SimulatorServer
+
+    workdir = tmp_path_factory.mktemp("stack")
+    api_port = free_port()
+    config = app_config(f"http://127.0.0.1:{api_port}/oauth/callback", environ={})
+    sim_cfg = SimulatorConfig(
+        app_id=config["app_id"], secret_key=config["secret_key"], pin=config["pin"], redirect_uri=config["redirect_uri"]
+    )
+    with SimulatorServer(sim_cfg, port=0) as sim:
+        with LocalStack.start(
+            parameters={"FyersApiBaseUrl": sim.url}, api_port=api_port, workdir=workdir, retry_time_scale=0.0
+        ) as stack:
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
+            )
+            login(stack)
+            yield Pipeline(stack, sim, workdir)

@@ -1,0 +1,152 @@
+"""The whole workflow from template.yaml on the local stack: what a user sees after a run."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pricefeed.local.run import start_execution, summarize, wait_for
+
+FIVE = ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:M&M-EQ", "NSE:DELISTEDXYZ-EQ"]
+EXPECTED_ROWS = {"1m": 375, "5m": 75, "15m": 25, "1d": 1}
+
+
+def _tickers(tmp_path: Path, symbols: list[str]) -> Path:
+    path = tmp_path / "tickers.csv"
+    path.write_text("symbol,name\n" + "".join(f"{s},company {i}\n" for i, s in enumerate(symbols)))
+    return path
+
+
+def _run(pipeline, day: date, csv: Path) -> tuple[dict, dict]:
+    arn = start_execution(pipeline.stack, day, csv)
+    described = wait_for(pipeline.stack, arn, timeout_s=300)
+    return described, json.loads(described.get("output") or "{}")
+
+
+def _processed(pipeline, day: date) -> dict[str, dict]:
+    """key → {etag, rows} for every processed object of ``day``."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="processed/"):
+        for obj in page.get("Contents", []):
+            if f"/year={day.year}/month={day.month:02d}/day={day.day:02d}/" in obj["Key"]:
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                found[obj["Key"]] = {"etag": obj["ETag"], "table": pq.read_table(io.BytesIO(body))}
+    return found
+
+
+def _dead_letters(pipeline, day: date) -> list[dict]:
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+    letters = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="ohlcv/errors/").get("Contents", []):
+        if f"/year={day.year}/month={day.month:02d}/day={day.day:02d}/" in obj["Key"]:
+            letter = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            letters.append({"key": obj["Key"], **letter})
+    return letters
+
+
+def _partitions(pipeline, day: date) -> list[dict]:
+    glue = pipeline.stack.client("glue")
+    parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName="bars")["Partitions"]
+    return [p for p in parts if p["Values"][3:] == [str(day.year), f"{day.month:02d}", f"{day.day:02d}"]]
+
+
+def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_cleanly(pipeline, tmp_path):
+    day = date(2026, 11, 25)
+    csv = _tickers(tmp_path, FIVE)
+
+    described, output = _run(pipeline, day, csv)
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    assert output["count"] == 5 and output["aggregate"]["state"] == "SUCCEEDED"
+    # One dead letter, naming the unknown ticker, at the seed's errors path.
+    letters = _dead_letters(pipeline, day)
+    assert [(d["symbol"], d["error_type"]) for d in letters] == [("NSE:DELISTEDXYZ-EQ", "InvalidSymbol")]
+    assert letters[0]["key"].startswith("ohlcv/errors/symbol=DELISTEDXYZ-EQ/year=2026/month=11/day=25/failed-")
+    assert letters[0]["input"] == {"symbol": "NSE:DELISTEDXYZ-EQ", "date": "2026-11-25", "run_id": output["run_id"]}
+    assert letters[0]["attempts"] == 1  # a permanent error is never retried
+    # 4 tickers x (375, 75, 25, 1) rows, read back from the Parquet files themselves.
+    files = _processed(pipeline, day)
+    rows = Counter()
+    for key, f in files.items():
+        tf = key.split("timeframe=")[1].split("/")[0]
+        sym = key.split("symbol=")[1].split("/")[0]
+        rows[(tf, sym)] += f["table"].num_rows
+        assert f["table"].column("ts").to_pylist() == sorted(set(f["table"].column("ts").to_pylist()))
+    assert rows == {(tf, s.split(":")[1]): n for tf, n in EXPECTED_ROWS.items() for s in FIVE[:4]}
+    first_5m = files["processed/timeframe=5m/exchange=NSE/symbol=SBIN-EQ/year=2026/month=11/day=25/part-00000.parquet"]
+    assert first_5m["table"].column("ts")[0].as_py().isoformat() == "2026-11-25T03:45:00+00:00"  # 09:15 IST
+    # The Glue catalog has exactly the written partitions, pointing at the files' folders.
+    parts = _partitions(pipeline, day)
+    assert sorted(p["StorageDescriptor"]["Location"] for p in parts) == sorted(
+        f"s3://{pipeline.stack.outputs['ProcessedBucketName']}/{k.rsplit('/', 1)[0]}/" for k in files
+    )
+    # The summary a user is shown agrees.
+    summary = {r["symbol"]: r for r in summarize(pipeline.stack, day, output)}
+    assert summary["NSE:SBIN-EQ"]["bars"] == EXPECTED_ROWS and summary["NSE:DELISTEDXYZ-EQ"]["dead_letter"]
+
+    # A second run of the same day changes nothing a reader can see.
+    described2, output2 = _run(pipeline, day, csv)
+    assert described2["status"] == "SUCCEEDED"
+    files2 = _processed(pipeline, day)
+    assert {k: f["etag"] for k, f in files2.items()} == {k: f["etag"] for k, f in files.items()}
+    assert len(_partitions(pipeline, day)) == len(parts)
+    assert output2["partitions"] == {"registered": 0, "already_registered": len(parts)}
+
+
+def test_a_transient_fyers_outage_is_retried_by_the_state_machine_and_succeeds(pipeline, tmp_path):
+    day = date(2026, 11, 24)
+    pipeline.sim.reset_stats()
+    # 3 answers of 5xx exhaust the client's 3 attempts: the first Lambda invocation fails with
+    # TransientFyersError, the ASL Retry invokes it again, and that one gets through.
+    pipeline.sim.set_faults(fail_next_5xx=3)
+
+    described, _ = _run(pipeline, day, _tickers(tmp_path, ["NSE:TCS-EQ"]))
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    assert pipeline.sim.stats()["history_requests_by_symbol"]["NSE:TCS-EQ"] == 4
+    assert _dead_letters(pipeline, day) == []
+    assert sum(f["table"].num_rows for k, f in _processed(pipeline, day).items() if "timeframe=1m" in k) == 375
+
+
+def test_a_failing_glue_job_fails_the_execution(pipeline, tmp_path):
+    day = date(2026, 11, 23)
+    s3, raw = pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+    # A raw object that is not an envelope makes the aggregation job fail (and name it).
+    s3.put_object(
+        Bucket=raw,
+        Key="ohlcv/raw/symbol=WIPRO-EQ/exchange=NSE/year=2026/month=11/day=23/ingest-20261123T000000000000Z.json",
+        Body=b'{"not": "an envelope"',
+    )
+
+    described, _ = _run(pipeline, day, _tickers(tmp_path, ["NSE:WIPRO-EQ"]))
+
+    assert described["status"] == "FAILED"
+    history = pipeline.stack.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"], maxResults=1000
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "Aggregate the day into Parquet bars" in entered
+    assert "Register the partitions the job wrote" not in entered
+    assert _partitions(pipeline, day) == []
+
+
+@pytest.mark.parametrize("bad_date", ["2026-13-01", "yesterday"])
+def test_bad_execution_input_fails_the_run_with_a_named_error(pipeline, tmp_path, bad_date):
+    pipeline.stack.client("s3").upload_file(
+        str(_tickers(tmp_path, ["NSE:SBIN-EQ"])), pipeline.stack.outputs["RawBucketName"], "config/nse_tickers.csv"
+    )
+    sfn = pipeline.stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=pipeline.stack.outputs["StateMachineArn"], input=json.dumps({"date": bad_date})
+    )["executionArn"]
+    described = wait_for(pipeline.stack, arn, timeout_s=60)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "InvalidInput"
+    assert "execution input 'date'" in described["cause"]

@@ -1,0 +1,206 @@
+"""The aggregation job against emulated S3 (moto): raw envelopes in, Parquet partitions out."""
+
+import io
+import re
+import runpy
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import boto3
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from pricefeed import paths
+from pricefeed.aggregate_job import run_aggregation
+from pricefeed.errors import InvalidInput
+
+RAW, PROCESSED = "raw", "processed"
+DAY = date(2025, 11, 25)
+OPEN = int(datetime.combine(DAY, time(9, 15), tzinfo=ZoneInfo("Asia/Kolkata")).timestamp())
+FETCHED = datetime(2025, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)  # 17:30 IST, after the close
+GLUE_SCRIPT = Path(__file__).resolve().parents[2] / "glue" / "aggregate_bars.py"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=RAW)
+        client.create_bucket(Bucket=PROCESSED)
+        yield client
+
+
+def put_envelope(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED, response: dict | None = None):
+    body = {
+        "envelope_version": 1,
+        "symbol": symbol,
+        "resolution": "1",
+        "range_from": OPEN,
+        "range_to": OPEN + 22499,
+        "trading_date": DAY.isoformat(),
+        "fetched_at": fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "http_status": 200,
+        "response": response or {"s": "ok", "candles": rows},
+    }
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, DAY, fetched_at), Body=orjson.dumps(body))
+
+
+def session(minutes: range, base: float = 100.0) -> list:
+    return [[OPEN + 60 * m, base + m, base + m + 1, base + m - 1, base + m + 0.5, 10 + m] for m in minutes]
+
+
+def processed_objects(s3) -> dict[str, bytes]:
+    listing = s3.list_objects_v2(Bucket=PROCESSED).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=PROCESSED, Key=o["Key"])["Body"].read() for o in listing}
+
+
+def read_table(blob: bytes):
+    return pq.read_table(io.BytesIO(blob))
+
+
+def run(s3, **kw):
+    args = {"raw_bucket": RAW, "processed_bucket": PROCESSED, "dates": [DAY]}
+    args.update(symbols=["NSE:SBIN-EQ", "NSE:M&M-EQ", "NSE:FOO-EQ"], result_key="runs/r1.json")
+    args.update(kw)
+    return run_aggregation(s3=s3, **args)
+
+
+def test_aggregates_two_symbols_into_partitions(s3):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    put_envelope(s3, "NSE:M&M-EQ", [*session(range(30)), [OPEN - 60, 1.0, 1.0, 1.0, 1.0, 1]])
+
+    result = run(s3)
+
+    objects = processed_objects(s3)
+    expected_keys = {
+        paths.processed_key(tf, "NSE", name, DAY) for tf in paths.TIMEFRAMES for name in ("SBIN-EQ", "M&M-EQ")
+    }
+    assert set(objects) == expected_keys
+    rows = {key: read_table(blob).num_rows for key, blob in objects.items()}
+    assert rows[paths.processed_key("1m", "NSE", "SBIN-EQ", DAY)] == 375
+    assert rows[paths.processed_key("15m", "NSE", "M&M-EQ", DAY)] == 2
+    assert result["bars"] == {"1m": 405, "5m": 81, "15m": 27, "1d": 2}
+    assert result["excluded"]["out_of_session"] == 1
+    assert result["no_raw"] == ["NSE:FOO-EQ"]
+    assert (result["dates"], result["symbols"]) == (["2025-11-25"], 3)
+    first = result["partitions"][0]
+    assert first == {
+        "timeframe": "1m",
+        "exchange": "NSE",
+        "symbol": "SBIN-EQ",
+        "year": "2025",
+        "month": "11",
+        "day": "25",
+        "location": f"s3://{PROCESSED}/processed/timeframe=1m/exchange=NSE/symbol=SBIN-EQ/year=2025/month=11/day=25/",
+        "rows": 375,
+    }
+    written = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/r1.json")["Body"].read())
+    assert written == result
+    daily = read_table(objects[paths.processed_key("1d", "NSE", "M&M-EQ", DAY)]).to_pylist()
+    assert daily[0]["ts"] == datetime(2025, 11, 24, 18, 30, tzinfo=UTC)
+    assert (daily[0]["symbol"], daily[0]["bars"], daily[0]["close"]) == ("M&M-EQ", 30, 129.5)
+
+
+def test_rerun_is_byte_identical_and_leaves_no_stale_file(s3):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    put_envelope(s3, "NSE:M&M-EQ", session(range(200)))
+    stale = paths.processed_prefix("5m", "NSE", "SBIN-EQ", DAY) + "part-99999.parquet"
+    s3.put_object(Bucket=PROCESSED, Key=stale, Body=b"left over by an older layout")
+
+    run(s3)
+    first = processed_objects(s3)
+    result = run(s3, max_workers=3)
+    second = processed_objects(s3)
+
+    assert stale not in first
+    assert first == second
+    assert len(second) == 8 and result["stale_removed"] == 0
+
+
+def test_a_newer_envelope_wins_for_its_minutes(s3):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    run(s3)
+    newer = [[OPEN + 60 * m, 50.0, 60.0, 40.0, 55.0, 1] for m in (0, 1)]
+    put_envelope(s3, "NSE:SBIN-EQ", newer, fetched_at=FETCHED + timedelta(hours=2))
+
+    result = run(s3)
+
+    objects = processed_objects(s3)
+    one_minute = read_table(objects[paths.processed_key("1m", "NSE", "SBIN-EQ", DAY)]).to_pylist()
+    assert [r["close"] for r in one_minute[:3]] == [55.0, 55.0, 102.5]
+    five = read_table(objects[paths.processed_key("5m", "NSE", "SBIN-EQ", DAY)]).to_pylist()[0]
+    assert (five["open"], five["high"], five["low"], five["close"]) == (50.0, 105.0, 40.0, 104.5)
+    assert result["excluded"]["superseded"] == 2 and result["bars"]["1m"] == 375
+
+
+def test_raw_without_session_candles_writes_nothing_and_clears_the_day(s3):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    run(s3, symbols=["NSE:SBIN-EQ"])
+    s3.delete_object(Bucket=RAW, Key=paths.raw_key("NSE:SBIN-EQ", DAY, FETCHED))
+    put_envelope(s3, "NSE:SBIN-EQ", [], response={"s": "no_data"})
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"])
+
+    assert processed_objects(s3) == {}
+    assert result["empty"] == [{"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"}]
+    assert result["partitions"] == [] and result["stale_removed"] == 4
+
+
+def test_a_malformed_envelope_fails_its_day_only_and_is_named(s3):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    bad_key = paths.raw_key("NSE:M&M-EQ", DAY, FETCHED)
+    s3.put_object(Bucket=RAW, Key=bad_key, Body=b"{truncated")
+
+    with pytest.raises(InvalidInput, match=re.escape(bad_key)):
+        run(s3)
+
+    assert len(processed_objects(s3)) == 4  # SBIN-EQ was still written
+    written = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/r1.json")["Body"].read())
+    assert written["failed"][0]["symbol"] == "NSE:M&M-EQ" and bad_key in written["failed"][0]["error"]
+
+
+def run_glue_script(monkeypatch, *args: str) -> None:
+    argv = [str(GLUE_SCRIPT), "--JOB_NAME", "aggregate-bars", "--JOB_RUN_ID", "jr_1", *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(GLUE_SCRIPT), run_name="__main__")
+
+
+def test_glue_entry_script_runs_the_job(s3, monkeypatch):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
+
+    run_glue_script(
+        monkeypatch,
+        *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--dates", "2025-11-25"),
+        *("--job-bookmark-option", "job-bookmark-disable"),
+        *("--symbols_key", "config/symbols.json", "--result_key", "runs/glue.json"),
+    )
+
+    result = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/glue.json")["Body"].read())
+    assert result["bars"] == {"1m": 375, "5m": 75, "15m": 25, "1d": 1}
+    assert len(processed_objects(s3)) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--dates", "2025-11-25", "--symbols_key", "config/symbols.json"), "--result_key"),
+        (("--dates", "25-11-2025", "--symbols_key", "config/symbols.json", "--result_key", "r"), "--dates"),
+        (("--dates", "2025-11-25", "--symbols_key", "nope.json", "--result_key", "r"), "--symbols_key"),
+    ],
+)
+def test_glue_entry_script_names_a_bad_argument(s3, monkeypatch, args, named):
+    s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
+    with pytest.raises(InvalidInput, match=named):
+        run_glue_script(monkeypatch, "--raw_bucket", RAW, "--processed_bucket", PROCESSED, *args)

@@ -1,0 +1,155 @@
+"""Parsing one raw envelope: what is kept, what is excluded and why, what is refused."""
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from pricefeed.candles import EXCLUSION_REASONS, parse_envelope, session_open_epoch
+from pricefeed.errors import InvalidInput
+
+DAY = date(2025, 11, 25)
+OPEN = session_open_epoch(DAY)  # 09:15 IST
+AFTER_CLOSE = "2025-11-25T12:00:00.000000Z"  # 17:30 IST
+SOURCE = "s3://raw/ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2025/month=11/day=25/ingest-x.json"
+
+
+def envelope(candles=None, *, response=None, fetched_at=AFTER_CLOSE, **overrides) -> bytes:
+    doc = {
+        "envelope_version": 1,
+        "symbol": "NSE:SBIN-EQ",
+        "resolution": "1",
+        "range_from": OPEN,
+        "range_to": OPEN + 22499,
+        "trading_date": DAY.isoformat(),
+        "fetched_at": fetched_at,
+        "http_status": 200,
+        "response": response if response is not None else {"s": "ok", "candles": candles or []},
+    }
+    doc.update(overrides)
+    return orjson.dumps(doc)
+
+
+def candle(minute: int, close: float = 100.5, volume: int = 10) -> list:
+    """A valid candle ``minute`` minutes after 09:15 IST."""
+    return [OPEN + 60 * minute, 100.0, max(101.0, close), min(99.0, close), close, volume]
+
+
+def accounted(parsed) -> bool:
+    return parsed.received == len(parsed.ts) + sum(parsed.excluded.values())
+
+
+def test_session_open_is_0915_ist_whatever_the_host_tz():
+    expected = datetime.combine(DAY, time(9, 15), tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert OPEN == int(expected.timestamp()) == int(datetime(2025, 11, 25, 3, 45, tzinfo=UTC).timestamp())
+
+
+def test_metadata_and_columns():
+    parsed = parse_envelope(envelope([candle(0), candle(1, 100.25, 7)]), source=SOURCE)
+    assert (parsed.symbol, parsed.trading_date, parsed.source) == ("NSE:SBIN-EQ", DAY, SOURCE)
+    assert parsed.fetched_at == datetime(2025, 11, 25, 12, tzinfo=UTC)
+    assert parsed.ts.tolist() == [OPEN, OPEN + 60]
+    assert parsed.close.tolist() == [100.5, 100.25]
+    assert parsed.volume.tolist() == [10, 7]
+    assert parsed.volume.dtype.name == "int64"
+    assert set(parsed.excluded) == set(EXCLUSION_REASONS)
+    assert sum(parsed.excluded.values()) == 0
+
+
+@pytest.mark.parametrize("response", [{"s": "no_data"}, {"s": "no_data", "candles": []}])
+def test_no_data_is_zero_candles(response):
+    parsed = parse_envelope(envelope(response=response), source=SOURCE)
+    assert len(parsed.ts) == 0 and parsed.received == 0
+
+
+def test_out_of_order_is_sorted_and_the_later_duplicate_wins():
+    rows = [candle(3), candle(1, 100.1), candle(2), candle(1, 100.9, 99)]
+    parsed = parse_envelope(envelope(rows), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN + 60, OPEN + 120, OPEN + 180]
+    assert (parsed.close[0], parsed.volume[0]) == (100.9, 99)
+    assert parsed.excluded["duplicate"] == 1
+    assert accounted(parsed)
+
+
+def test_the_forming_last_candle_is_excluded():
+    # fetched at 10:00:30 IST: the 10:00 minute is still forming, 09:59 has ended exactly at 10:00.
+    fetched = "2025-11-25T04:30:30.000000Z"
+    rows = [candle(44), candle(45)]
+    parsed = parse_envelope(envelope(rows, fetched_at=fetched), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN + 44 * 60]
+    assert parsed.excluded["forming"] == 1
+    at_minute_end = parse_envelope(envelope([candle(44)], fetched_at="2025-11-25T04:30:00Z"), source=SOURCE)
+    assert at_minute_end.ts.tolist() == [OPEN + 44 * 60]
+
+
+def test_only_the_regular_session_is_kept():
+    rows = [candle(-1), candle(0), candle(374), candle(375), candle(-600)]
+    parsed = parse_envelope(envelope(rows), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN, OPEN + 374 * 60]  # 09:15 and 15:29
+    assert parsed.excluded["out_of_session"] == 3
+
+
+def test_oi_column_is_ignored_even_when_only_some_rows_have_it():
+    rows = [[*candle(0), 5000], candle(1), [*candle(2), None]]
+    parsed = parse_envelope(envelope(rows), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN, OPEN + 60, OPEN + 120]
+    all_oi = parse_envelope(envelope([[*candle(0), 1], [*candle(1), 2]]), source=SOURCE)
+    assert all_oi.ts.tolist() == [OPEN, OPEN + 60] and sum(all_oi.excluded.values()) == 0
+
+
+def test_broken_candles_are_counted_by_reason():
+    t = OPEN + 600
+    rows = [
+        candle(0),
+        [t, 100.0, 99.0, 98.0, 100.5, 1],  # high < close
+        [t, 100.0, 101.0, 100.2, 100.5, 1],  # low > open
+        [t, 100.0, 101.0, 102.0, 100.5, 1],  # low > high
+        [t, 100.0, 101.0, 99.0, 100.5, -1],  # negative volume
+        [t, 100.0, 101.0, 99.0, 100.5, 1.5],  # fractional volume
+        [t + 30, 100.0, 101.0, 99.0, 100.5, 1],  # not a minute start
+        [t + 0.5, 100.0, 101.0, 99.0, 100.5, 1],  # not an integer epoch
+        [t, "100.0", 101.0, 99.0, 100.5, 1],  # a string
+        [t, None, 101.0, 99.0, 100.5, 1],  # a null
+        [t, 100.0, 101.0, 99.0, 100.5],  # too short
+        "not a row",
+    ]
+    parsed = parse_envelope(envelope(rows), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN]
+    assert parsed.excluded["invalid_ohlc"] == 3
+    assert parsed.excluded["bad_volume"] == 2
+    assert parsed.excluded["bad_ts"] == 2
+    assert parsed.excluded["malformed_row"] == 4
+    assert accounted(parsed)
+
+
+def test_booleans_are_not_numbers():
+    parsed = parse_envelope(envelope([candle(0), [OPEN + 60, True, True, True, True, 1]]), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN] and parsed.excluded["malformed_row"] == 1
+
+
+def test_an_integer_valued_float_epoch_is_accepted():
+    parsed = parse_envelope(envelope([[float(OPEN), 100, 101, 99, 100, 5.0]]), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN] and parsed.volume.tolist() == [5]
+
+
+@pytest.mark.parametrize(
+    ("raw", "mentions"),
+    [
+        (b"{not json", "JSON"),
+        (b"[1, 2]", "object"),
+        (envelope(envelope_version=2), "envelope_version"),
+        (envelope(symbol="SBIN-EQ"), "SBIN-EQ"),
+        (envelope(resolution="D"), "resolution"),
+        (envelope(trading_date="25/11/2025"), "trading_date"),
+        (envelope(fetched_at="2025-11-25T12:00:00"), "time zone"),
+        (envelope(http_status=500), "http_status"),
+        (envelope(response={"s": "error", "code": -300, "message": "invalid symbol"}), "'error'"),
+        (envelope(response={"s": "ok"}), "candles"),
+        (envelope(response={"s": "ok", "candles": {"0": 1}}), "candles"),
+    ],
+)
+def test_a_malformed_envelope_names_its_source(raw, mentions):
+    with pytest.raises(InvalidInput) as err:
+        parse_envelope(raw, source=SOURCE)
+    assert SOURCE in str(err.value) and mentions in str(err.value)

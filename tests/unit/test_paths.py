@@ -1,0 +1,113 @@
+"""S3 key conventions: the exact strings other components and Athena depend on."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pricefeed import paths
+from pricefeed.errors import InvalidInput
+
+DAY = date(2026, 11, 25)
+FETCHED = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        ("NSE:SBIN-EQ", ("NSE", "SBIN-EQ")),
+        ("NSE:M&M-EQ", ("NSE", "M&M-EQ")),
+        ("NSE:BAJAJ-AUTO-EQ", ("NSE", "BAJAJ-AUTO-EQ")),
+        ("NSE:NIFTY50-INDEX", ("NSE", "NIFTY50-INDEX")),
+        ("MCX:CRUDEOIL20OCTFUT", ("MCX", "CRUDEOIL20OCTFUT")),
+    ],
+)
+def test_split_symbol_examples(symbol, expected):
+    assert paths.split_symbol(symbol) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "SBIN-EQ",
+        ":SBIN-EQ",
+        "NSE:",
+        "NSE:SBIN EQ",
+        " NSE:SBIN-EQ",
+        "NSE:SB/IN",
+        "NSE:A=B",
+        "NSE:A:B",
+        "",
+        "N SE:X",
+    ],
+)
+def test_split_symbol_rejects_malformed_and_names_the_value(bad):
+    with pytest.raises(InvalidInput) as err:
+        paths.split_symbol(bad)
+    assert repr(bad) in str(err.value)
+
+
+def test_raw_key_renders_utc_with_microseconds():
+    key = paths.raw_key("NSE:SBIN-EQ", DAY, FETCHED)
+    assert key == ("ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2026/month=11/day=25/ingest-20261125T100000123456Z.json")
+    ist = FETCHED.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert paths.raw_key("NSE:SBIN-EQ", DAY, ist) == key
+    assert key.startswith(paths.raw_day_prefix("NSE:SBIN-EQ", DAY))
+
+
+def test_raw_keys_sort_by_fetch_time():
+    times = [FETCHED + timedelta(microseconds=n) for n in (0, 1, 999_999, 1_000_000, 10**9)]
+    keys = [paths.raw_key("NSE:M&M-EQ", DAY, t) for t in times]
+    assert keys == sorted(keys)
+    assert "symbol=M&M-EQ/" in keys[0]
+
+
+def test_naive_timestamps_are_rejected():
+    with pytest.raises(InvalidInput, match="fetched_at"):
+        paths.raw_key("NSE:SBIN-EQ", DAY, datetime(2026, 11, 25, 10))
+    with pytest.raises(InvalidInput, match="failed_at"):
+        paths.dead_letter_key("NSE:SBIN-EQ", DAY, datetime(2026, 11, 25, 10))
+
+
+def test_a_datetime_is_not_a_trading_date():
+    with pytest.raises(InvalidInput, match="trading_date"):
+        paths.raw_day_prefix("NSE:SBIN-EQ", FETCHED)
+
+
+def test_dead_letter_key():
+    assert paths.dead_letter_key("NSE:SBIN-EQ", DAY, FETCHED) == (
+        "ohlcv/errors/symbol=SBIN-EQ/year=2026/month=11/day=25/failed-20261125T100000123456Z.json"
+    )
+
+
+def test_processed_partition_layout():
+    prefix = paths.processed_prefix("5m", "NSE", "SBIN-EQ", DAY)
+    assert prefix == "processed/timeframe=5m/exchange=NSE/symbol=SBIN-EQ/year=2026/month=11/day=25/"
+    assert paths.processed_key("5m", "NSE", "SBIN-EQ", DAY) == prefix + "part-00000.parquet"
+    values = paths.partition_values("5m", "NSE", "SBIN-EQ", date(2026, 1, 5))
+    assert values == ["5m", "NSE", "SBIN-EQ", "2026", "01", "05"]
+    assert paths.PARTITION_KEYS == ("timeframe", "exchange", "symbol", "year", "month", "day")
+    assert paths.TIMEFRAMES == ("1m", "5m", "15m", "1d")
+
+
+def test_unknown_timeframe_is_rejected():
+    with pytest.raises(InvalidInput, match="'1h'"):
+        paths.processed_key("1h", "NSE", "SBIN-EQ", DAY)
+
+
+exchanges = st.from_regex(r"[A-Z]{2,5}", fullmatch=True)
+names = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/=:\\"),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(exchanges, names)
+def test_split_join_round_trip(exchange, name):
+    symbol = paths.join_symbol(exchange, name)
+    assert paths.split_symbol(symbol) == (exchange, name)
+    key = paths.processed_key("1d", exchange, name, DAY)
+    assert f"/exchange={exchange}/symbol={name}/" in key
+    assert paths.raw_day_prefix(symbol, DAY).startswith(f"ohlcv/raw/symbol={name}/exchange={exchange}/")
