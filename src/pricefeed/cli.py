@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pricefeed.errors import PricefeedError
-from pricefeed.istime import last_closed_session, parse_date
+from pricefeed.istime import IST, last_closed_session, parse_date
 
 app = typer.Typer(
     help="Fyers 1-minute history → S3 raw JSON → Parquet bars, on AWS or on this machine.", no_args_is_help=True
@@ -62,7 +62,7 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
         table.add_column(col)
     for row in result.tickers:
         letter = row["dead_letter"]
-        reason = f"{letter['error_type']}: {letter['error_message'][:70]}" if letter else ""
+        reason = f"{letter['error_type']}: {letter['error_message'].split(': ', 1)[-1][:60]}" if letter else ""
         bars = row["bars"]
         table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), reason)
     console.print(table)
@@ -79,7 +79,8 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
         console.print(f"Both buckets exported to [bold]{export}/raw[/] and [bold]{export}/processed[/].")
         console.print(
             f"Try: duckdb -c \"select * from read_parquet('{export}/processed/processed/timeframe=5m/**/*.parquet', "
-            'hive_partitioning=true) limit 5"'
+            'hive_partitioning=true) limit 5"',
+            soft_wrap=True,
         )
 
 
@@ -98,12 +99,15 @@ def _print_sample_bars(export: Path, result) -> None:
     if not files:
         return
     rows = pq.read_table(io.BytesIO(files[-1].read_bytes())).slice(0, 5).to_pylist()
-    table = Table(title=f"first 5m bars of {first} (ts is UTC; 09:15 IST = 03:45Z)")
-    for col in ("ts", "open", "high", "low", "close", "volume", "bars"):
+    table = Table(title=f"first 5m bars of {first} (stored as UTC instants, shown in IST)")
+    for col in ("bar start (IST)", "open", "high", "low", "close", "volume", "bars"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            str(r["ts"]), *(f"{r[c]:.2f}" for c in ("open", "high", "low", "close")), str(r["volume"]), str(r["bars"])
+            r["ts"].astimezone(IST).strftime("%Y-%m-%d %H:%M"),
+            *(f"{r[c]:.2f}" for c in ("open", "high", "low", "close")),
+            str(r["volume"]),
+            str(r["bars"]),
         )
     console.print(table)
 
