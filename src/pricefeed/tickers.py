@@ -19,7 +19,15 @@ class TickerList:
 
 def parse_ticker_csv(text: str, *, source: str = "ticker list") -> TickerList:
     """Valid symbols in file order, duplicates collapsed; bad rows are reported, not fatal."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse(text, source)
+    except csv.Error as exc:
+        raise InvalidInput(f"{source}: not a readable CSV: {exc}") from None
+
+
+def _parse(text: str, source: str) -> TickerList:
+    # newline="" lets the csv module handle \r (Excel for Mac) and \r\n line ends itself.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     if not reader.fieldnames or "symbol" not in [f.strip().lower() for f in reader.fieldnames]:
         raise InvalidInput(f"{source}: the header row has no 'symbol' column")
     column = next(f for f in reader.fieldnames if f.strip().lower() == "symbol")

@@ -150,3 +150,20 @@ def test_bad_execution_input_fails_the_run_with_a_named_error(pipeline, tmp_path
     assert described["status"] == "FAILED"
     assert described["error"] == "InvalidInput"
     assert "execution input 'date'" in described["cause"]
+
+
+def test_an_outage_longer_than_the_retry_policy_dead_letters_the_symbol_with_its_attempts(pipeline, tmp_path):
+    day = date(2026, 11, 19)
+    pipeline.sim.reset_stats()
+    # Far more failures than 5 invocations x 3 client attempts can absorb; the other ticker still lands.
+    pipeline.sim.set_faults(fail_next_5xx=15)
+
+    described, _ = _run(pipeline, day, _tickers(tmp_path, ["NSE:HDFCBANK-EQ"]))
+    pipeline.sim.set_faults(fail_next_5xx=0)
+
+    assert described["status"] == "SUCCEEDED"  # a dead-lettered ticker does not fail the run
+    letters = _dead_letters(pipeline, day)
+    assert [(d["symbol"], d["error_type"], d["attempts"]) for d in letters] == [
+        ("NSE:HDFCBANK-EQ", "TransientFyersError", 5)  # 1 + MaxAttempts 4 of the ASL Retry
+    ]
+    assert pipeline.sim.stats()["history_requests_by_symbol"]["NSE:HDFCBANK-EQ"] == 15

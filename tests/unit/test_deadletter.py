@@ -1,0 +1,171 @@
+"""Dead letters: what an operator finds in S3 about a symbol-day that failed for good."""
+
+import json
+from datetime import UTC, date, datetime
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pricefeed import paths
+from pricefeed.deadletter import describe_error, record_failure
+from pricefeed.errors import InvalidInput
+
+BUCKET = "pricefeed-raw"
+FAILED_AT = datetime(2026, 11, 25, 10, 15, 0, 250000, tzinfo=UTC)
+STACK = ['  File "/var/task/app.py", line 31, in handler\n', "    raise InvalidSymbol(...)\n"]
+
+
+def lambda_cause(error_type: str, message: str, **extra) -> str:
+    """A Catch's Cause for a Lambda task: the Lambda error payload, as a JSON string."""
+    return json.dumps({"errorType": error_type, "errorMessage": message, **extra})
+
+
+# --- describe_error -------------------------------------------------------------------------------
+def test_a_lambda_error_payload_gives_its_type_message_and_attempt_count():
+    # Given the Catch output of an ingest that failed on its third attempt
+    error = {
+        "Error": "InvalidSymbol",
+        "Cause": lambda_cause("InvalidSymbol", "attempt 3: Fyers does not know NSE:FOO-EQ", stackTrace=STACK),
+    }
+    # When it is described / Then the prefix becomes the count and leaves the message
+    assert describe_error(error) == ("InvalidSymbol", "Fyers does not know NSE:FOO-EQ", 3)
+
+
+def test_the_payload_error_type_wins_over_the_catch_error_name():
+    error = {"Error": "States.TaskFailed", "Cause": lambda_cause("RateLimited", "attempt 12: slow down")}
+    assert describe_error(error) == ("RateLimited", "slow down", 12)
+
+
+def test_a_plain_string_cause_is_kept_as_the_message():
+    error = {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"}
+    assert describe_error(error) == ("States.Timeout", "Task timed out after 120.00 seconds", None)
+
+
+def test_a_plain_string_cause_with_an_attempt_prefix_is_counted_too():
+    assert describe_error({"Error": "X", "Cause": "attempt 2: boom"}) == ("X", "boom", 2)
+
+
+def test_attempt_text_in_the_middle_of_a_message_is_not_an_attempt_count():
+    cause = lambda_cause("BadRequest", "range rejected; attempt 4: was the last")
+    assert describe_error({"Error": "BadRequest", "Cause": cause}) == (
+        "BadRequest",
+        "range rejected; attempt 4: was the last",
+        None,
+    )
+
+
+def test_cause_json_that_is_not_an_object_is_kept_as_text():
+    assert describe_error({"Error": "E", "Cause": "[1, 2]"}) == ("E", "[1, 2]", None)
+
+
+@pytest.mark.parametrize("error", [None, "boom", ["Error"], 3])
+def test_missing_error_details_are_described_as_unknown(error):
+    error_type, message, attempts = describe_error(error)
+    assert (error_type, attempts) == ("Unknown", None)
+    assert message == "no error details were passed"
+
+
+def test_an_error_without_name_or_cause_is_unknown_with_an_empty_message():
+    assert describe_error({}) == ("Unknown", "", None)
+
+
+def test_very_long_messages_are_cut():
+    _, message, _ = describe_error({"Error": "E", "Cause": lambda_cause("E", "x" * 10_000)})
+    assert message == "x" * 2000
+
+
+# --- record_failure ---------------------------------------------------------------------------------
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="ap-south-1")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"})
+        yield client
+
+
+def failure_event(**overrides) -> dict:
+    """What the state machine's "Record the failure as a dead letter" state sends."""
+    event = {
+        "symbol": "NSE:M&M-EQ",
+        "date": "2026-11-25",
+        "run_id": "run-7",
+        "error": {
+            "Error": "InvalidSymbol",
+            "Cause": lambda_cause("InvalidSymbol", "attempt 1: unknown symbol NSE:M&M-EQ", stackTrace=STACK),
+        },
+        "attempts": 0,
+    }
+    event.update(overrides)
+    return event
+
+
+def test_a_failure_is_written_as_a_dead_letter_at_the_errors_path(s3):
+    # Given an ingest that failed for good
+    # When its failure is recorded
+    result = record_failure(failure_event(), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    # Then the dead letter lies where the operator looks for it
+    key = paths.dead_letter_key("NSE:M&M-EQ", date(2026, 11, 25), FAILED_AT)
+    assert result == {"dead_letter_key": key}
+    obj = s3.get_object(Bucket=BUCKET, Key=key)
+    assert obj["ContentType"] == "application/json"
+    # And it says what failed, when, how and how often
+    letter = json.loads(obj["Body"].read())
+    assert letter == {
+        "symbol": "NSE:M&M-EQ",
+        "trading_date": "2026-11-25",
+        "run_id": "run-7",
+        "error_type": "InvalidSymbol",
+        "error_message": "unknown symbol NSE:M&M-EQ",
+        "attempts": 1,
+        "failed_at": "2026-11-25T10:15:00.250000Z",
+        "input": {"symbol": "NSE:M&M-EQ", "date": "2026-11-25", "run_id": "run-7"},
+    }
+
+
+def test_the_stack_trace_never_reaches_the_dead_letter(s3):
+    # Given a Cause whose payload carries a stack trace (Lambda sends one)
+    result = record_failure(failure_event(), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    body = s3.get_object(Bucket=BUCKET, Key=result["dead_letter_key"])["Body"].read().decode()
+    # Then neither the key nor any line of the trace is stored
+    assert "stackTrace" not in body
+    assert "/var/task/app.py" not in body
+    assert "raise InvalidSymbol" not in body
+
+
+def test_two_failures_of_the_same_symbol_day_keep_both_letters(s3):
+    first = record_failure(failure_event(), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    later = FAILED_AT.replace(microsecond=250001)
+    second = record_failure(failure_event(run_id="run-8"), s3=s3, raw_bucket=BUCKET, now=later)
+    assert first != second
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="ohlcv/errors/symbol=M&M-EQ/")["Contents"]
+    assert len(listed) == 2
+
+
+def test_an_event_without_run_id_or_error_still_leaves_a_letter(s3):
+    event = {"symbol": "NSE:SBIN-EQ", "date": "2026-11-25"}
+    result = record_failure(event, s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    letter = json.loads(s3.get_object(Bucket=BUCKET, Key=result["dead_letter_key"])["Body"].read())
+    assert letter["run_id"] == ""
+    assert (letter["error_type"], letter["attempts"]) == ("Unknown", None)
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        (None, "'symbol' string"),
+        ([], "'symbol' string"),
+        ({"date": "2026-11-25"}, "'symbol' string"),
+        ({"symbol": 5, "date": "2026-11-25"}, "'symbol' string"),
+        ({"symbol": "SBIN-EQ", "date": "2026-11-25"}, "'SBIN-EQ'"),
+        ({"symbol": "NSE:SBIN-EQ"}, "failure event 'date'"),
+        ({"symbol": "NSE:SBIN-EQ", "date": "25/11/2026"}, "failure event 'date'"),
+    ],
+)
+def test_a_bad_failure_event_is_an_invalid_input_and_writes_nothing(s3, event, named):
+    with pytest.raises(InvalidInput, match=named):
+        record_failure(event, s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
