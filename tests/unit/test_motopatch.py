@@ -1,0 +1,525 @@
+"""motopatch reaches into moto's internals: these tests fail loudly when a moto upgrade moves them.
+
+Two kinds of test:
+- shape: every attribute motopatch replaces still exists, in a fresh interpreter (unpatched moto),
+  with the kind and signature the patch assumes;
+- behaviour: after ``motopatch.apply(retry_time_scale=0.0)``, under ``mock_aws`` with real ASL
+  execution, the patched paths do what the local stack relies on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pricefeed.local import motopatch
+
+REGION = "ap-south-1"
+DEADLINE_S = 20.0  # generous: every run below finishes in well under a second once patched
+
+# Runs in a fresh interpreter, so it sees moto exactly as installed (this process may already be patched).
+_PROBE = r"""
+import inspect, json, time
+from moto.awslambda import models as lambda_models
+from moto.core.config import default_user_config
+from moto.glue import models as glue_models
+from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback, state_task_service_glue,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser import models as sfn_parser_models
+
+
+def params(func):
+    return [
+        {"name": p.name, "kind": p.kind.name, "has_default": p.default is not inspect.Parameter.empty,
+         "default": repr(p.default) if p.default is not inspect.Parameter.empty else None}
+        for p in inspect.signature(func).parameters.values()
+    ]
+
+
+backend_cls = sfn_parser_models.StepFunctionsParserBackend
+backend = sfn_parser_models.stepfunctions_parser_backends["123456789012"]["ap-south-1"]
+glue_service = state_task_service_glue.StateTaskServiceGlue()
+run = glue_models.FakeJobRun(job_name="probe")
+out = {
+    "invoke_lambda": params(lambda_models.LambdaFunction._invoke_lambda),
+    "invoke_lambda_is_function": inspect.isfunction(lambda_models.LambdaFunction.__dict__.get("_invoke_lambda")),
+    "invoke_calls_invoke_lambda": "self._invoke_lambda(event="
+        in inspect.getsource(lambda_models.LambdaFunction.invoke),
+    "start_job_run": params(glue_models.FakeJob.start_job_run),
+    "start_job_run_is_function": inspect.isfunction(glue_models.FakeJob.__dict__.get("start_job_run")),
+    "job_runs_attr": "self.job_runs" in inspect.getsource(glue_models.FakeJob.__init__),
+    "job_run_as_dict": params(glue_models.FakeJobRun.as_dict),
+    "job_run_is_managed_state": issubclass(glue_models.FakeJobRun, ManagedState),
+    "job_run_attrs": {a: hasattr(run, a) for a in ("job_run_id", "arguments", "_transitions", "_status")},
+    "job_run_state_from_status": run.as_dict().get("JobRunState") == run.status,
+    "retrier_time_is_time_module": retrier_decl.time is time,
+    "retrier_sleeps_via_module_time": "time.sleep(" in inspect.getsource(retrier_decl.RetrierDecl._eval_body),
+    "sync_delay": state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK,
+    "sync_loop_reads_module_delay": "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in inspect.getsource(
+        state_task_service_callback.StateTaskServiceCallback._eval_sync),
+    "glue_patterns_type": type(state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS).__name__,
+    "glue_patterns": sorted(str(c) for c in state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS),
+    "glue_service_shares_pattern_set": glue_service._supported_integration_patterns
+        is state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS,
+    "wait_for_task_token": str(ResourceCondition.WaitForTaskToken),
+    "parser_backends_type": type(sfn_parser_models.stepfunctions_parser_backends).__name__,
+    "parser_backend_is_class": type(backend) is backend_cls,
+    "create_state_machine": params(backend_cls.create_state_machine),
+    "state_machines_is_list": isinstance(backend.state_machines, list),
+    "start_execution": params(backend_cls.start_execution),
+    "default_user_config_is_dict": isinstance(default_user_config, dict),
+}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def unpatched() -> dict:
+    """What moto's internals look like before motopatch touches them."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, f"moto moved something motopatch relies on:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def names(params: list[dict]) -> list[str]:
+    return [p["name"] for p in params]
+
+
+# ---------------------------------------------------------------------------------------------- shape
+
+
+def test_lambda_invoke_lambda_takes_an_event_and_is_what_invoke_calls(unpatched):
+    assert unpatched["invoke_lambda_is_function"]
+    assert names(unpatched["invoke_lambda"]) == ["self", "event"]
+    assert unpatched["invoke_lambda"][1]["default"] == "None"
+    assert unpatched["invoke_calls_invoke_lambda"], "LambdaFunction.invoke no longer calls self._invoke_lambda(event=…)"
+    # our replacement must accept what moto passes
+    ours = inspect.signature(motopatch._invoke_lambda)
+    assert list(ours.parameters) == names(unpatched["invoke_lambda"])
+
+
+def test_glue_start_job_run_has_the_parameters_the_wrapper_passes_through(unpatched):
+    assert unpatched["start_job_run_is_function"]
+    # GlueBackend.start_job_run calls FakeJob.start_job_run with exactly these keywords
+    assert set(names(unpatched["start_job_run"])) == {
+        "self",
+        "allocated_capacity",
+        "max_capacity",
+        "timeout",
+        "worker_type",
+        "security_configuration",
+        "number_of_workers",
+        "notification_property",
+        "previous_run_id",
+        "arguments",
+    }
+    assert unpatched["job_runs_attr"], "FakeJob no longer keeps its runs in self.job_runs"
+
+
+def test_glue_job_run_keeps_the_state_the_patch_rewrites(unpatched):
+    assert names(unpatched["job_run_as_dict"]) == ["self"]
+    assert unpatched["job_run_is_managed_state"]
+    assert unpatched["job_run_attrs"] == {"job_run_id": True, "arguments": True, "_transitions": True, "_status": True}
+    assert unpatched["job_run_state_from_status"]
+
+
+def test_retrier_sleeps_through_its_module_level_time(unpatched):
+    assert unpatched["retrier_time_is_time_module"]
+    assert unpatched["retrier_sleeps_via_module_time"], "RetrierDecl no longer sleeps via time.sleep: scaling is void"
+
+
+def test_sync_poll_delay_is_a_module_float_read_by_the_sync_loop(unpatched):
+    assert isinstance(unpatched["sync_delay"], float)
+    assert unpatched["sync_loop_reads_module_delay"]
+
+
+def test_glue_integration_patterns_are_a_shared_mutable_set(unpatched):
+    assert unpatched["glue_patterns_type"] == "set"
+    assert unpatched["glue_patterns"] == ["sync"], "moto changed Glue's patterns: is the patch still needed?"
+    assert unpatched["glue_service_shares_pattern_set"], "adding to the module set would no longer reach the service"
+    assert unpatched["wait_for_task_token"] == "waitForTaskToken"
+
+
+def test_stepfunctions_parser_backend_can_create_and_start_executable_machines(unpatched):
+    assert unpatched["parser_backends_type"] == "BackendDict"
+    assert unpatched["parser_backend_is_class"]
+    assert names(unpatched["create_state_machine"])[:4] == ["self", "name", "definition", "roleArn"]
+    assert unpatched["state_machines_is_list"]
+    # the execution-name wrapper passes (arn, name, *rest) positionally
+    assert names(unpatched["start_execution"])[:3] == ["self", "state_machine_arn", "name"]
+    assert unpatched["default_user_config_is_dict"]
+
+
+GLUE_SYNC = {
+    "StartAt": "Run the job",
+    "States": {
+        "Run the job": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::glue:startJobRun.sync",
+            "Parameters": {"JobName": "j", "Arguments": {"--day.$": "$.day"}},
+            "ResultSelector": {"job_run_id.$": "$.Id", "state.$": "$.JobRunState"},
+            "ResultPath": "$.job",
+            "End": True,
+        }
+    },
+}
+
+
+def make_role() -> str:
+    iam = boto3.client("iam", region_name=REGION)
+    try:
+        return iam.get_role(RoleName="pricefeed-test")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName="pricefeed-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def wait_for(sfn, execution_arn: str, deadline_s: float = DEADLINE_S) -> dict:
+    """Poll until the execution leaves RUNNING; the deadline turns a hang (e.g. an unscaled retry) into a failure."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return {k: described.get(k) for k in ("status", "output", "error", "cause", "name")}
+        assert time.monotonic() < deadline, f"execution still RUNNING after {deadline_s}s: {execution_arn}"
+        time.sleep(0.02)
+
+
+_UNPATCHED_GLUE_SYNC = r"""
+import json, sys, time
+import boto3
+from moto import mock_aws
+
+with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    role = boto3.client("iam", region_name="ap-south-1").create_role(
+        RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("glue", region_name="ap-south-1").create_job(
+        Name="j", Role=role, Command={"Name": "glueetl", "ScriptLocation": "s3://b/x.py"})
+    sfn = boto3.client("stepfunctions", region_name="ap-south-1")
+    arn = sfn.create_state_machine(name="sm", definition=sys.argv[1], roleArn=role)["stateMachineArn"]
+    run = sfn.start_execution(stateMachineArn=arn, name="e", input='{"day": "2025-11-25"}')["executionArn"]
+    deadline = time.monotonic() + 20
+    while sfn.describe_execution(executionArn=run)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(json.dumps({k: str(v) for k, v in sfn.describe_execution(executionArn=run).items()}))
+"""
+
+
+def test_unpatched_moto_still_crashes_on_glue_sync():
+    """The Glue pattern patch exists because of this crash (moto 5.2.5); when moto fixes it, drop the patch."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _UNPATCHED_GLUE_SYNC, json.dumps(GLUE_SYNC)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "FAILED", "moto now runs glue:startJobRun.sync unpatched: drop that patch"
+    assert "interrupt_all" in outcome["cause"]
+
+
+# ---------------------------------------------------------------------------------------------- behaviour
+
+
+@pytest.fixture
+def aws(monkeypatch) -> Iterator[None]:
+    """Patched moto with real ASL execution; motopatch's registries are restored afterwards."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    saved_lambdas = dict(motopatch._lambda_invokers)
+    saved_glue = dict(motopatch._glue_runners)
+    saved_scale = motopatch._retry_scale[0]
+    motopatch.apply(retry_time_scale=0.0)
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield
+    finally:
+        motopatch._lambda_invokers.clear()
+        motopatch._lambda_invokers.update(saved_lambdas)
+        motopatch._glue_runners.clear()
+        motopatch._glue_runners.update(saved_glue)
+        motopatch._retry_scale[0] = saved_scale
+
+
+def account_id() -> str:
+    return boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+
+
+def create_function(name: str, invoker: Callable) -> str:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    raise RuntimeError('must not run')\n")
+    fn = boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=make_role(),
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
+    motopatch.register_lambda(fn["FunctionArn"], name, invoker)
+    return fn["FunctionArn"]
+
+
+class Script:
+    """An in-process Lambda: answers with the scripted errors in turn, then echoes the event; records calls."""
+
+    def __init__(self, *error_types: str):
+        self.errors = list(error_types)
+        self.events: list = []
+
+    def __call__(self, event) -> tuple[str, bool]:
+        self.events.append(event)
+        if self.errors:
+            kind = self.errors.pop(0)
+            return json.dumps({"errorType": kind, "errorMessage": f"scripted {kind}"}), True
+        return json.dumps({"echo": event}), False
+
+
+def test_apply_replaces_each_internal_once(aws):
+    from moto.awslambda import models as lambda_models
+    from moto.glue import models as glue_models
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback,
+        state_task_service_glue,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+
+    wrapped_start = glue_models.FakeJob.start_job_run
+    motopatch.apply(retry_time_scale=0.0)  # idempotent: a second apply must not wrap again
+    assert glue_models.FakeJob.start_job_run is wrapped_start
+    assert lambda_models.LambdaFunction._invoke_lambda is motopatch._invoke_lambda
+    assert isinstance(retrier_decl.time, motopatch._ScaledTime)
+    assert state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK < 0.5
+    assert ResourceCondition.WaitForTaskToken in state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS
+
+
+def test_lambda_invoke_reaches_the_registered_invoker(aws):
+    script = Script()
+    create_function("echo", script)
+
+    lam = boto3.client("lambda", region_name=REGION)
+    answer = lam.invoke(FunctionName="echo", Payload=b'{"symbol": "NSE:SBIN-EQ"}')
+
+    assert script.events == [{"symbol": "NSE:SBIN-EQ"}]
+    assert "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read()) == {"echo": {"symbol": "NSE:SBIN-EQ"}}
+
+
+def test_an_errored_payload_sets_function_error(aws):
+    create_function("fails", Script("InvalidSymbol"))
+
+    answer = boto3.client("lambda", region_name=REGION).invoke(FunctionName="fails", Payload=b"{}")
+
+    assert answer["FunctionError"] == "Handled"
+    assert json.loads(answer["Payload"].read())["errorType"] == "InvalidSymbol"
+
+
+def test_a_function_without_an_invoker_errors_instead_of_reaching_for_docker(aws):
+    lam = boto3.client("lambda", region_name=REGION)
+    create_function("orphan", Script())
+    motopatch._lambda_invokers.pop(lam.get_function(FunctionName="orphan")["Configuration"]["FunctionArn"])
+    motopatch._lambda_invokers.pop("orphan")
+
+    answer = lam.invoke(FunctionName="orphan", Payload=b"{}")
+
+    assert answer["FunctionError"] == "Handled"
+    assert json.loads(answer["Payload"].read())["errorType"] == "ResourceNotFoundException"
+
+
+def create_glue_job(runner: Callable[[dict], str | None]) -> None:
+    boto3.client("glue", region_name=REGION).create_job(
+        Name="j",
+        Role=make_role(),
+        Command={"Name": "glueetl", "ScriptLocation": "s3://bucket/aggregate_bars.py"},
+        DefaultArguments={"--raw_bucket": "raw"},
+        ExecutionProperty={"MaxConcurrentRuns": 4},
+    )
+    motopatch.register_glue_job("j", runner)
+
+
+def wait_for_job_run(run_id: str) -> dict:
+    glue = boto3.client("glue", region_name=REGION)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        run = glue.get_job_run(JobName="j", RunId=run_id)["JobRun"]
+        if run["JobRunState"] not in ("STARTING", "RUNNING"):
+            return run
+        assert time.monotonic() < deadline, f"job run still {run['JobRunState']} after {DEADLINE_S}s"
+        time.sleep(0.02)
+
+
+def test_a_registered_glue_runner_makes_the_run_succeed_with_merged_arguments(aws):
+    calls: list[dict] = []
+    create_glue_job(lambda args: calls.append(args) or None)
+
+    run_id = boto3.client("glue", region_name=REGION).start_job_run(JobName="j", Arguments={"--dates": "2025-11-25"})[
+        "JobRunId"
+    ]
+    run = wait_for_job_run(run_id)
+
+    assert run["JobRunState"] == "SUCCEEDED"
+    assert "ErrorMessage" not in run
+    assert calls == [{"--raw_bucket": "raw", "--dates": "2025-11-25"}]  # exactly once, defaults merged
+
+
+def test_a_glue_runner_that_reports_an_error_fails_the_run_with_its_message(aws):
+    create_glue_job(lambda args: "no raw objects for 2025-11-25")
+
+    run_id = boto3.client("glue", region_name=REGION).start_job_run(JobName="j")["JobRunId"]
+    run = wait_for_job_run(run_id)
+
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "no raw objects for 2025-11-25"
+
+
+def test_a_glue_runner_that_raises_fails_the_run(aws):
+    def explode(args):
+        raise ValueError("bad --dates")
+
+    create_glue_job(explode)
+
+    run = wait_for_job_run(boto3.client("glue", region_name=REGION).start_job_run(JobName="j")["JobRunId"])
+
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "ValueError: bad --dates"
+
+
+def retrying_machine(function_arn: str, max_attempts: int) -> str:
+    # IntervalSeconds 100 and backoff 2: unscaled, even one retry outlives DEADLINE_S
+    definition = {
+        "StartAt": "Fetch",
+        "States": {
+            "Fetch": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function_arn, "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Retry": [
+                    {
+                        "ErrorEquals": ["TransientFyersError"],
+                        "IntervalSeconds": 100,
+                        "MaxAttempts": max_attempts,
+                        "BackoffRate": 2.0,
+                    }
+                ],
+                "End": True,
+            }
+        },
+    }
+    return motopatch.create_executable_state_machine(
+        account=account_id(),
+        region=REGION,
+        name=f"retry-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        role_arn=make_role(),
+    )
+
+
+def run_machine(machine_arn: str, payload: dict, name: str | None = "run") -> dict:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    kwargs = {"name": name} if name else {}
+    execution = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(payload), **kwargs)
+    return wait_for(sfn, execution["executionArn"], DEADLINE_S)
+
+
+def test_retries_with_long_intervals_run_without_waiting_them_out(aws):
+    script = Script("TransientFyersError", "TransientFyersError")
+    machine = retrying_machine(create_function("flaky", script), max_attempts=3)
+
+    outcome = run_machine(machine, {"symbol": "NSE:SBIN-EQ"})
+
+    assert outcome["status"] == "SUCCEEDED", outcome
+    assert json.loads(outcome["output"]) == {"echo": {"symbol": "NSE:SBIN-EQ"}}
+    assert len(script.events) == 3
+
+
+def test_exhausted_retries_fail_with_the_functions_error(aws):
+    script = Script(*["TransientFyersError"] * 5)
+    machine = retrying_machine(create_function("down", script), max_attempts=2)
+
+    outcome = run_machine(machine, {})
+
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == "TransientFyersError"
+    assert len(script.events) == 3  # the first attempt and two retries
+
+
+def test_an_error_the_retrier_does_not_name_is_not_retried(aws):
+    script = Script("InvalidSymbol")
+    machine = retrying_machine(create_function("permanent", script), max_attempts=3)
+
+    outcome = run_machine(machine, {})
+
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == "InvalidSymbol"
+    assert len(script.events) == 1
+
+
+def test_an_execution_started_without_a_name_is_named(aws):
+    machine = retrying_machine(create_function("named", Script()), max_attempts=1)
+
+    outcome = run_machine(machine, {}, name=None)
+
+    assert outcome["status"] == "SUCCEEDED"
+    assert outcome["name"] not in (None, "None")
+    uuid.UUID(outcome["name"])
+
+
+def test_creating_a_machine_again_replaces_it(aws):
+    first = retrying_machine(create_function("v1", Script()), max_attempts=1)
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": {"v": 2}, "End": True}}}
+    name = first.rsplit(":", 1)[1]
+
+    second = motopatch.create_executable_state_machine(
+        account=account_id(), region=REGION, name=name, definition=json.dumps(definition), role_arn=make_role()
+    )
+
+    assert second == first
+    assert json.loads(run_machine(second, {})["output"]) == {"v": 2}
+
+
+def test_glue_sync_task_with_a_result_selector_completes(aws):
+    calls: list[dict] = []
+    create_glue_job(lambda args: calls.append(args) or None)
+    machine = motopatch.create_executable_state_machine(
+        account=account_id(), region=REGION, name="aggregate", definition=json.dumps(GLUE_SYNC), role_arn=make_role()
+    )
+
+    outcome = run_machine(machine, {"day": "2025-11-25"})
+
+    assert outcome["status"] == "SUCCEEDED", outcome
+    job = json.loads(outcome["output"])["job"]
+    assert job["state"] == "SUCCEEDED"
+    runs = boto3.client("glue", region_name=REGION).get_job_runs(JobName="j")["JobRuns"]
+    assert [r["Id"] for r in runs] == [job["job_run_id"]]
+    assert calls == [{"--raw_bucket": "raw", "--day": "2025-11-25"}]
+
+
+def test_glue_sync_task_fails_when_the_job_fails(aws):
+    create_glue_job(lambda args: "aggregation failed")
+    machine = motopatch.create_executable_state_machine(
+        account=account_id(), region=REGION, name="aggregate", definition=json.dumps(GLUE_SYNC), role_arn=make_role()
+    )
+
+    outcome = run_machine(machine, {"day": "2025-11-25"})
+
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == "States.TaskFailed"
+    assert json.loads(outcome["cause"])["ErrorMessage"] == "aggregation failed"
