@@ -23,10 +23,10 @@ from pricefeed.candles import (
     EXCLUSION_REASONS,
     SESSION_MINUTES,
     EnvelopeCandles,
-    ist_midnight_epoch,
     session_open_epoch,
 )
 from pricefeed.errors import InvalidInput
+from pricefeed.istime import ist_midnight_epoch
 from pricefeed.paths import TIMEFRAMES, split_symbol
 
 BAR_SCHEMA = pa.schema(

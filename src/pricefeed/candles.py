@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
 
 from pricefeed.errors import InvalidInput
+from pricefeed.istime import IST
 from pricefeed.paths import split_symbol
 
-IST = ZoneInfo("Asia/Kolkata")
 SESSION_OPEN = time(9, 15)
 SESSION_MINUTES = 375  # 09:15 ... 15:29
 ENVELOPE_VERSION = 1
@@ -69,11 +68,6 @@ class EnvelopeCandles:
     close: np.ndarray
     volume: np.ndarray
     excluded: dict[str, int]
-
-
-def ist_midnight_epoch(trading_date: date) -> int:
-    """00:00 IST of ``trading_date`` as UTC epoch seconds (independent of the host TZ)."""
-    return int(datetime.combine(trading_date, time(0), tzinfo=IST).timestamp())
 
 
 def session_open_epoch(trading_date: date) -> int:
