@@ -19,6 +19,19 @@ class Pipeline:
     workdir: Path
 
 
+@pytest.fixture
+def mocked_aws(monkeypatch) -> Iterator[str]:
+    """In-process moto with fake credentials; yields the region. (Not for use with ``pipeline``:
+    mock_aws resets moto's global backends.)"""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield "ap-south-1"
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     """One local stack for the e2e tests (deploying takes ~3 s); tests use distinct trading dates."""

@@ -17,6 +17,7 @@ from moto import mock_aws
 from pricefeed import paths
 from pricefeed.aggregate_job import run_aggregation
 from pricefeed.errors import InvalidInput
+from pricefeed.raw import build_envelope
 
 RAW, PROCESSED = "raw", "processed"
 DAY = date(2025, 11, 25)
@@ -42,18 +43,17 @@ def s3(monkeypatch):
 
 
 def put_envelope(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED, response: dict | None = None):
-    body = {
-        "envelope_version": 1,
-        "symbol": symbol,
-        "resolution": "1",
-        "range_from": OPEN,
-        "range_to": OPEN + 22499,
-        "trading_date": DAY.isoformat(),
-        "fetched_at": fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "http_status": 200,
-        "response": response or {"s": "ok", "candles": rows},
-    }
-    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, DAY, fetched_at), Body=orjson.dumps(body))
+    body = build_envelope(
+        symbol=symbol,
+        resolution="1",
+        range_from=OPEN,
+        range_to=OPEN + 22499,
+        trading_date=DAY,
+        fetched_at=fetched_at,
+        http_status=200,
+        body=orjson.dumps(response or {"s": "ok", "candles": rows}),
+    )
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, DAY, fetched_at), Body=body)
 
 
 def session(minutes: range, base: float = 100.0) -> list:

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from pricefeed.auth import Tokens
 from pricefeed.errors import InvalidInput, NotLoggedIn
@@ -24,12 +23,8 @@ SECRET_VALUES = ("ACCESS-TOKEN-VALUE-123", "REFRESH-TOKEN-VALUE-456", "TOPSECRET
 
 
 @pytest.fixture
-def secrets(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="ap-south-1")
+def secrets(mocked_aws):
+    return boto3.client("secretsmanager", region_name=mocked_aws)
 
 
 def assert_no_secret_in(message: str) -> None:
@@ -50,9 +45,7 @@ def test_a_later_save_wins(secrets):
     secrets.create_secret(Name="tok", SecretString="{}")
     store = TokenStore(secrets, "tok")
     store.save(TOKENS)
-    refreshed = Tokens(
-        "NEW-ACCESS", TOKENS.refresh_token, NOW + timedelta(days=1), TOKENS.refresh_expires_at, NOW
-    )
+    refreshed = Tokens("NEW-ACCESS", TOKENS.refresh_token, NOW + timedelta(days=1), TOKENS.refresh_expires_at, NOW)
     store.save(refreshed)
     assert TokenStore(secrets, "tok").load() == refreshed
 
@@ -130,9 +123,7 @@ def test_env_alone_is_enough_when_the_secret_is_missing(secrets):
 
 
 def test_missing_fields_are_named_but_present_values_are_not_shown(secrets):
-    secrets.create_secret(
-        Name="app", SecretString=json.dumps({"app_id": "XXXX-100", "secret_key": "TOPSECRETKEY"})
-    )
+    secrets.create_secret(Name="app", SecretString=json.dumps({"app_id": "XXXX-100", "secret_key": "TOPSECRETKEY"}))
     with pytest.raises(InvalidInput) as caught:
         load_app_config(secrets, "app", environ={"FYERS_PIN": ""})
     message = str(caught.value)

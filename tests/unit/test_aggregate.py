@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pricefeed.aggregate import BAR_SCHEMA, build_bars
 from pricefeed.candles import EXCLUSION_REASONS, parse_envelope
 from pricefeed.errors import InvalidInput
+from pricefeed.raw import build_envelope
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2025, 11, 25)
@@ -25,18 +26,15 @@ AFTER_CLOSE = datetime(2025, 11, 25, 12, tzinfo=UTC)
 
 
 def raw_envelope(rows: list, fetched_at: datetime, symbol: str = SYMBOL) -> bytes:
-    return orjson.dumps(
-        {
-            "envelope_version": 1,
-            "symbol": symbol,
-            "resolution": "1",
-            "range_from": OPEN,
-            "range_to": OPEN + 22499,
-            "trading_date": DAY.isoformat(),
-            "fetched_at": fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "http_status": 200,
-            "response": {"s": "ok", "candles": rows},
-        }
+    return build_envelope(
+        symbol=symbol,
+        resolution="1",
+        range_from=OPEN,
+        range_to=OPEN + 22499,
+        trading_date=DAY,
+        fetched_at=fetched_at,
+        http_status=200,
+        body=orjson.dumps({"s": "ok", "candles": rows}),
     )
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from pricefeed import paths
 from pricefeed.deadletter import describe_error, record_failure
@@ -77,14 +76,10 @@ def test_very_long_messages_are_cut():
 
 # --- record_failure ---------------------------------------------------------------------------------
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="ap-south-1")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"})
-        yield client
+def s3(mocked_aws):
+    client = boto3.client("s3", region_name=mocked_aws)
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
+    return client
 
 
 def failure_event(**overrides) -> dict:
