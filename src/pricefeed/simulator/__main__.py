@@ -37,16 +37,17 @@ def main(argv: list[str] | None = None) -> None:
         per_day=args.per_day,
         unknown_symbols=frozenset(args.unknown_symbol),
     )
-    with SimulatorServer(cfg, port=args.port, access_log=not args.quiet) as sim:
-        print(
-            f"Fyers simulator at {sim.url}  (app id {cfg.app_id}, redirect {cfg.redirect_uri}); "
-            "Ctrl-C to stop",
-            flush=True,
-        )
-        try:
+    # Ctrl-C may land anywhere from the "listening" line on, so the whole server lifetime is covered.
+    try:
+        with SimulatorServer(cfg, port=args.port, access_log=not args.quiet) as sim:
+            print(
+                f"Fyers simulator at {sim.url}  (app id {cfg.app_id}, redirect {cfg.redirect_uri}); "
+                "Ctrl-C to stop",
+                flush=True,
+            )
             threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from .errors import ApiError
 from .faults import Faults
 from .history import history_reply
 from .limits import RateLimiter
+from .master import sym_details_handler
 from .stats import Stats
 
 FAULTY_PATHS = frozenset({"/data/history", "/api/v3/validate-authcode", "/api/v3/validate-refresh-token"})
@@ -33,8 +34,8 @@ class SimState:
     def __init__(self, cfg: SimulatorConfig):
         self.cfg = cfg
         self.accounts = Accounts(cfg)
-        self.limiter = RateLimiter(cfg.per_second, cfg.per_minute, cfg.per_day)
-        self.stats = Stats(self.limiter)
+        self.limiter = RateLimiter(cfg.per_second, cfg.per_minute, cfg.per_day, cfg.window_s)
+        self.stats = Stats(self.limiter, cfg.now)
         self.faults = Faults(cfg.seed)
 
     def now(self) -> float:
@@ -103,16 +104,15 @@ def _reset_connection(request: web.Request) -> web.Response:
 
 @web.middleware
 async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Rate limits, counters and faults in front of every Fyers route (not ``/_sim/*``)."""
-    if request.path.startswith("/_sim/"):
+    """Rate limits, counters and faults in front of every Fyers route (not ``/_sim/*`` nor ``/sym_details/*``)."""
+    if request.path.startswith(("/_sim/", "/sym_details/")):  # the symbol master is a public file, not the API
         return await handler(request)
     state = request.app[STATE]
     knobs = state.faults.snapshot()
-    decision = state.limiter.admit(
-        await _rate_key(request, state), state.now(), knobs["block_after_minute_violations"]
-    )
+    now = state.now()
+    decision = state.limiter.admit(await _rate_key(request, state), now, knobs["block_after_minute_violations"])
     symbol = request.query.get("symbol") if request.path == "/data/history" else None
-    state.stats.record(request.path, accepted=decision.allowed, symbol=symbol)
+    state.stats.record(request.path, accepted=decision.allowed, symbol=symbol, now=now)
     if not decision.allowed:
         return _rate_limited(state, decision.retry_after, decision.retry_after_ms)
     fault = None
@@ -225,6 +225,7 @@ def build_app(state: SimState) -> web.Application:
     app.router.add_post("/api/v3/validate-refresh-token", validate_refresh_token)
     app.router.add_post("/api/v3/logout", logout)
     app.router.add_get("/data/history", data_history)
+    app.router.add_get("/sym_details/{file}", sym_details_handler(state))
     app.router.add_get("/_sim/stats", sim_stats)
     app.router.add_post("/_sim/faults", sim_faults)
     app.router.add_post("/_sim/reset", sim_reset)

@@ -24,7 +24,9 @@ class SimulatorConfig:
     per_second: int = 10
     per_minute: int = 200
     per_day: int = 100_000
-    unknown_symbols: frozenset[str] = frozenset()
+    window_s: float = 60.0  # length of the per-minute window; tests compress time with it (the second stays 1 s)
+    unknown_symbols: frozenset[str] = frozenset()  # taken out of the universe (master and history): "delisted"
+    master_column_order: tuple[int, ...] | None = None  # /sym_details/ column j = documented column order[j]
     seed: int = 0
     clock: Callable[[], float] | None = None
 

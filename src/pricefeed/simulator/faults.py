@@ -29,7 +29,9 @@ class Knobs:
     ``retry_after_header`` (send ``Retry-After``/``X-Retry-After-Ms`` on 429), ``no_data_style``
     "empty_list"|"absent" (``candles`` key on ``no_data``), ``daily_stamp`` "utc_midnight"|"ist_midnight",
     ``invalid_symbol_status`` 400|200 (HTTP status of the -300 reply), ``refresh_rotates`` (refresh also
-    returns a new refresh token and revokes the old one), ``block_after_minute_violations`` (None = off).
+    returns a new refresh token and revokes the old one), ``block_after_minute_violations`` (an app is refused
+    until the next IST midnight once it exceeded the per-minute limit in this many distinct minutes of the IST
+    day; default 3 like Fyers; None = off).
     ``fail_next_5xx`` makes exactly the next N faultable requests answer 5xx (a deterministic transient outage).
     """
 
@@ -43,7 +45,7 @@ class Knobs:
     daily_stamp: str = "utc_midnight"
     invalid_symbol_status: int = 400
     refresh_rotates: bool = False
-    block_after_minute_violations: int | None = None
+    block_after_minute_violations: int | None = 3
     fail_next_5xx: int = 0  # the next N faultable requests answer 5xx, then normal service resumes
 
 
@@ -72,8 +74,10 @@ class Faults:
                 raise ValueError(f"{name} must be a boolean")
             if name == "fail_next_5xx" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
                 raise ValueError("fail_next_5xx must be an int >= 0")
-            if name == "block_after_minute_violations" and not (value is None or isinstance(value, int)):
-                raise ValueError("block_after_minute_violations must be an int or null")
+            if name == "block_after_minute_violations" and not (
+                value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+            ):
+                raise ValueError("block_after_minute_violations must be an int >= 1 or null")
         with self._lock:
             for name, value in changes.items():
                 setattr(self.knobs, name, value)

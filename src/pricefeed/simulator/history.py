@@ -1,28 +1,26 @@
 """``GET /data/history``: parameter checks, symbol checks and the reply body.
 
-Order of checks: parameters (-50), symbol (-300), range limits (-50). Ranges: ``date_format=0`` takes
-epoch seconds; ``date_format=1`` takes ``yyyy-mm-dd`` IST dates and covers those whole days inclusive.
-Minute resolutions allow a span (range_to - range_from) of at most 100 days, ``D``/``1D`` at most
-366 days; over that, or ``range_from > range_to`` → HTTP 400 ``{"code":-50,"message":"Invalid input"}``.
+Order of checks: parameters (-50), symbol (-300: not in the simulator's symbol master, see ``master``),
+range limits (-50). Ranges: ``date_format=0`` takes epoch seconds; ``date_format=1`` takes ``yyyy-mm-dd``
+IST dates and covers those whole days inclusive. Minute resolutions allow a span (range_to - range_from)
+of at most 100 days, ``D``/``1D`` at most 366 days; over that, or ``range_from > range_to`` → HTTP 400
+``{"code":-50,"message":"Invalid input"}``.
 Nothing exists before 2017-07-03 (``no_data``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import market
+from . import market, master
 from .errors import ApiError, invalid_input
 from .timeutil import DAY, ist_midnight
 
 MINUTE_RESOLUTIONS = frozenset({1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 240})
 MAX_MINUTE_SPAN = 100 * DAY
 MAX_DAILY_SPAN = 366 * DAY
-_SYMBOL = re.compile(r"^[A-Z]{2,6}:[A-Z0-9][A-Z0-9&_.\-]*$")
-_UNKNOWN_PREFIXES = ("UNKNOWN", "DELISTED")
 
 
 def parse_resolution(text: str | None) -> int | str:
@@ -52,11 +50,10 @@ def parse_range(query: Mapping[str, str]) -> tuple[int, int]:
 
 
 def check_symbol(symbol: str | None, unknown: frozenset[str], status: int) -> str:
-    """The symbol if the simulator "knows" it; else -300 with HTTP ``status``."""
-    if symbol and _SYMBOL.match(symbol):
-        name = symbol.split(":", 1)[1]
-        if symbol not in unknown and not name.startswith(_UNKNOWN_PREFIXES):
-            return symbol
+    """The symbol if the simulator's symbol master lists it (and it is not in ``unknown``); else -300 with
+    HTTP ``status``. Exact match, like Fyers: ``nse:sbin-eq`` is not ``NSE:SBIN-EQ``."""
+    if symbol is not None and master.is_listed(symbol, unknown):
+        return symbol
     raise ApiError(status, -300, "Invalid symbol provided")
 
 

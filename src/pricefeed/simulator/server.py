@@ -112,7 +112,9 @@ class SimulatorServer:
 
     def stats(self) -> dict[str, Any]:
         """Snapshot: ``requests`` (per path), ``total``, ``accepted``, ``rate_limited``, ``per_second_max``,
-        ``per_minute_max``, ``per_day_max``, ``history_requests_by_symbol``, ``faults`` (see ``Stats``)."""
+        ``per_minute_max``, ``per_day_max``, ``history_requests_by_symbol``, ``faults``, and per window:
+        ``window_s``, ``windows``, ``max_in_any_sliding_window``, ``history_arrivals``, ``breached_minutes``,
+        ``blocked`` (see ``Stats``)."""
         return self._state.stats.snapshot()
 
     def set_faults(self, **knobs: Any) -> dict[str, Any]:
