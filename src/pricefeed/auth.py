@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from pricefeed.answers import parse_answer, request_answer
 from pricefeed.errors import InvalidInput, TransientFyersError
-from pricefeed.fyers import parse_answer, request_answer
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 REFRESH_TOKEN_LIFETIME = timedelta(days=15)
@@ -41,7 +41,8 @@ def login_url(base_url: str, app_id: str, redirect_uri: str, state: str) -> str:
     return f"{base_url.rstrip('/')}/api/v3/generate-authcode?{query}"
 
 
-def _single(value: Any) -> str:
+def query_value(value: Any) -> str:
+    """One query parameter as a string ("" if absent)."""
     # API Gateway's multi-value form hands lists; the first value is the one that counts.
     if isinstance(value, list | tuple):
         value = value[0] if value else ""
@@ -54,18 +55,18 @@ def parse_callback(query: Mapping[str, Any], *, expected_state: str | None = Non
     Raises ``InvalidInput`` naming the parameter when ``s`` is not ``ok``, ``auth_code`` is missing
     or malformed, or (when ``expected_state`` is given) ``state`` does not match.
     """
-    status = _single(query.get("s"))
+    status = query_value(query.get("s"))
     if status != "ok":
-        code = _single(query.get("code"))
+        code = query_value(query.get("code"))
         code_note = f" (code {code})" if code.lstrip("-").isdigit() else ""
         shown = status if status.isalnum() and len(status) <= 20 else "<not shown>"
         raise InvalidInput(f"login callback: parameter 's' is {shown!r}, not 'ok'{code_note}")
-    auth_code = _single(query.get("auth_code")).strip()
+    auth_code = query_value(query.get("auth_code")).strip()
     if not auth_code:
         raise InvalidInput("login callback: parameter 'auth_code' is missing")
     if any(ch.isspace() for ch in auth_code) or len(auth_code) > 8192:
         raise InvalidInput("login callback: parameter 'auth_code' is malformed")
-    if expected_state is not None and _single(query.get("state")) != expected_state:
+    if expected_state is not None and query_value(query.get("state")) != expected_state:
         raise InvalidInput("login callback: parameter 'state' does not match the login request")
     return auth_code
 

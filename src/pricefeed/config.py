@@ -14,6 +14,7 @@ from pricefeed.errors import InvalidInput
 DEFAULT_FYERS_API_BASE_URL = "https://api-t1.fyers.in"
 DEFAULT_TICKER_LIST_KEY = "config/nse_tickers.csv"
 DEFAULT_MAP_CONCURRENCY = 10
+DEFAULT_SYMBOL_MASTER_URL = "https://public.fyers.in/sym_details"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,14 @@ class Settings:
     map_concurrency: int = DEFAULT_MAP_CONCURRENCY
     glue_database: str = ""
     glue_table: str = ""
+    #: The DynamoDB table shared by every worker: rate budget, refresh lock, OAuth states, watermarks.
+    state_table: str = ""
+    fyers_symbol_master_url: str = DEFAULT_SYMBOL_MASTER_URL
+    #: Fyers' account-wide limits (one budget per app across every caller).
+    fyers_per_second: int = 10
+    fyers_per_minute: int = 200
+    fyers_per_day: int = 100_000
+    token_alert_topic_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

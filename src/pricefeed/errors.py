@@ -32,6 +32,11 @@ class RateLimited(TransientFyersError):
         self.retry_after = retry_after
 
 
+class RateBudgetExhausted(FyersError):
+    """The account's budget for this IST day is spent: the daily request cap is reached, or one more
+    per-minute breach would get the account blocked until midnight IST. Not retried today."""
+
+
 class TokenExpired(FyersError):
     """The access token is expired or invalid (-8, -15, -16, -17): refresh, then retry."""
 

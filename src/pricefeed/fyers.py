@@ -1,6 +1,6 @@
 """A small typed aiohttp client for Fyers' ``/data/history``, with Fyers' answers mapped to named errors.
 
-Every answer is classified by :func:`parse_answer` (also used by :mod:`pricefeed.auth`); only
+Every answer is classified by :func:`pricefeed.answers.parse_answer` (also used by :mod:`pricefeed.auth`); only
 ``TransientFyersError`` and ``RateLimited`` are retried here, a few times, before the error propagates
 to the state machine, which retries on a longer scale.
 """
@@ -8,43 +8,60 @@ to the state machine, which retries on a longer scale.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from pricefeed.answers import parse_answer, request_answer
 from pricefeed.chunking import minute_chunks
 from pricefeed.errors import (
-    BadRequest,
     FyersError,
-    FyersPermissionDenied,
     InvalidInput,
-    InvalidSymbol,
     RateLimited,
     TokenExpired,
     TransientFyersError,
 )
 
-__all__ = ["FyersClient", "HistoryResponse", "call_with_retries", "minute_chunks", "parse_answer"]
+__all__ = [
+    "AccessTokens",
+    "FyersClient",
+    "HistoryResponse",
+    "RequestGate",
+    "call_with_retries",
+    "minute_chunks",
+    "parse_answer",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "pricefeed/0.1 (+https://github.com/pricefeed)"
-AUTH_ERROR_CODES = frozenset({-8, -15, -16, -17})
-RATE_LIMIT_CODES = frozenset({-429, 429})
 #: A Retry-After longer than this is not waited out inside one call: the error propagates at once.
 MAX_INLINE_WAIT_S = 60.0
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class RequestGate(Protocol):
+    """The account-wide rate budget every request passes (``pricefeed.ratelimit.AccountRateLimiter``)."""
+
+    async def acquire(self, *, max_wait_s: float = ...) -> float: ...
+
+    async def record_rate_limited(self, retry_after: float | None) -> None: ...
+
+
+class AccessTokens(Protocol):
+    """Where the access token comes from and how an expired one is replaced (``pricefeed.session.TokenKeeper``)."""
+
+    async def access_token(self) -> str: ...
+
+    async def replace_expired(self, failed_access_token: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,120 +79,6 @@ class HistoryResponse:
     fetched_at: datetime
 
 
-# --- classifying answers ---------------------------------------------------------------------
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date) or ``X-Retry-After-Ms``."""
-    for name, scale in (("Retry-After", 1.0), ("X-Retry-After-Ms", 0.001)):
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError):
-                return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
-    return None
-
-
-def _json_object(body: bytes) -> dict | None:
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_answer(
-    http_status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    context: str,
-    redact: Iterable[str] = (),
-) -> dict:
-    """The JSON payload of a successful answer (``s`` is ``ok`` or ``no_data``); else the named error.
-
-    ``context`` starts every error message (say what was asked, e.g. the symbol); any ``redact``
-    value is masked out of the message. Messages carry Fyers' code and message text.
-    """
-    payload = _json_object(body)
-    code = _int_or_none(payload.get("code")) if payload is not None else None
-    text = str(payload.get("message") or "")[:300] if payload is not None else ""
-    # A positive 4xx/5xx code in the body means the same as that HTTP status.
-    status_like = {http_status} | ({code} if code is not None and 400 <= code <= 599 else set())
-
-    def error(cls: type[FyersError], why: str = "", **extra: Any) -> FyersError:
-        detail = f"HTTP {http_status}, Fyers code {code}: {text or '(no message)'}"
-        message = f"{context}: {why + '; ' if why else ''}{detail}"
-        return cls(scrub(message, redact), code=code, http_status=http_status, **extra)
-
-    if 429 in status_like or code in RATE_LIMIT_CODES:
-        raise error(RateLimited, "rate limited", retry_after=retry_after_seconds(headers))
-    if code == -352 or 403 in status_like:
-        raise error(FyersPermissionDenied, "permission denied")
-    if code in AUTH_ERROR_CODES or 401 in status_like:
-        raise error(TokenExpired, "access token expired or invalid")
-    if code == -300:
-        raise error(InvalidSymbol, "invalid symbol")
-    if code == -50 or "invalid input" in text.lower():
-        raise error(BadRequest, "invalid parameters")
-    if any(s >= 500 for s in status_like):
-        raise error(TransientFyersError, "server error")
-    if any(400 <= s < 500 for s in status_like):
-        raise error(BadRequest, "request rejected")
-    if payload is None:
-        raise error(TransientFyersError, f"body is not a JSON object ({len(body)} bytes)")
-    status = payload.get("s")
-    if status in ("ok", "no_data"):
-        return payload
-    if status is None:
-        raise error(TransientFyersError, "answer has no 's' field")
-    if status == "error":
-        raise error(BadRequest, "request rejected")
-    raise error(TransientFyersError, f"unexpected s={str(status)[:40]!r}")
-
-
-async def request_answer(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    context: str,
-    timeout_s: float,
-    redact: Iterable[str] = (),
-    **kwargs: Any,
-) -> tuple[int, Mapping[str, str], bytes]:
-    """Send one request; ``(status, headers, body)``, or ``TransientFyersError`` on a network failure."""
-    try:
-        async with session.request(
-            method, url, timeout=aiohttp.ClientTimeout(total=timeout_s), **kwargs
-        ) as resp:
-            body = await resp.read()
-            return resp.status, resp.headers, body
-    except TimeoutError as exc:
-        raise TransientFyersError(f"{context}: no complete answer within {timeout_s:g}s") from exc
-    except aiohttp.ClientError as exc:
-        message = scrub(f"{context}: {type(exc).__name__}: {exc}", redact)
-        raise TransientFyersError(message) from exc
-
-
 # --- retries ---------------------------------------------------------------------------------
 async def call_with_retries(
     attempt: Callable[[], Awaitable[T]],
@@ -185,16 +88,20 @@ async def call_with_retries(
     backoff_initial_s: float = 0.5,
     backoff_max_s: float = 8.0,
     max_inline_wait_s: float = MAX_INLINE_WAIT_S,
+    ignore_retry_after: bool = False,
 ) -> T:
     """Run ``attempt`` until it succeeds, retrying only ``TransientFyersError`` (incl. ``RateLimited``).
 
     ``RateLimited`` waits its ``retry_after`` when given (and is not retried when that is longer than
     ``max_inline_wait_s``); other transient errors back off exponentially with jitter. After
     ``max_attempts`` attempts the last error propagates, with an ``attempts`` attribute set.
+    ``ignore_retry_after``: a ``RateLimited`` is retried at once (the caller's rate gate does the waiting).
     """
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and ignore_retry_after:
+            return 0.0
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after
         base = backoff_initial_s * 2 ** (state.attempt_number - 1)
@@ -239,14 +146,20 @@ class FyersClient:
     Use as ``async with FyersClient(...) as client``; when no ``session`` is given the client creates
     one and closes it on exit. ``sleep``, ``backoff_*`` and ``max_wait_s`` (the longest Retry-After
     waited out in-client) tune the retry waits; see :func:`call_with_retries`.
+
+    Give either a fixed ``access_token`` or ``tokens`` (then an expired token is replaced once per call
+    and the call redone). With a ``gate`` every attempt first takes a slot of the account-wide budget, and
+    a 429 trips the gate's breaker, so all workers pause, not only this one.
     """
 
     def __init__(
         self,
         base_url: str,
         app_id: str,
-        access_token: str,
+        access_token: str | None = None,
         *,
+        tokens: AccessTokens | None = None,
+        gate: RequestGate | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout_s: float = 20.0,
         max_attempts: int = 3,
@@ -256,9 +169,13 @@ class FyersClient:
         backoff_max_s: float = 8.0,
         max_wait_s: float = MAX_INLINE_WAIT_S,
     ):
+        if not access_token and tokens is None:
+            raise InvalidInput("FyersClient needs an access_token or a tokens source")
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
-        self._access_token = access_token
+        self._access_token = access_token or ""
+        self._tokens = tokens
+        self._gate = gate
         self._session = session
         self._owns_session = session is None
         self.timeout_s = timeout_s
@@ -304,6 +221,10 @@ class FyersClient:
         context = f"history {symbol} {resolution} {range_from}..{range_to}"
 
         async def once() -> HistoryResponse:
+            if not self._access_token and self._tokens is not None:
+                self._access_token = await self._tokens.access_token()
+            if self._gate is not None:
+                await self._gate.acquire(max_wait_s=self._backoff[2])
             status, headers, body = await request_answer(
                 self._ensure_session(),
                 "GET",
@@ -318,7 +239,12 @@ class FyersClient:
                 redact=[self._access_token],
             )
             fetched_at = datetime.now(UTC)
-            payload = parse_answer(status, headers, body, context=context, redact=[self._access_token])
+            try:
+                payload = parse_answer(status, headers, body, context=context, redact=[self._access_token])
+            except RateLimited as exc:
+                if self._gate is not None:  # the breaker: every worker of the account pauses
+                    await self._gate.record_rate_limited(exc.retry_after)
+                raise
             candles = payload.get("candles") if payload["s"] == "ok" else []
             if not isinstance(candles, list):
                 raise TransientFyersError(f"{context}: HTTP {status}, s='ok' without a candles list")
@@ -326,10 +252,22 @@ class FyersClient:
                 symbol, resolution, int(range_from), int(range_to), status, body, payload, candles, fetched_at
             )
 
+        try:
+            return await self._with_retries(once)
+        except TokenExpired:
+            if self._tokens is None:
+                raise
+            # Replaced once per call: a second TokenExpired right after a fresh token is not a stale token.
+            self._access_token = await self._tokens.replace_expired(self._access_token)
+            return await self._with_retries(once)
+
+    async def _with_retries(self, once: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(
             once,
             max_attempts=self.max_attempts,
             sleep=self._sleep,
+            # With a gate the pause after a 429 is the gate's job: no extra wait here.
+            ignore_retry_after=self._gate is not None,
             backoff_initial_s=self._backoff[0],
             backoff_max_s=self._backoff[1],
             max_inline_wait_s=self._backoff[2],

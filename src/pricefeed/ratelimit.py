@@ -1,0 +1,238 @@
+"""The account-wide Fyers rate budget, shared by every worker through one DynamoDB item.
+
+Fyers counts 10 requests/s, 200/min and 100,000/day per app across every caller, and blocks the
+account for the rest of the IST day after its third per-minute breach. Many Lambda workers call Fyers
+at once (a Step Functions Map), so a per-process limiter cannot protect the account: the budget lives
+in the state table as ``budget#<account>`` and is changed only by optimistic conditional writes
+(read → compute → put on the same ``version``; a lost race re-reads and tries again).
+
+The shape is GCRA, a token bucket of capacity 1, i.e. strict pacing: request slots are at least
+``T = max(1/per_second, (window_s + margin_s)/per_minute)`` apart.
+
+- Capacity 1, because any burst capacity B would let B requests through at once on top of the paced
+  ones, costing B requests of every 60-s window in which the burst lands.
+- The margin, because Fyers' window may be sliding and requests reach it with network jitter: with
+  slots ``(window_s + margin_s)/per_minute`` apart, any ``window_s``-long window holds fewer than
+  ``per_minute`` requests even when arrivals shift by up to ~``margin_s``. Sustained use is
+  ``window_s/(window_s + margin_s)`` of the limit (0.99 at the defaults).
+
+Times are exact decimals (DynamoDB numbers are decimals) and the interval is rounded up to whole
+microseconds, so float rounding at epoch magnitudes never packs slots closer than the interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from pricefeed.errors import RateBudgetExhausted, RateLimited, TransientFyersError
+from pricefeed.istime import ist_today
+
+__all__ = ["AccountRateLimiter"]
+
+log = logging.getLogger(__name__)
+
+#: The item outlives an idle account by this long (it only ever matters within one IST day).
+TTL_S = 2 * 86_400
+#: Lost optimistic races before giving up; each lost race means another worker made progress.
+MAX_CONFLICTS = 200
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """The item's content. ``version`` 0 means the item does not exist yet."""
+
+    tat: Decimal = Decimal(0)  # the next free slot ("theoretical arrival time"), epoch seconds
+    day: str = ""  # IST date (YYYY-MM-DD) that ``used`` and ``breaches`` belong to
+    used: int = 0  # slots granted on ``day``
+    paused_until: Decimal = Decimal(0)  # the breaker: no slot before this
+    breaches: frozenset[int] = frozenset()  # window numbers floor(t/window_s) with a 429 on ``day``
+    version: int = 0
+
+    def on_day(self, day: str) -> _Budget:
+        """The same budget with the daily counters reset when ``day`` is a new IST day."""
+        return self if day == self.day else replace(self, day=day, used=0, breaches=frozenset())
+
+
+def _ist_day(epoch: Decimal) -> str:
+    return ist_today(datetime.fromtimestamp(float(epoch), UTC)).isoformat()
+
+
+def _dec(seconds: float) -> Decimal:
+    return Decimal(repr(float(seconds)))  # the float's shortest exact-looking decimal, e.g. 0.1 -> 0.1
+
+
+class AccountRateLimiter:
+    """Pace one Fyers account's requests across every process that shares ``table_name``.
+
+    Call ``await acquire()`` before each request and ``await record_rate_limited(retry_after)`` when
+    Fyers answers 429 anyway. ``clock`` (epoch seconds) and ``sleep`` are injectable for tests;
+    ``window_s`` exists so tests can compress time (production: 60).
+    """
+
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table_name: str,
+        account: str,
+        *,
+        per_second: int = 10,
+        per_minute: int = 200,
+        per_day: int = 100_000,
+        window_s: float = 60.0,
+        margin_s: float = 0.5,
+        max_breaches: int = 2,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ):
+        if min(per_second, per_minute, per_day) < 1 or window_s <= 0 or margin_s < 0:
+            raise ValueError("rate limits must be >= 1, window_s > 0 and margin_s >= 0")
+        self._db = dynamodb_client
+        self.table_name = table_name
+        self.account = account
+        self.key = f"budget#{account}"
+        self.per_day = per_day
+        self.window_s = window_s
+        self.max_breaches = max_breaches
+        interval = Decimal(max(1.0 / per_second, (window_s + margin_s) / per_minute))
+        self._interval = (interval * 1_000_000).to_integral_value(ROUND_CEILING) / 1_000_000  # whole µs, up
+        self.interval_s = float(self._interval)  # T: the least time between two of the account's slots
+        self._clock = clock
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"AccountRateLimiter(table={self.table_name!r}, key={self.key!r}, interval_s={self.interval_s:g})"
+
+    # --- the public API --------------------------------------------------------------------------
+    async def acquire(self, *, max_wait_s: float = 60.0) -> float:
+        """Reserve the account's next request slot and sleep until it; returns seconds waited.
+
+        Raises ``RateLimited(retry_after=...)`` when the slot is further than ``max_wait_s`` away
+        (nothing is reserved), and ``RateBudgetExhausted`` when today's (IST) daily cap is reached or
+        ``max_breaches`` per-minute breaches were recorded today (one more would block the account).
+        """
+
+        def reserve(b: _Budget, now: Decimal) -> _Budget:
+            slot = max(now, b.tat, b.paused_until)
+            b = b.on_day(_ist_day(slot))  # the request counts on the IST day it is sent
+            # the permanent refusals first: waiting would not help
+            if b.used >= self.per_day:
+                raise RateBudgetExhausted(
+                    f"account {self.account}: the daily cap of {self.per_day} requests is spent for IST {b.day}"
+                )
+            if len(b.breaches) >= self.max_breaches:
+                raise RateBudgetExhausted(
+                    f"account {self.account}: {len(b.breaches)} per-minute breaches on IST {b.day}; "
+                    "one more would block the account until midnight IST"
+                )
+            if float(slot - now) > max_wait_s:
+                raise RateLimited(
+                    f"account {self.account}: next request slot is {float(slot - now):.1f}s away "
+                    f"(more than the {max_wait_s:g}s this caller waits)",
+                    retry_after=float(slot - now),
+                )
+            return replace(b, tat=slot + self._interval, used=b.used + 1)
+
+        granted = await self._change(reserve)
+        slot = granted.tat - self._interval
+        # measured after the write: the DynamoDB round trips are already part of the wait
+        wait = max(0.0, float(slot - _dec(self._clock())))
+        if wait > 0:
+            await self._sleep(wait)
+        return wait
+
+    async def record_rate_limited(self, retry_after: float | None) -> None:
+        """The breaker: a 429 was received. Every worker pauses until the window resets (``retry_after``
+        seconds when Fyers said so and it is positive, else a whole ``window_s``), and the breach is
+        counted once per distinct window (minute) of the IST day."""
+        pause = _dec(retry_after if retry_after is not None and retry_after > 0 else self.window_s)
+
+        def trip(b: _Budget, now: Decimal) -> _Budget:
+            b = b.on_day(_ist_day(now))
+            until = max(b.paused_until, now + pause)
+            breaches = b.breaches | {math.floor(float(now) / self.window_s)}
+            return replace(b, paused_until=until, breaches=breaches, tat=max(b.tat, until))
+
+        b = await self._change(trip)
+        log.warning(
+            "Fyers rate limit hit: every worker of account %s pauses for %.1fs (%d breached minute(s) today)",
+            self.account,
+            float(pause),
+            len(b.breaches),
+        )
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready view of the budget: next slot, pause, IST day, requests used and breaches today."""
+        now = _dec(self._clock())
+        b = self._read().on_day(_ist_day(now))
+        return {
+            "account": self.account,
+            "interval_s": self.interval_s,
+            "next_slot": float(max(now, b.tat, b.paused_until)),
+            "paused_until": float(b.paused_until),
+            "paused": b.paused_until > now,
+            "day": b.day,
+            "used_today": b.used,
+            "per_day": self.per_day,
+            "breaches_today": len(b.breaches),
+            "max_breaches": self.max_breaches,
+        }
+
+    # --- the item ------------------------------------------------------------------------------
+    async def _change(self, compute: Callable[[_Budget, Decimal], _Budget]) -> _Budget:
+        """Apply ``compute(current, now)`` with an optimistic conditional write; returns what was written.
+        An exception from ``compute`` propagates with nothing written."""
+        for _ in range(MAX_CONFLICTS):
+            current = await asyncio.to_thread(self._read)
+            now = _dec(self._clock())
+            new = replace(compute(current, now), version=current.version + 1)
+            if await asyncio.to_thread(self._write, new, current.version, now):
+                return new
+        raise TransientFyersError(f"account {self.account}: rate budget too contended ({MAX_CONFLICTS} lost writes)")
+
+    def _read(self) -> _Budget:
+        key = {"pk": {"S": self.key}}
+        item = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        if not item:
+            return _Budget()
+        return _Budget(
+            tat=Decimal(item["tat"]["N"]),
+            day=item["day"]["S"],
+            used=int(item["used"]["N"]),
+            paused_until=Decimal(item["paused_until"]["N"]),
+            breaches=frozenset(int(v["N"]) for v in item["breaches"]["L"]),
+            version=int(item["version"]["N"]),
+        )
+
+    def _write(self, b: _Budget, expected_version: int, now: Decimal) -> bool:
+        """Put ``b`` if the item still has ``expected_version`` (0 = absent); False when another worker won."""
+        item = {
+            "pk": {"S": self.key},
+            "tat": {"N": str(b.tat)},
+            "day": {"S": b.day},
+            "used": {"N": str(b.used)},
+            "paused_until": {"N": str(b.paused_until)},
+            "breaches": {"L": [{"N": str(m)} for m in sorted(b.breaches)]},
+            "version": {"N": str(b.version)},
+            "expires_at": {"N": str(int(max(now, b.tat, b.paused_until)) + TTL_S)},
+        }
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        try:
+            self._db.put_item(TableName=self.table_name, Item=item, **condition)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

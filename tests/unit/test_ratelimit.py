@@ -1,0 +1,255 @@
+"""The account-wide rate budget (``pricefeed.ratelimit``) on moto DynamoDB, with a fake clock.
+
+The fake ``sleep`` records every wait; with ``advance`` it also moves the clock (one worker waiting
+for its slot), without it time stands still (many workers reserving slots at the same instant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pricefeed.errors import RateBudgetExhausted, RateLimited
+from pricefeed.ratelimit import AccountRateLimiter
+
+TABLE = "pricefeed-state"
+T0 = datetime(2026, 3, 4, 6, 0, 10, tzinfo=UTC).timestamp()  # 11:30:10 IST, 10 s into a UTC minute
+IST_MIDNIGHT = datetime(2026, 3, 4, 18, 30, tzinfo=UTC).timestamp()  # 00:00 IST on 5 March
+
+
+class Clock:
+    def __init__(self, t: float = T0, *, advance: bool = True):
+        self.t = t
+        self.advance = advance
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.advance:
+            self.t += seconds
+
+
+class Serialized:
+    """A boto3 client whose calls run one at a time: moto's backend is not atomic across threads
+    (DynamoDB's conditional writes are), so concurrent tests need this to model DynamoDB faithfully."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, client):
+        self._client = client
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def ddb(mocked_aws):
+    client = boto3.client("dynamodb", region_name=mocked_aws)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
+def limiter(ddb, clock: Clock, account: str = "APP-100", **kw) -> AccountRateLimiter:
+    return AccountRateLimiter(ddb, TABLE, account, clock=clock, sleep=clock.sleep, **kw)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def acquire_n(lim: AccountRateLimiter, n: int, **kw) -> list[float]:
+    return [await lim.acquire(**kw) for _ in range(n)]
+
+
+# --- pacing and the daily cap ------------------------------------------------------------------
+def test_requests_are_paced_by_the_minute_limit_with_its_margin(ddb):
+    clock = Clock()
+    lim = limiter(ddb, clock)  # 200/min over 60 s + 0.5 s margin
+    assert lim.interval_s == pytest.approx(60.5 / 200)
+    waits = run(acquire_n(lim, 5))
+    assert waits[0] == 0 and waits[1:] == pytest.approx([0.3025] * 4)
+    assert clock.t == pytest.approx(T0 + 4 * 0.3025)
+    clock.t += 100  # idle for a while: no burst is saved up, the next slot is simply now
+    assert run(acquire_n(lim, 2)) == pytest.approx([0, 0.3025])
+
+
+def test_the_per_second_limit_binds_when_it_is_the_tighter_one(ddb):
+    clock = Clock()
+    lim = limiter(ddb, clock, per_second=2, per_minute=1_000)
+    assert run(acquire_n(lim, 3)) == pytest.approx([0, 0.5, 0.5])
+
+
+def test_the_daily_cap_raises_budget_exhausted(ddb):
+    clock = Clock()
+    lim = limiter(ddb, clock, per_day=3)
+    run(acquire_n(lim, 3))
+    with pytest.raises(RateBudgetExhausted, match="daily cap of 3"):
+        run(lim.acquire())
+    status = lim.status()
+    assert status["used_today"] == 3 and status["day"] == "2026-03-04"
+
+
+def test_the_daily_count_resets_at_ist_midnight_not_utc_midnight(ddb):
+    clock = Clock(IST_MIDNIGHT - 5)
+    lim = limiter(ddb, clock, per_day=2)
+    run(acquire_n(lim, 2))
+    with pytest.raises(RateBudgetExhausted):
+        run(lim.acquire())
+    clock.t = IST_MIDNIGHT  # 18:30 UTC
+    assert run(lim.acquire()) == 0
+    assert lim.status()["day"] == "2026-03-05" and lim.status()["used_today"] == 1
+
+
+def test_a_slot_further_than_max_wait_is_refused_and_nothing_is_reserved(ddb):
+    clock = Clock(advance=False)
+    lim = limiter(ddb, clock)
+    run(lim.acquire())
+    before = lim.status()
+    with pytest.raises(RateLimited) as caught:
+        run(lim.acquire(max_wait_s=0.1))
+    assert caught.value.retry_after == pytest.approx(0.3025)
+    assert lim.status() == before  # not counted, slot not taken
+    clock.t += caught.value.retry_after
+    assert run(lim.acquire(max_wait_s=0.1)) == 0  # exactly the slot it was told to come back for
+
+
+# --- the breaker -------------------------------------------------------------------------------
+def test_a_429_pauses_every_worker_until_retry_after(ddb):
+    clock = Clock(advance=False)
+    worker_a, worker_b = limiter(ddb, clock), limiter(ddb, clock)
+    run(worker_a.record_rate_limited(7.0))
+    assert run(worker_b.acquire()) == pytest.approx(7.0)  # another worker of the same account waits too
+    assert run(worker_a.acquire()) == pytest.approx(7.0 + 0.3025)
+    assert worker_a.status()["paused"] and worker_a.status()["breaches_today"] == 1
+
+
+def test_a_429_without_retry_after_pauses_a_whole_window(ddb):
+    clock = Clock(advance=False)
+    lim = limiter(ddb, clock, window_s=3.0, max_breaches=5)
+    run(lim.record_rate_limited(None))
+    assert run(lim.acquire()) == pytest.approx(3.0)
+    clock.t += 100
+    run(lim.record_rate_limited(0.5))
+    run(lim.record_rate_limited(0.1))  # a shorter pause never shortens the current one
+    assert run(lim.acquire()) == pytest.approx(0.5)
+
+
+def test_two_breached_minutes_stop_the_account_before_a_third_would_block_it(ddb):
+    clock = Clock()
+    lim = limiter(ddb, clock)
+    run(lim.record_rate_limited(1.0))
+    clock.t += 20
+    run(lim.record_rate_limited(1.0))  # the same minute: still one breach
+    run(lim.acquire())
+    assert lim.status()["breaches_today"] == 1
+    clock.t += 60
+    run(lim.record_rate_limited(1.0))  # a second minute
+    with pytest.raises(RateBudgetExhausted, match="2 per-minute breaches"):  # permanent, not "wait 1 s"
+        run(lim.acquire(max_wait_s=0.1))
+    clock.t = IST_MIDNIGHT  # a new IST day: a fresh budget
+    assert run(lim.acquire()) == 0 and lim.status()["breaches_today"] == 0
+
+
+# --- concurrent writers ------------------------------------------------------------------------
+def test_a_lost_conditional_write_is_retried_and_never_shares_a_slot(ddb):
+    clock = Clock(advance=False)
+    rival = limiter(ddb, clock)
+    interleaved = []
+
+    class RivalWritesFirst:
+        """Before A's first write lands, another worker reserves a slot (so A's write must fail)."""
+
+        exceptions = ddb.exceptions
+
+        def __getattr__(self, name):
+            return getattr(ddb, name)
+
+        def put_item(self, **kw):
+            if not interleaved:
+                interleaved.append(asyncio.run(rival.acquire()))  # we are in A's worker thread
+            return ddb.put_item(**kw)
+
+    lim = AccountRateLimiter(RivalWritesFirst(), TABLE, "APP-100", clock=clock, sleep=clock.sleep)
+    run(rival.acquire())  # slot T0
+    wait = run(lim.acquire())
+    assert interleaved == [pytest.approx(0.3025)]  # the rival got the second slot
+    assert wait == pytest.approx(2 * 0.3025)  # A re-read and took the third
+    assert lim.status()["used_today"] == 3
+
+
+def test_many_workers_at_once_get_distinct_evenly_spaced_slots(ddb):
+    clock = Clock(advance=False)
+    workers = [limiter(Serialized(ddb), clock) for _ in range(8)]
+
+    async def go():
+        waits = await asyncio.gather(*(w.acquire(max_wait_s=1_000) for w in workers for _ in range(5)))
+        return sorted(waits)
+
+    waits = run(go())
+    assert waits == pytest.approx([i * 0.3025 for i in range(40)])
+
+
+# --- the property: no window ever holds more than the limit ------------------------------------
+ops = st.lists(
+    st.tuples(
+        st.floats(0, 3, allow_nan=False),  # time since the previous call
+        st.integers(0, 2),  # which worker
+        st.none() | st.floats(0, 10, allow_nan=False),  # a 429 with this Retry-After (None: acquire)
+        st.booleans(),  # the 429 carried no Retry-After
+    ),
+    max_size=30,
+)
+accounts = itertools.count()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    per_second=st.integers(1, 10),
+    per_minute=st.integers(1, 40),
+    window_s=st.floats(1, 10),
+    margin_s=st.floats(0, 1),
+    calls=ops,
+)
+def test_no_window_ever_holds_more_than_the_limits(ddb, per_second, per_minute, window_s, margin_s, calls):
+    clock = Clock(advance=False)  # callers arrive at random times and reserve ahead, as concurrent workers do
+    account = f"APP-{next(accounts)}"
+    kw = dict(per_second=per_second, per_minute=per_minute, window_s=window_s, margin_s=margin_s, max_breaches=10**6)
+    workers = [limiter(ddb, clock, account, **kw) for _ in range(3)]
+    slots = []
+
+    async def go():
+        for gap, who, retry_after, bare in calls:
+            clock.t += gap
+            if retry_after is None:
+                slots.append(clock.t + await workers[who].acquire(max_wait_s=float("inf")))
+            else:
+                await workers[who].record_rate_limited(None if bare else retry_after)
+
+    run(go())
+    assert slots == sorted(slots)
+    eps = 1e-6  # this test's own float sums at epoch magnitude (1 ulp = 2.4e-7 s); the limiter's are exact
+    for i, start in enumerate(slots):
+        assert sum(1 for s in slots[i:] if s < start + window_s - eps) <= per_minute
+        assert sum(1 for s in slots[i:] if s < start + 1.0 - eps) <= per_second
