@@ -1,6 +1,8 @@
-"""OAuth: GET /oauth/login → redirect to Fyers; GET /oauth/callback → exchange and store tokens.
+"""OAuth: GET /oauth/login → redirect to Fyers; GET /oauth/callback → verify the single-use state, exchange
+the auth code and store the tokens.
 
-Logic: pricefeed.oauth. Responses never carry a token.
+Logic: pricefeed.oauth. Responses never carry a token. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID,
+FYERS_API_BASE_URL, and STATE_TABLE (callback only).
 """
 
 import asyncio
@@ -10,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError
-from pricefeed.oauth import complete_login, error_page, login_location, page
+from pricefeed.oauth import complete_login, error_page, login_location, page, success_page
 from pricefeed.tokens import TokenStore, load_app_config
 
 logger = Logger()
@@ -18,24 +20,28 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event, context):
-    settings = Settings.from_env().require("app_config_secret_id", "token_secret_id")
     path = (event.get("rawPath") or "").rstrip("/")
+    callback = path.endswith("/oauth/callback")
+    needed = ("app_config_secret_id", "token_secret_id") + (("state_table",) if callback else ())
+    settings = Settings.from_env().require(*needed)  # a deployment error: fails the invocation, not a 400
     secrets = boto3.client("secretsmanager")
     try:
         app = load_app_config(secrets, settings.app_config_secret_id)
         if path.endswith("/oauth/login"):
             return {"statusCode": 302, "headers": {"location": login_location(app, settings.fyers_api_base_url)}}
-        if path.endswith("/oauth/callback"):
-            store = TokenStore(secrets, settings.token_secret_id)
-            query = event.get("queryStringParameters") or {}
-            tokens = asyncio.run(complete_login(query, app=app, base_url=settings.fyers_api_base_url, store=store))
-            logger.info("logged in", extra={"access_expires_at": tokens.access_expires_at.isoformat()})
-            return page(
-                "Logged in to Fyers",
-                f"Tokens stored. Access valid until {tokens.access_expires_at.isoformat()}; "
-                f"log in again before {tokens.refresh_expires_at.date().isoformat()}.",
-                200,
+        if callback:
+            tokens = asyncio.run(
+                complete_login(
+                    event.get("queryStringParameters") or {},
+                    app=app,
+                    base_url=settings.fyers_api_base_url,
+                    store=TokenStore(secrets, settings.token_secret_id),
+                    dynamodb_client=boto3.client("dynamodb"),
+                    table_name=settings.state_table,
+                )
             )
+            logger.info("logged in", extra={"access_expires_at": tokens.access_expires_at.isoformat()})
+            return success_page(tokens)
         return page("Not found", "use /oauth/login", 404)
     except PricefeedError as exc:
         logger.warning("login failed", extra={"error_type": type(exc).__name__})

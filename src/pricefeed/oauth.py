@@ -1,21 +1,35 @@
-"""The login flow behind /oauth/login and /oauth/callback: a signed, expiring state and the code exchange."""
+"""The login flow behind /oauth/login and /oauth/callback: a signed, expiring, single-use state and the
+code exchange.
+
+The state is ``<issued>.<nonce>.<hmac>``: the HMAC (keyed from the app secret) proves we issued it, the
+issue time bounds its age, and a conditional DynamoDB put of ``oauth-state#<nonce>`` at the callback makes
+it single-use. Nothing is written at /oauth/login, so opening it costs no storage.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import html
+import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
+from botocore.exceptions import ClientError
 
 from pricefeed import auth
 from pricefeed.errors import FyersError, InvalidInput
 from pricefeed.tokens import AppConfig, TokenStore
 
 STATE_TTL_S = 600
+STATE_PK_PREFIX = "oauth-state#"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+RESTART = "start again at /oauth/login"
 
 
 def _state_key(app: AppConfig) -> bytes:
@@ -24,37 +38,79 @@ def _state_key(app: AppConfig) -> bytes:
 
 
 def new_state(app: AppConfig, *, now: float | None = None) -> str:
+    """A fresh state for one login: unguessable, signed, valid for ``STATE_TTL_S`` seconds, usable once."""
     issued = str(int(now if now is not None else time.time()))
     nonce = secrets.token_urlsafe(16)
     sig = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
     return f"{issued}.{nonce}.{sig}"
 
 
-def check_state(app: AppConfig, state: str | None, *, now: float | None = None) -> None:
-    """InvalidInput unless ``state`` was issued by :func:`new_state` for this app within STATE_TTL_S."""
+def check_state(app: AppConfig, state: str | None, *, now: float | None = None) -> str:
+    """The state's nonce if ``state`` was issued by :func:`new_state` for this app within STATE_TTL_S;
+    else ``InvalidInput`` saying why. (Whether it was used before is :func:`consume_state`'s job.)"""
     parts = (state or "").split(".")
     if len(parts) != 3 or not parts[0].isdigit():
-        raise InvalidInput("login state is missing or malformed: start again at /oauth/login")
+        raise InvalidInput(f"login state is missing or malformed: {RESTART}")
     issued, nonce, sig = parts
     good = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(good, sig):
-        raise InvalidInput("login state does not match: start again at /oauth/login")
+    if not hmac.compare_digest(good, sig) or not _NONCE.fullmatch(nonce):
+        raise InvalidInput(f"login state does not match: {RESTART}")
     age = (now if now is not None else time.time()) - int(issued)
     if not 0 <= age <= STATE_TTL_S:
-        raise InvalidInput("login state has expired: start again at /oauth/login")
+        raise InvalidInput(f"login state has expired: {RESTART}")
+    return nonce
 
 
-def login_location(app: AppConfig, base_url: str) -> str:
-    return auth.login_url(base_url, app.app_id, app.redirect_uri, new_state(app))
+def consume_state(dynamodb_client: Any, table_name: str, nonce: str, *, expires_at: float) -> None:
+    """Mark the state's nonce used (conditional put of ``oauth-state#<nonce>``, TTL ``expires_at``).
+
+    ``InvalidInput`` when it was used before — a replayed callback.
+    """
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item={"pk": {"S": STATE_PK_PREFIX + nonce}, "expires_at": {"N": str(int(expires_at) + 1)}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise InvalidInput(f"login state was already used: {RESTART}") from None
+        raise
 
 
-async def complete_login(query: Mapping[str, str], *, app: AppConfig, base_url: str, store: TokenStore) -> auth.Tokens:
-    """Verify the state, exchange the auth code, store the tokens."""
-    check_state(app, query.get("state"))
+def login_location(app: AppConfig, base_url: str, *, now: float | None = None) -> str:
+    """Where /oauth/login redirects: Fyers' login page with a fresh state."""
+    return auth.login_url(base_url, app.app_id, app.redirect_uri, new_state(app, now=now))
+
+
+async def complete_login(
+    query: Mapping[str, Any],
+    *,
+    app: AppConfig,
+    base_url: str,
+    store: TokenStore,
+    dynamodb_client: Any,
+    table_name: str,
+    clock: Callable[[], float] = time.time,
+    session: aiohttp.ClientSession | None = None,
+) -> auth.Tokens:
+    """Verify the state (signature, age, then single use), exchange the auth code, store the tokens.
+
+    ``InvalidInput`` (a 400 page) for a forged, expired, reused or missing state or a bad callback — in
+    which case nothing is stored; Fyers' refusal of the code is its named ``FyersError``.
+    """
+    now = clock()
+    nonce = check_state(app, auth.query_value(query.get("state")), now=now)
     code = auth.parse_callback(query)
-    async with aiohttp.ClientSession() as session:
-        tokens = await auth.exchange_auth_code(session, base_url, app.app_id, app.secret_key, code)
-    store.save(tokens)
+    # The item only has to outlive the state's validity, which ends within STATE_TTL_S of now.
+    await asyncio.to_thread(consume_state, dynamodb_client, table_name, nonce, expires_at=now + STATE_TTL_S)
+    when = datetime.fromtimestamp(now, UTC)
+    if session is None:
+        async with aiohttp.ClientSession() as own:
+            tokens = await auth.exchange_auth_code(own, base_url, app.app_id, app.secret_key, code, now=when)
+    else:
+        tokens = await auth.exchange_auth_code(session, base_url, app.app_id, app.secret_key, code, now=when)
+    await asyncio.to_thread(store.save, tokens)
     return tokens
 
 
@@ -67,7 +123,15 @@ def page(title: str, message: str, status: int) -> dict:
     return {"statusCode": status, "headers": {"content-type": "text/html; charset=utf-8"}, "body": body}
 
 
+def success_page(tokens: auth.Tokens) -> dict:
+    """The short 200 page after a login: when access ends and by when to log in again (IST); no token."""
+    access = tokens.access_expires_at.astimezone(auth.IST).strftime("%Y-%m-%d %H:%M IST")
+    again = tokens.refresh_expires_at.astimezone(auth.IST).strftime("%Y-%m-%d")
+    return page("Logged in to Fyers", f"Tokens stored. Access valid until {access}; log in again before {again}.", 200)
+
+
 def error_page(exc: Exception) -> dict:
+    """400 for a bad callback/state (the reason shown), 502 naming Fyers' refusal, 500 showing nothing."""
     if isinstance(exc, InvalidInput):
         return page("Login failed", str(exc), 400)
     if isinstance(exc, FyersError):

@@ -33,6 +33,27 @@ def _read_secret(secrets_client: Any, secret_id: str) -> str | None:
     return answer.get("SecretString")
 
 
+def tokens_from_secret(text: str | bytes | None, secret_id: str) -> Tokens:
+    """Parse the token secret's value (``None`` = no secret/value). ``NotLoggedIn`` naming the secret
+    (never a value) when it holds no usable tokens — the remedy is the login flow."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    if not text or not text.strip():
+        raise NotLoggedIn(f"no Fyers tokens in secret {secret_id!r}: run the login flow")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise NotLoggedIn(f"secret {secret_id!r} does not hold JSON: run the login flow") from None
+    if not data:
+        raise NotLoggedIn(f"no Fyers tokens in secret {secret_id!r}: run the login flow")
+    if not isinstance(data, dict):
+        raise NotLoggedIn(f"secret {secret_id!r} does not hold a JSON object: run the login flow")
+    try:
+        return Tokens.from_json(data)
+    except InvalidInput as exc:
+        raise NotLoggedIn(f"secret {secret_id!r}: {exc}; run the login flow") from None
+
+
 class TokenStore:
     """The current Fyers tokens, stored as one JSON secret (``Tokens.to_json``)."""
 
@@ -46,21 +67,7 @@ class TokenStore:
     def load(self) -> Tokens:
         """The stored tokens; ``NotLoggedIn`` if there are none yet (``{}``, no value, no secret) or
         they are unusable — either way the remedy is the login flow."""
-        text = _read_secret(self._client, self.secret_id)
-        if not text or not text.strip():
-            raise NotLoggedIn(f"no Fyers tokens in secret {self.secret_id!r}: run the login flow")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise NotLoggedIn(f"secret {self.secret_id!r} does not hold JSON: run the login flow") from None
-        if not data:
-            raise NotLoggedIn(f"no Fyers tokens in secret {self.secret_id!r}: run the login flow")
-        if not isinstance(data, dict):
-            raise NotLoggedIn(f"secret {self.secret_id!r} does not hold a JSON object: run the login flow")
-        try:
-            return Tokens.from_json(data)
-        except InvalidInput as exc:
-            raise NotLoggedIn(f"secret {self.secret_id!r}: {exc}; run the login flow") from None
+        return tokens_from_secret(_read_secret(self._client, self.secret_id), self.secret_id)
 
     def save(self, tokens: Tokens) -> None:
         """Store ``tokens`` as the secret's new current version (creating a missing secret by name)."""

@@ -1,0 +1,48 @@
+"""RefreshTokens (EventBridge schedule, 08:45 IST Mon-Fri): refresh the Fyers access token before the market
+day; warn on SNS and through the RefreshTokenDaysLeft metric when the refresh token nears expiry.
+
+Logic: pricefeed.token_renewal.scheduled_refresh. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID, STATE_TABLE,
+TOKEN_ALERT_TOPIC_ARN, FYERS_API_BASE_URL (and POWERTOOLS_METRICS_NAMESPACE=pricefeed).
+"""
+
+import asyncio
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+
+from pricefeed.config import Settings
+from pricefeed.errors import PricefeedError
+from pricefeed.session import TokenKeeper
+from pricefeed.token_renewal import scheduled_refresh
+from pricefeed.tokens import load_app_config
+
+logger = Logger()
+metrics = Metrics(namespace="pricefeed")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event, context):
+    settings = Settings.from_env().require(
+        "app_config_secret_id", "token_secret_id", "state_table", "token_alert_topic_arn"
+    )
+    secrets = boto3.client("secretsmanager")
+    keeper = TokenKeeper(
+        secrets_client=secrets,
+        token_secret_id=settings.token_secret_id,
+        app=load_app_config(secrets, settings.app_config_secret_id),
+        base_url=settings.fyers_api_base_url,
+        dynamodb_client=boto3.client("dynamodb"),
+        table_name=settings.state_table,
+    )
+    try:
+        summary = asyncio.run(
+            scheduled_refresh(
+                keeper, sns_client=boto3.client("sns"), topic_arn=settings.token_alert_topic_arn, metrics=metrics
+            )
+        )
+    except PricefeedError as exc:
+        logger.error("token refresh failed", extra={"error_type": type(exc).__name__, "error": str(exc)})
+        raise
+    logger.info("token refresh", extra=summary)
+    return summary
