@@ -1,4 +1,5 @@
-"""PlanRun: ticker list → the Map's item list and the run's artefact keys. Logic: pricefeed.plan."""
+"""PlanRun: ticker list → symbol-master check → the Map's item list and the run's artefact keys.
+Logic: pricefeed.plan (dates, dead letters for unknown symbols) and pricefeed.symbols (the master)."""
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -11,15 +12,27 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event, context):
-    settings = Settings.from_env().require("raw_bucket", "ticker_list_key")
+    settings = Settings.from_env().require("raw_bucket", "ticker_list_key", "fyers_symbol_master_url")
     request = PlanRequest.parse(event)
-    logger.append_keys(run_id=request.run_id, trading_date=request.trading_date.isoformat())
+    logger.append_keys(
+        run_id=request.run_id,
+        from_date=request.from_date.isoformat(),
+        to_date=request.to_date.isoformat(),
+        incremental=request.incremental,
+    )
     plan = plan_run(
         request,
         s3=boto3.client("s3"),
         raw_bucket=settings.raw_bucket,
         ticker_list_key=settings.ticker_list_key,
         map_concurrency=settings.map_concurrency,
+        symbol_master_url=settings.fyers_symbol_master_url,
     )
-    logger.info("planned", extra={"symbols": plan["count"], "rejected": plan["rejected_count"]})
+    for segment, copy in plan["symbol_master"].items():
+        if copy.get("warning"):
+            logger.warning("stale symbol master", extra={"segment": segment, **copy})
+    logger.info(
+        "planned",
+        extra={"symbols": plan["count"], "rejected": plan["rejected_count"], "unknown": plan["unknown_count"]},
+    )
     return plan

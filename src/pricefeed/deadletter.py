@@ -57,6 +57,10 @@ def record_failure(event: object, *, s3, raw_bucket: str, now: datetime | None =
         "failed_at": iso_utc(failed_at),
         "input": {"symbol": symbol, "date": day.isoformat(), "run_id": event.get("run_id", "")},
     }
+    # A range run: the dead letter says which dates the item asked for (it is filed under the last one).
+    for name in ("from", "to"):
+        if event.get(name) is not None:
+            letter["input"][name] = parse_date(event[name], what=f"failure event '{name}'").isoformat()
     key = paths.dead_letter_key(symbol, day, failed_at)
     s3.put_object(
         Bucket=raw_bucket, Key=key, Body=json.dumps(letter, indent=1).encode(), ContentType="application/json"

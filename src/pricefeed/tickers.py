@@ -1,4 +1,8 @@
-"""The ticker list: a CSV with a header row and a ``symbol`` column of Fyers symbols (other columns ignored)."""
+"""The ticker list: a CSV with a header row and a ``symbol`` column of Fyers symbols (other columns ignored).
+
+Fyers tickers are upper case, so symbols are trimmed and upper-cased: ``nse:sbin-eq`` and `` NSE:SBIN-EQ``
+are the same ticker, and the second one is counted as a duplicate.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,13 @@ class TickerList:
     symbols: list[str]
     rejected: list[dict] = field(default_factory=list)  # {"line": n, "value": ..., "reason": ...}
     duplicates: int = 0
+
+
+def normalize_symbol(value: str) -> str:
+    """The canonical spelling of a ticker: surrounding whitespace dropped, upper case (as Fyers writes them).
+    Non-ASCII text is left as it is (some non-ASCII letters upper-case to ASCII ones), so it stays invalid."""
+    value = value.strip()
+    return value.upper() if value.isascii() else value
 
 
 def parse_ticker_csv(text: str, *, source: str = "ticker list") -> TickerList:
@@ -46,6 +57,7 @@ def _parse(text: str, source: str) -> TickerList:
         except InvalidInput as exc:
             rejected.append({"line": line, "value": value[:64], "reason": str(exc)})
             continue
+        value = normalize_symbol(value)
         if value in seen:
             duplicates += 1
             continue

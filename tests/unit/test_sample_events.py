@@ -23,7 +23,7 @@ def test_every_function_in_the_template_has_a_sample_event():
 
 def test_plan_and_ingest_events_parse():
     plan = PlanRequest.parse(load("plan_run.json"))
-    assert (plan.run_id, plan.trading_date) == ("manual-2026-11-25", date(2026, 11, 25))
+    assert (plan.run_id, plan.from_date, plan.to_date) == ("manual-2026-11-25", date(2026, 11, 25), date(2026, 11, 25))
     item = IngestRequest.parse(load("ingest_symbol.json"))
     assert (item.symbol, item.trading_date) == ("NSE:SBIN-EQ", date(2026, 11, 25))
 
