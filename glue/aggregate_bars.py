@@ -1,7 +1,9 @@
 """Glue entry script: read the job arguments, then run ``pricefeed.aggregate_job`` (no logic here).
 
-Arguments: --raw_bucket --processed_bucket --dates (YYYY-MM-DD,...) --symbols_key (JSON document
-{"symbols": [...]} in the raw bucket) --result_key. Glue's own extras (--JOB_NAME, ...) are ignored.
+Arguments: --raw_bucket --processed_bucket --symbols_key (JSON document {"symbols": [...], "dates"?: [...]}
+in the raw bucket) --result_key, and --ingested_prefix (the run's ingest manifests: aggregate exactly
+the symbol-days they name) and/or --dates (YYYY-MM-DD,...; required without --ingested_prefix).
+Glue's own extras (--JOB_NAME, ...) are ignored.
 """
 
 import argparse
@@ -10,7 +12,12 @@ import sys
 
 import boto3
 
-from pricefeed.aggregate_job import JOB_ARGUMENTS, run_from_job_arguments
+from pricefeed.aggregate_job import (
+    JOB_ARGUMENTS,
+    OPTIONAL_JOB_ARGUMENTS,
+    REQUIRED_JOB_ARGUMENTS,
+    run_from_job_arguments,
+)
 from pricefeed.errors import InvalidInput
 
 
@@ -26,7 +33,9 @@ def job_arguments(argv: list[str]) -> dict:
         except argparse.ArgumentError as exc:
             raise InvalidInput(f"job argument {exc.argument_name}: {exc.message}") from None
         return vars(known)
-    return getResolvedOptions(argv, list(JOB_ARGUMENTS))
+    # getResolvedOptions fails on any name it is given that is absent: ask for optional ones only when passed.
+    present = [n for n in OPTIONAL_JOB_ARGUMENTS if any(a == f"--{n}" or a.startswith(f"--{n}=") for a in argv)]
+    return getResolvedOptions(argv, [*REQUIRED_JOB_ARGUMENTS, *present])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Parse one raw envelope (bytes) into validated, columnar 1-minute candles.
+"""Parse one raw envelope (bytes) into validated, columnar 1-minute candles, one IST day at a time.
 
 This is the hot path of the aggregation job, so it parses with orjson and validates with numpy in
 bulk; a per-row Python loop runs only when a response holds something numpy cannot take as a
@@ -12,9 +12,17 @@ Every candle of a response either comes out as a row or is counted under exactly
 - ``invalid_ohlc``: high < max(open, close), low > min(open, close) or low > high
 - ``bad_volume``: volume negative or not an integer
 - ``out_of_session``: minute outside 09:15-15:29 IST of the envelope's trading date
-- ``forming``: the minute had not ended at ``fetched_at``
+- ``forming``: the minute had not ended at ``fetched_at``, or ends after the envelope's ``range_to``
+  (the ingest never asks past the last ended minute, so a minute Fyers sent beyond the range may still
+  have been forming when it answered; the next run asks for it again)
 - ``duplicate``: an earlier copy of a minute within the same response (the later copy wins)
 - ``superseded``: replaced by the same minute from a newer envelope (counted by ``aggregate``)
+
+An envelope may answer a multi-day request (``trading_date`` .. ``last_trading_date``): it is parsed
+once (:func:`read_envelope`) and each day takes its own candles (:meth:`Envelope.candles`), by the
+IST date of their minute. A candle that cannot be given one of the envelope's dates (unreadable row,
+non-finite or out-of-range ``ts``) is accounted for on the envelope's first date only, so every
+candle is still counted exactly once across the days.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ import numpy as np
 import orjson
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import IST
+from pricefeed.istime import IST, ist_midnight_epoch
 from pricefeed.paths import split_symbol
+from pricefeed.raw import RawReference, is_reference, parse_reference
 
 SESSION_OPEN = time(9, 15)
 SESSION_MINUTES = 375  # 09:15 ... 15:29
@@ -75,25 +84,87 @@ def session_open_epoch(trading_date: date) -> int:
     return int(datetime.combine(trading_date, SESSION_OPEN, tzinfo=IST).timestamp())
 
 
-def parse_envelope(raw: bytes, *, source: str) -> EnvelopeCandles:
-    """Parse and validate one raw envelope; ``InvalidInput`` naming ``source`` if it is malformed."""
+@dataclass(frozen=True, eq=False)
+class Envelope:
+    """One raw envelope parsed once (rows not yet validated); :meth:`candles` takes one IST day out of it."""
+
+    source: str
+    symbol: str
+    trading_date: date  # IST date of range_from: where the envelope is stored
+    last_trading_date: date  # IST date of range_to
+    fetched_at: datetime  # UTC
+    range_to: int  # the last second asked for
+    matrix: np.ndarray  # (n, 6) float64: the rows that are 6 or 7 numbers, in answer order
+    malformed: int  # rows that are not
+    day_index: np.ndarray  # per matrix row: days after trading_date of its minute, -1 if not one of ours
+
+    def candles(self, trading_date: date | None = None) -> EnvelopeCandles:
+        """The validated candles of ``trading_date`` (default: the envelope's first date).
+
+        ``InvalidInput`` naming the source if the envelope does not cover that date.
+        """
+        day = self.trading_date if trading_date is None else trading_date
+        if not self.trading_date <= day <= self.last_trading_date:
+            raise InvalidInput(
+                f"raw envelope {self.source} covers {self.trading_date}..{self.last_trading_date}, not {day}"
+            )
+        offset = (day - self.trading_date).days
+        first = offset == 0
+        rows = self.day_index == offset
+        if first:
+            rows |= self.day_index < 0
+        matrix = self.matrix if rows.all() else self.matrix[rows]
+        excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+        excluded["malformed_row"] = self.malformed if first else 0
+        ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
+        columns = _validate(matrix, day, ended_by_us, excluded)
+        received = len(matrix) + excluded["malformed_row"]
+        return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded)
+
+
+def parse_envelope(raw: bytes, *, source: str, trading_date: date | None = None) -> EnvelopeCandles:
+    """Parse and validate one raw envelope's candles of ``trading_date`` (default: its first date).
+
+    ``InvalidInput`` naming ``source`` if it is malformed or does not cover ``trading_date``.
+    """
+    return read_envelope(raw, source=source).candles(trading_date)
+
+
+def read_envelope(raw: bytes, *, source: str) -> Envelope:
+    """Parse one raw envelope once; ``InvalidInput`` naming ``source`` if it is malformed (or a reference)."""
+    parsed = read_raw_object(raw, source=source)
+    if isinstance(parsed, RawReference):
+        raise InvalidInput(f"raw envelope {source}: is a reference to {parsed.ref}, not an envelope")
+    return parsed
+
+
+def read_raw_object(raw: bytes, *, source: str) -> Envelope | RawReference:
+    """A raw object of a day's prefix: an envelope, or a reference to one (``pricefeed.raw``)."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"raw envelope {source}: not valid JSON ({exc})") from None
-    symbol, trading_date, fetched_at, rows = _read_envelope(doc, source)
-
+    if is_reference(doc):
+        return parse_reference(doc, source=source)
+    symbol, first, last, fetched_at, range_to, rows = _read_envelope(doc, source)
     # orjson gives Python lists; numpy turns a homogeneous list of lists into a matrix in one call.
     # Booleans would pass as 0/1 there, so a document that mentions them takes the checked path.
     matrix, malformed = _number_matrix(rows, checked=b"true" in raw or b"false" in raw)
-    excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
-    excluded["malformed_row"] = malformed
-    fetched_us = (fetched_at - _EPOCH) // _MICROSECOND
-    columns = _validate(matrix, trading_date, fetched_us, excluded)
-    return EnvelopeCandles(source, symbol, trading_date, fetched_at, len(rows), *columns, excluded)
+    day_index = _day_index(matrix, first, last)
+    return Envelope(source, symbol, first, last, fetched_at, range_to, matrix, malformed, day_index)
 
 
-def _read_envelope(doc: object, source: str) -> tuple[str, date, datetime, list]:
+def _day_index(matrix: np.ndarray, first: date, last: date) -> np.ndarray:
+    """Days after ``first`` (IST) of each row's minute; -1 where that is not a date of first..last."""
+    if first == last or not len(matrix):  # one-day envelope: every row is that day's
+        return np.zeros(len(matrix), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        days = np.floor((matrix[:, 0] - ist_midnight_epoch(first)) / 86_400)  # IST has no DST
+        dated = np.isfinite(days) & (days >= 0) & (days <= (last - first).days)
+    return np.where(dated, days, -1).astype(np.int64)
+
+
+def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime, int, list]:
     def bad(what: str) -> InvalidInput:
         return InvalidInput(f"raw envelope {source}: {what}")
 
@@ -112,10 +183,16 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, datetime, list]
     try:
         trading_date = date.fromisoformat(doc["trading_date"])
         fetched_at = datetime.fromisoformat(doc["fetched_at"])
+        last_trading_date = date.fromisoformat(doc.get("last_trading_date") or doc["trading_date"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise bad(f"trading_date/fetched_at missing or not ISO-8601 ({exc})") from None
+        raise bad(f"trading_date/last_trading_date/fetched_at missing or not ISO-8601 ({exc})") from None
+    if last_trading_date < trading_date:
+        raise bad(f"last_trading_date {last_trading_date} is before trading_date {trading_date}")
     if fetched_at.utcoffset() is None:
         raise bad(f"fetched_at {doc['fetched_at']!r} has no time zone")
+    range_from, range_to = doc.get("range_from"), doc.get("range_to")
+    if type(range_from) is not int or type(range_to) is not int or range_from > range_to:
+        raise bad(f"range {range_from!r}..{range_to!r} is not two ordered epoch seconds")
     if doc.get("http_status") != 200:
         raise bad(f"http_status {doc.get('http_status')!r} is not 200")
     response = doc.get("response")
@@ -125,7 +202,7 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, datetime, list]
     rows = response.get("candles", [] if response["s"] == "no_data" else None)
     if not isinstance(rows, list):
         raise bad("response.candles is missing or not a list")
-    return symbol, trading_date, fetched_at.astimezone(UTC), rows
+    return symbol, trading_date, last_trading_date, fetched_at.astimezone(UTC), range_to, rows
 
 
 def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
@@ -155,7 +232,7 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
     return np.array(good, dtype=np.float64), len(rows) - len(good)
 
 
-def _validate(m: np.ndarray, trading_date: date, fetched_us: int, excluded: dict[str, int]) -> tuple[np.ndarray, ...]:
+def _validate(m: np.ndarray, trading_date: date, ended_by_us: int, excluded: dict[str, int]) -> tuple[np.ndarray, ...]:
     """Apply the exclusion rules in order, count them, and dedupe (later copy wins)."""
     keep = np.ones(m.shape[0], dtype=bool)
     _exclude(keep, np.isfinite(m).all(axis=1), "malformed_row", excluded)
@@ -169,7 +246,7 @@ def _validate(m: np.ndarray, trading_date: date, fetched_us: int, excluded: dict
     ts = np.where(keep, ts_f, 0).astype(np.int64)
     start = session_open_epoch(trading_date)
     _exclude(keep, (ts >= start) & (ts < start + SESSION_MINUTES * 60), "out_of_session", excluded)
-    _exclude(keep, (ts + 60) * 1_000_000 <= fetched_us, "forming", excluded)
+    _exclude(keep, (ts + 60) * 1_000_000 <= ended_by_us, "forming", excluded)
 
     rows = np.flatnonzero(keep)
     # np.unique on the reversed order returns each minute's *last* copy, sorted by minute.

@@ -1,4 +1,4 @@
-"""S3 key conventions of the lake: raw envelopes, dead letters and processed Parquet partitions.
+"""S3 key conventions of the lake: raw envelopes, dead letters, ingest manifests and processed Parquet partitions.
 
 Pure functions, no I/O. Dates in keys are IST trading dates; the timestamps inside file names are
 UTC, basic ISO-8601 with microseconds, so the keys of one day sort by time. Symbols are kept
@@ -46,15 +46,37 @@ def join_symbol(exchange: str, name: str) -> str:
     return symbol
 
 
-def raw_day_prefix(symbol: str, trading_date: date) -> str:
-    """Prefix holding every raw envelope of one symbol and IST trading date (ends with ``/``)."""
+def raw_symbol_prefix(symbol: str) -> str:
+    """Prefix holding every raw object of one symbol, all dates (ends with ``/``)."""
     exchange, name = split_symbol(symbol)
-    return f"{RAW_ROOT}symbol={name}/exchange={exchange}/{_date_path(trading_date)}"
+    return f"{RAW_ROOT}symbol={name}/exchange={exchange}/"
+
+
+def raw_day_prefix(symbol: str, trading_date: date) -> str:
+    """Prefix holding every raw object (envelopes and references) of one symbol and IST date (ends with ``/``)."""
+    return raw_symbol_prefix(symbol) + _date_path(trading_date)
 
 
 def raw_key(symbol: str, trading_date: date, fetched_at: datetime) -> str:
     """Key of one raw envelope; ``fetched_at`` must be tz-aware (rendered in UTC)."""
     return f"{raw_day_prefix(symbol, trading_date)}ingest-{utc_stamp(fetched_at, name='fetched_at')}.json"
+
+
+def ingested_manifest_key(ingested_prefix: str, symbol: str) -> str:
+    """``<ingested_prefix><EXCH>/<SYMBOL>.json``: what one run's ingest of ``symbol`` stored.
+
+    ``ingested_prefix`` must be a non-empty relative prefix ending with ``/`` (``ohlcv/runs/<run_id>/ingested/``).
+    """
+    check_prefix(ingested_prefix, name="ingested_prefix")
+    exchange, name = split_symbol(symbol)
+    return f"{ingested_prefix}{exchange}/{name}.json"
+
+
+def check_prefix(prefix: str, *, name: str = "prefix") -> str:
+    """``prefix`` if it is a non-empty S3 key prefix ending with ``/`` and not starting with one."""
+    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/") or prefix.strip() != prefix:
+        raise InvalidInput(f"{name} {prefix!r} must be a non-empty S3 key prefix ending with '/'")
+    return prefix
 
 
 def dead_letter_key(symbol: str, trading_date: date, failed_at: datetime) -> str:

@@ -1,4 +1,4 @@
-"""The aggregation job against emulated S3 (moto): raw envelopes in, Parquet partitions out."""
+"""The aggregation job against emulated S3 (moto): raw envelopes (and references to them) in, Parquet partitions out."""
 
 import io
 import re
@@ -15,9 +15,9 @@ import pytest
 from moto import mock_aws
 
 from pricefeed import paths
-from pricefeed.aggregate_job import run_aggregation
+from pricefeed.aggregate_job import load_manifests, run_aggregation
 from pricefeed.errors import InvalidInput
-from pricefeed.raw import build_envelope
+from pricefeed.raw import build_envelope, build_reference
 
 RAW, PROCESSED = "raw", "processed"
 DAY = date(2025, 11, 25)
@@ -204,3 +204,170 @@ def test_glue_entry_script_names_a_bad_argument(s3, monkeypatch, args, named):
     s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
     with pytest.raises(InvalidInput, match=named):
         run_glue_script(monkeypatch, "--raw_bucket", RAW, "--processed_bucket", PROCESSED, *args)
+
+
+# --- multi-day answers: references, manifests ------------------------------------------------------
+DAYS = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]  # Tue..Thu
+MIDNIGHT = OPEN - (9 * 60 + 15) * 60
+
+
+def day_session(day: date, minutes: range, base: float = 100.0) -> list:
+    shift = (day - DAY).days * 86_400
+    return [[ts + shift, *rest] for ts, *rest in session(minutes, base)]
+
+
+def put_multi_day(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED + timedelta(days=2)) -> str:
+    """One answer covering DAYS: the envelope under the first date, a reference under each further one."""
+    range_from, range_to = MIDNIGHT, MIDNIGHT + 3 * 86_400 - 1
+    key = paths.raw_key(symbol, DAYS[0], fetched_at)
+    body = build_envelope(
+        symbol=symbol,
+        resolution="1",
+        range_from=range_from,
+        range_to=range_to,
+        trading_date=DAYS[0],
+        last_trading_date=DAYS[-1],
+        fetched_at=fetched_at,
+        http_status=200,
+        body=orjson.dumps({"s": "ok", "candles": rows}),
+    )
+    s3.put_object(Bucket=RAW, Key=key, Body=body)
+    for day in DAYS[1:]:
+        ref = build_reference(
+            envelope_key=key,
+            symbol=symbol,
+            trading_date=day,
+            range_from=range_from,
+            range_to=range_to,
+            fetched_at=fetched_at,
+        )
+        s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, fetched_at), Body=ref)
+    return key
+
+
+def one_minute_rows(s3, name: str, day: date) -> list[dict]:
+    blob = s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1m", "NSE", name, day))["Body"].read()
+    return read_table(blob).to_pylist()
+
+
+def test_references_are_followed_and_each_day_takes_only_its_own_candles(s3):
+    rows = [*day_session(DAYS[0], range(375)), *day_session(DAYS[1], range(10)), *day_session(DAYS[2], range(20))]
+    put_multi_day(s3, "NSE:SBIN-EQ", rows)
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=DAYS)
+
+    assert [len(one_minute_rows(s3, "SBIN-EQ", d)) for d in DAYS] == [375, 10, 20]
+    assert {r["trade_date"] for r in one_minute_rows(s3, "SBIN-EQ", DAYS[1])} == {DAYS[1]}
+    assert result["bars"]["1d"] == 3 and sum(result["excluded"].values()) == 0
+    assert result["raw_reads"] == 3  # the envelope once, each reference once
+
+
+def test_a_newer_one_day_answer_wins_over_an_older_multi_day_one(s3):
+    put_multi_day(s3, "NSE:SBIN-EQ", day_session(DAYS[1], range(375)), fetched_at=FETCHED + timedelta(days=2))
+    newer_key = paths.raw_key("NSE:SBIN-EQ", DAYS[1], FETCHED + timedelta(days=3))
+    newer = build_envelope(
+        symbol="NSE:SBIN-EQ",
+        resolution="1",
+        range_from=MIDNIGHT + 86_400,
+        range_to=MIDNIGHT + 2 * 86_400 - 1,
+        trading_date=DAYS[1],
+        fetched_at=FETCHED + timedelta(days=3),
+        http_status=200,
+        body=orjson.dumps({"s": "ok", "candles": day_session(DAYS[1], range(2), base=500.0)}),
+    )
+    s3.put_object(Bucket=RAW, Key=newer_key, Body=newer)
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=[DAYS[1]])
+
+    closes = [r["close"] for r in one_minute_rows(s3, "SBIN-EQ", DAYS[1])]
+    assert closes[:3] == [500.5, 501.5, 102.5] and len(closes) == 375
+    assert result["excluded"]["superseded"] == 2
+
+
+@pytest.mark.parametrize("broken", ["missing envelope", "wrong day"])
+def test_a_broken_reference_fails_its_day_only_and_is_named(s3, broken):
+    key = put_multi_day(s3, "NSE:SBIN-EQ", day_session(DAYS[1], range(375)))
+    ref_key = paths.raw_key("NSE:SBIN-EQ", DAYS[1], FETCHED + timedelta(days=2))
+    if broken == "missing envelope":
+        s3.delete_object(Bucket=RAW, Key=key)
+        expected = f"s3://{RAW}/{key} does not exist"
+    else:
+        other_day = paths.raw_key("NSE:SBIN-EQ", DAYS[2], FETCHED + timedelta(days=2))
+        s3.copy_object(Bucket=RAW, Key=ref_key, CopySource={"Bucket": RAW, "Key": other_day})
+        expected = f"is for NSE:SBIN-EQ {DAYS[2]}, not NSE:SBIN-EQ {DAYS[1]}"
+    put_envelope(s3, "NSE:M&M-EQ", session(range(375)))
+
+    with pytest.raises(InvalidInput, match=re.escape(ref_key)) as err:
+        run(s3, symbols=["NSE:SBIN-EQ", "NSE:M&M-EQ"], dates=[DAYS[1], DAY])
+
+    assert expected in str(err.value)
+    assert {k.split("symbol=")[1].split("/")[0] for k in processed_objects(s3)} == {"M&M-EQ"}  # still written
+
+
+def put_manifest(s3, prefix: str, symbol: str, dates: list[date]) -> None:
+    body = {"symbol": symbol, "requests": 1, "raw_keys": [], "dates": [d.isoformat() for d in dates]}
+    body.update(covered_from=None, covered_to=None)
+    s3.put_object(Bucket=RAW, Key=paths.ingested_manifest_key(prefix, symbol), Body=orjson.dumps(body))
+
+
+def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
+    prefix = "ohlcv/runs/r2/ingested/"
+    put_multi_day(s3, "NSE:SBIN-EQ", [*day_session(DAYS[0], range(375)), *day_session(DAYS[2], range(375))])
+    put_manifest(s3, prefix, "NSE:SBIN-EQ", [DAYS[0], DAYS[2]])
+    # M&M's answer had no candle: its day is handled as empty, so a stale processed day is cleared
+    put_envelope(s3, "NSE:M&M-EQ", session(range(375)))
+    run(s3, symbols=["NSE:M&M-EQ"])
+    s3.delete_object(Bucket=RAW, Key=paths.raw_key("NSE:M&M-EQ", DAY, FETCHED))
+    put_envelope(s3, "NSE:M&M-EQ", [], response={"s": "no_data"})
+    put_manifest(s3, prefix, "NSE:M&M-EQ", [])
+    s3.put_object(Bucket=RAW, Key=prefix + "NSE/not-a-manifest.txt", Body=b"ignored")
+
+    result = run(s3, dates=[DAY], ingested=load_manifests(s3, RAW, prefix))
+
+    written = {(p["symbol"], p["day"]) for p in result["partitions"]}
+    assert written == {("SBIN-EQ", "25"), ("SBIN-EQ", "27")}
+    assert result["empty"] == [{"symbol": "NSE:M&M-EQ", "date": "2025-11-25"}]
+    assert result["not_ingested"] == ["NSE:FOO-EQ"] and result["no_raw"] == []
+    assert result["dates"] == ["2025-11-25", "2025-11-27"]
+    assert not any("symbol=M&M-EQ" in k for k in processed_objects(s3))
+
+
+def test_no_manifest_at_all_aggregates_nothing_and_says_who_was_not_ingested(s3):
+    result = run(s3, dates=None, ingested=load_manifests(s3, RAW, "ohlcv/runs/none/ingested/"))
+    assert result["partitions"] == [] and result["not_ingested"] == ["NSE:FOO-EQ", "NSE:M&M-EQ", "NSE:SBIN-EQ"]
+
+
+def test_a_malformed_manifest_is_named():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=RAW)
+        client.put_object(Bucket=RAW, Key="runs/x/ingested/NSE/SBIN-EQ.json", Body=b'{"symbol": "NSE:SBIN-EQ"}')
+        with pytest.raises(InvalidInput, match=re.escape("s3://raw/runs/x/ingested/NSE/SBIN-EQ.json")):
+            load_manifests(client, RAW, "runs/x/ingested/")
+
+
+def test_glue_entry_script_aggregates_what_the_manifests_name_without_dates(s3, monkeypatch):
+    prefix = "ohlcv/runs/r3/ingested/"
+    put_multi_day(s3, "NSE:SBIN-EQ", [*day_session(DAYS[1], range(375)), *day_session(DAYS[2], range(375))])
+    put_manifest(s3, prefix, "NSE:SBIN-EQ", DAYS[1:])
+    symbols = {"from": "2025-11-27", "to": "2025-11-27", "dates": ["2025-11-27"], "symbols": ["NSE:SBIN-EQ"]}
+    s3.put_object(Bucket=RAW, Key="ohlcv/runs/r3/symbols.json", Body=orjson.dumps(symbols))
+
+    run_glue_script(
+        monkeypatch,
+        *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--ingested_prefix", prefix),
+        *("--symbols_key", "ohlcv/runs/r3/symbols.json", "--result_key", "runs/glue.json"),
+    )
+
+    result = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/glue.json")["Body"].read())
+    assert result["dates"] == ["2025-11-26", "2025-11-27"] and result["bars"]["1d"] == 2
+
+
+def test_glue_entry_script_needs_dates_or_an_ingested_prefix(s3, monkeypatch):
+    s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
+    with pytest.raises(InvalidInput, match="--dates is missing or empty"):
+        run_glue_script(
+            monkeypatch,
+            *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--ingested_prefix", ""),
+            *("--symbols_key", "config/symbols.json", "--result_key", "r"),
+        )

@@ -1,4 +1,4 @@
-"""Parsing one raw envelope: what is kept, what is excluded and why, what is refused."""
+"""Parsing one raw envelope: what is kept, what is excluded and why, what is refused; one IST day at a time."""
 
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from pricefeed.candles import EXCLUSION_REASONS, parse_envelope, session_open_epoch
+from pricefeed.candles import EXCLUSION_REASONS, parse_envelope, read_envelope, read_raw_object, session_open_epoch
 from pricefeed.errors import InvalidInput
+from pricefeed.raw import RawReference, build_reference
 
 DAY = date(2025, 11, 25)
 OPEN = session_open_epoch(DAY)  # 09:15 IST
@@ -83,6 +84,14 @@ def test_the_forming_last_candle_is_excluded():
     assert at_minute_end.ts.tolist() == [OPEN + 44 * 60]
 
 
+def test_a_minute_past_the_range_asked_is_treated_as_forming():
+    # asked up to 10:06:59 IST; Fyers also sent 10:07 and 10:08, which may still have been forming then
+    rows = [candle(51), candle(52), candle(53)]
+    parsed = parse_envelope(envelope(rows, range_to=OPEN + 52 * 60 - 1), source=SOURCE)
+    assert parsed.ts.tolist() == [OPEN + 51 * 60]
+    assert parsed.excluded["forming"] == 2 and accounted(parsed)
+
+
 def test_only_the_regular_session_is_kept():
     rows = [candle(-1), candle(0), candle(374), candle(375), candle(-600)]
     parsed = parse_envelope(envelope(rows), source=SOURCE)
@@ -144,6 +153,9 @@ def test_an_integer_valued_float_epoch_is_accepted():
         (envelope(trading_date="25/11/2025"), "trading_date"),
         (envelope(fetched_at="2025-11-25T12:00:00"), "time zone"),
         (envelope(http_status=500), "http_status"),
+        (envelope(range_to=None), "range"),
+        (envelope(range_from="0"), "range"),
+        (envelope(range_from=OPEN + 1, range_to=OPEN), "range"),
         (envelope(response={"s": "error", "code": -300, "message": "invalid symbol"}), "'error'"),
         (envelope(response={"s": "ok"}), "candles"),
         (envelope(response={"s": "ok", "candles": {"0": 1}}), "candles"),
@@ -153,3 +165,99 @@ def test_a_malformed_envelope_names_its_source(raw, mentions):
     with pytest.raises(InvalidInput) as err:
         parse_envelope(raw, source=SOURCE)
     assert SOURCE in str(err.value) and mentions in str(err.value)
+
+
+# --- multi-day envelopes: each IST day takes its own candles -------------------------------------------
+DAY2, DAY3 = date(2025, 11, 26), date(2025, 11, 27)
+OPEN2, OPEN3 = session_open_epoch(DAY2), session_open_epoch(DAY3)
+AFTER_LAST_CLOSE = "2025-11-27T12:00:00.000000Z"  # 17:30 IST on DAY3
+
+
+def three_days(rows, *, fetched_at=AFTER_LAST_CLOSE) -> bytes:
+    return envelope(
+        rows,
+        fetched_at=fetched_at,
+        range_from=OPEN - 33_300,  # 00:00 IST of DAY
+        range_to=OPEN3 - 33_300 + 86_399,  # 23:59:59 IST of DAY3
+        last_trading_date=DAY3.isoformat(),
+    )
+
+
+def at(open_epoch: int, minute: int) -> list:
+    return [open_epoch + 60 * minute, 100.0, 101.0, 99.0, 100.5, 10]
+
+
+def test_a_multi_day_envelope_gives_each_ist_day_only_its_own_candles():
+    rows = [candle(0), candle(374), at(OPEN2, 0), at(OPEN3, 1), at(OPEN3, 2)]
+    env = read_envelope(three_days(rows), source=SOURCE)
+    assert (env.trading_date, env.last_trading_date) == (DAY, DAY3)
+    assert env.candles().ts.tolist() == [OPEN, OPEN + 374 * 60]
+    assert env.candles(DAY2).ts.tolist() == [OPEN2]
+    day3 = env.candles(DAY3)
+    assert (day3.trading_date, day3.ts.tolist()) == (DAY3, [OPEN3 + 60, OPEN3 + 120])
+    assert parse_envelope(three_days(rows), source=SOURCE, trading_date=DAY2).ts.tolist() == [OPEN2]
+
+
+def test_an_early_morning_candle_belongs_to_its_ist_date_not_its_utc_date():
+    # 00:10 IST on the 26th is still the 25th in UTC
+    early = [OPEN2 - (9 * 60 + 5) * 60, 100.0, 101.0, 99.0, 100.5, 1]
+    env = read_envelope(three_days([early]), source=SOURCE)
+    assert env.candles(DAY).received == 0
+    assert env.candles(DAY2).excluded["out_of_session"] == 1
+
+
+def test_undatable_rows_are_counted_once_on_the_first_day_so_every_candle_is_accounted_for():
+    rows = [
+        candle(0),
+        at(OPEN2, 0),
+        "not a row",
+        [float("nan"), 1, 1, 1, 1, 1],
+        at(OPEN3 + 5 * 86_400, 0),  # a date the envelope does not cover
+        at(OPEN - 86_400, 0),  # nor this one
+    ]
+    env = read_envelope(three_days(rows), source=SOURCE)
+    days = [env.candles(d) for d in (DAY, DAY2, DAY3)]
+    assert sum(d.received for d in days) == len(rows)
+    assert all(accounted(d) for d in days)
+    first = days[0]
+    assert first.excluded["malformed_row"] == 2 and first.excluded["out_of_session"] == 2
+    assert days[1].excluded == dict.fromkeys(EXCLUSION_REASONS, 0) and days[1].ts.tolist() == [OPEN2]
+
+
+def test_a_forming_candle_in_a_multi_day_answer_is_excluded_on_its_day_only():
+    # fetched at 10:00:30 IST on DAY3: its 10:00 minute had not ended
+    fetched = "2025-11-27T04:30:30.000000Z"
+    rows = [candle(45), at(OPEN2, 45), at(OPEN3, 44), at(OPEN3, 45)]
+    env = read_envelope(three_days(rows, fetched_at=fetched), source=SOURCE)
+    assert env.candles(DAY).ts.tolist() == [OPEN + 45 * 60]
+    assert env.candles(DAY2).ts.tolist() == [OPEN2 + 45 * 60]
+    day3 = env.candles(DAY3)
+    assert day3.ts.tolist() == [OPEN3 + 44 * 60] and day3.excluded["forming"] == 1
+
+
+def test_a_day_outside_the_envelope_is_refused_naming_it():
+    env = read_envelope(three_days([]), source=SOURCE)
+    with pytest.raises(InvalidInput, match=r"covers 2025-11-25\.\.2025-11-27, not 2025-11-28") as err:
+        env.candles(date(2025, 11, 28))
+    assert SOURCE in str(err.value)
+    with pytest.raises(InvalidInput, match="not 2025-11-26"):
+        parse_envelope(envelope([]), source=SOURCE, trading_date=DAY2)  # a one-day envelope covers one day
+
+
+def test_a_last_date_before_the_first_is_malformed():
+    with pytest.raises(InvalidInput, match="last_trading_date"):
+        parse_envelope(envelope(last_trading_date="2025-11-24"), source=SOURCE)
+
+
+def test_a_reference_is_read_as_one_and_is_not_an_envelope():
+    ref = build_reference(
+        envelope_key="ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2025/month=11/day=25/ingest-x.json",
+        symbol="NSE:SBIN-EQ",
+        trading_date=DAY2,
+        range_from=OPEN,
+        range_to=OPEN3,
+        fetched_at=datetime(2025, 11, 27, 12, tzinfo=UTC),
+    )
+    assert isinstance(read_raw_object(ref, source=SOURCE), RawReference)
+    with pytest.raises(InvalidInput, match="is a reference to"):
+        read_envelope(ref, source=SOURCE)

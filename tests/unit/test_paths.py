@@ -75,6 +75,24 @@ def test_a_datetime_is_not_a_trading_date():
         paths.raw_day_prefix("NSE:SBIN-EQ", FETCHED)
 
 
+def test_every_raw_object_of_a_symbol_lies_under_its_symbol_prefix():
+    prefix = paths.raw_symbol_prefix("NSE:M&M-EQ")
+    assert prefix == "ohlcv/raw/symbol=M&M-EQ/exchange=NSE/"
+    assert paths.raw_day_prefix("NSE:M&M-EQ", DAY) == prefix + "year=2026/month=11/day=25/"
+
+
+def test_ingest_manifest_key_is_one_per_symbol_under_the_runs_prefix():
+    prefix = "ohlcv/runs/r-1/ingested/"
+    assert paths.ingested_manifest_key(prefix, "NSE:SBIN-EQ") == "ohlcv/runs/r-1/ingested/NSE/SBIN-EQ.json"
+    assert paths.ingested_manifest_key(prefix, "BSE:M&M-A") == "ohlcv/runs/r-1/ingested/BSE/M&M-A.json"
+
+
+@pytest.mark.parametrize("bad", ["", "ohlcv/runs/r-1/ingested", "/ohlcv/", "/", " ohlcv/", None])
+def test_a_manifest_prefix_must_be_a_relative_prefix_ending_with_a_slash(bad):
+    with pytest.raises(InvalidInput, match="ingested_prefix"):
+        paths.ingested_manifest_key(bad, "NSE:SBIN-EQ")
+
+
 def test_dead_letter_key():
     assert paths.dead_letter_key("NSE:SBIN-EQ", DAY, FETCHED) == (
         "ohlcv/errors/symbol=SBIN-EQ/year=2026/month=11/day=25/failed-20261125T100000123456Z.json"

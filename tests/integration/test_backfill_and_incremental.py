@@ -1,0 +1,173 @@
+"""Ingest then aggregate, on emulated S3 + DynamoDB: a backfill's bars, and scheduled runs without duplicates.
+
+Fyers is replaced at the network boundary by a fake answering from the simulator's market model, so
+the bars can be checked against the candles the simulator would serve.
+"""
+
+import asyncio
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from pricefeed import paths
+from pricefeed.aggregate_job import run_from_job_arguments
+from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.simulator import market
+from pricefeed.watermark import Watermarks
+
+IST = ZoneInfo("Asia/Kolkata")
+RAW, PROCESSED, TABLE, SYMBOL = "raw", "processed", "state", "NSE:SBIN-EQ"
+SEED = 5
+
+
+@dataclass(frozen=True)
+class Answer:
+    fetched_at: datetime
+    http_status: int
+    body: bytes
+    candles: list
+
+
+class FakeFyers:
+    """Answers like the simulator at ``now`` and records each call's range."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.calls: list[tuple[int, int]] = []
+
+    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> Answer:
+        self.calls.append((range_from, range_to))
+        candles = market.history(SEED, symbol, 1, range_from, range_to, self.now.timestamp())
+        body = {"s": "ok", "candles": candles} if candles else {"s": "no_data"}
+        return Answer(self.now + timedelta(milliseconds=len(self.calls)), 200, json.dumps(body).encode(), candles)
+
+
+@pytest.fixture
+def aws(mocked_aws):
+    s3 = boto3.client("s3")
+    for bucket in (RAW, PROCESSED):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
+    db = boto3.client("dynamodb")
+    db.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return SimpleNamespace(s3=s3, watermarks=Watermarks(db, TABLE))
+
+
+def ist(*args) -> int:
+    return int(datetime(*args, tzinfo=IST).timestamp())
+
+
+def run_pipeline(
+    aws, run_id: str, first: str, last: str, *, incremental: bool, now: datetime
+) -> tuple[FakeFyers, dict]:
+    """What one execution does for one symbol: plan's files, the ingest item, then the Glue job."""
+    prefix = f"ohlcv/runs/{run_id}/"
+    days = [
+        date.fromisoformat(first) + timedelta(days=i)
+        for i in range((date.fromisoformat(last) - date.fromisoformat(first)).days + 1)
+    ]
+    plan = {
+        "from": first,
+        "to": last,
+        "incremental": incremental,
+        "dates": [d.isoformat() for d in days],
+        "symbols": [SYMBOL],
+    }
+    aws.s3.put_object(Bucket=RAW, Key=prefix + "symbols.json", Body=json.dumps(plan).encode())
+    item = {"symbol": SYMBOL, "from": first, "to": last, "incremental": incremental, "run_id": run_id}
+    request = IngestRequest.parse({**item, "ingested_prefix": prefix + "ingested/"})
+    client = FakeFyers(now)
+    asyncio.run(ingest_symbol(request, client=client, s3=aws.s3, raw_bucket=RAW, watermarks=aws.watermarks, now=now))
+    args = {"raw_bucket": RAW, "processed_bucket": PROCESSED, "symbols_key": prefix + "symbols.json"}
+    args.update(ingested_prefix=prefix + "ingested/", result_key=prefix + "aggregate-result.json")
+    return client, run_from_job_arguments(args, s3=aws.s3)
+
+
+def key_date(key: str) -> date:
+    parts = dict(p.split("=") for p in key.split("/") if "=" in p)
+    return date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+
+
+def one_minute(aws, day: date) -> list[dict]:
+    key = paths.processed_key("1m", "NSE", "SBIN-EQ", day)
+    return pq.read_table(io.BytesIO(aws.s3.get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()
+
+
+def served_closes(day: date, until: datetime) -> list[float]:
+    """The closes the simulator serves for ``day`` as final by ``until``."""
+    return [c[4] / 100 for c in market.minute_candles(SEED, SYMBOL, day) if c[0] + 60 <= until.timestamp()]
+
+
+def test_a_year_backfill_aggregated_through_its_manifest_has_bars_for_every_trading_day(aws):
+    now = datetime(2026, 11, 26, 17, 0, tzinfo=IST)
+
+    client, result = run_pipeline(aws, "backfill", "2025-01-01", "2025-12-31", incremental=False, now=now)
+
+    year = [date(2025, 1, 1) + timedelta(days=i) for i in range(365)]
+    trading = [d for d in year if d.weekday() < 5]  # the simulator has no exchange holidays
+    assert len(client.calls) == 4
+    days_1m = sorted(date(2025, int(p["month"]), int(p["day"])) for p in result["partitions"] if p["timeframe"] == "1m")
+    assert days_1m == trading
+    assert result["bars"] == {
+        "1m": 375 * len(trading),
+        "5m": 75 * len(trading),
+        "15m": 25 * len(trading),
+        "1d": len(trading),
+    }
+    manifest_key = paths.ingested_manifest_key("ohlcv/runs/backfill/ingested/", SYMBOL)
+    envelopes = json.loads(aws.s3.get_object(Bucket=RAW, Key=manifest_key)["Body"].read())["raw_keys"]
+    weekend_envelopes = [k for k in envelopes if key_date(k).weekday() >= 5]
+    # every trading day's object (envelope or reference) read once, plus an envelope starting on a weekend
+    assert result["raw_reads"] == len(trading) + len(weekend_envelopes)
+    assert result["failed"] == [] and result["empty"] == [] and sum(result["excluded"].values()) == 0
+    for day in (trading[0], trading[100], trading[-1]):  # a window's first day, one inside, the last
+        assert [r["close"] for r in one_minute(aws, day)] == served_closes(day, now)
+
+
+def test_two_scheduled_runs_in_a_day_ask_only_what_is_new_and_leave_no_duplicate_bars(aws):
+    today = date(2026, 11, 26)
+    midday = datetime(2026, 11, 26, 12, 0, 30, tzinfo=IST)
+    evening = datetime(2026, 11, 26, 16, 0, 10, tzinfo=IST)
+
+    first, after_first = run_pipeline(aws, "s1", "2026-11-26", "2026-11-26", incremental=True, now=midday)
+    assert first.calls == [(ist(2026, 11, 26), ist(2026, 11, 26, 11, 59, 59))]
+    assert [r["close"] for r in one_minute(aws, today)] == served_closes(today, midday)
+    assert after_first["bars"]["1m"] == 165  # 09:15 .. 11:59
+
+    second, after_second = run_pipeline(aws, "s2", "2026-11-26", "2026-11-26", incremental=True, now=evening)
+    # From the first run's last settled minute: the 2 minutes still live at noon are asked again.
+    assert second.calls == [(ist(2026, 11, 26, 12, 0) - SETTLE_S, ist(2026, 11, 26, 15, 59, 59))]
+    rows = one_minute(aws, today)
+    assert len(rows) == len({r["ts"] for r in rows}) == 375
+    assert [r["close"] for r in rows] == served_closes(today, evening)
+    assert after_second["excluded"]["superseded"] == SETTLE_S // 60  # asked twice, the newer answer kept
+    daily = pq.read_table(
+        io.BytesIO(
+            aws.s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1d", "NSE", "SBIN-EQ", today))["Body"].read()
+        )
+    ).to_pylist()
+    assert len(daily) == 1 and daily[0]["bars"] == 375
+
+
+def test_a_scheduled_run_with_nothing_new_rebuilds_the_day_unchanged(aws):
+    evening = datetime(2026, 11, 26, 16, 0, 10, tzinfo=IST)
+    run_pipeline(aws, "s1", "2026-11-26", "2026-11-26", incremental=True, now=evening)
+    before = one_minute(aws, date(2026, 11, 26))
+
+    again, result = run_pipeline(
+        aws, "s2", "2026-11-26", "2026-11-26", incremental=True, now=evening + timedelta(seconds=20)
+    )
+
+    assert again.calls == []
+    assert one_minute(aws, date(2026, 11, 26)) == before and result["bars"]["1m"] == 375

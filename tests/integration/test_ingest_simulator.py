@@ -1,0 +1,142 @@
+"""Backfill and catch-up against the Fyers simulator on loopback: the windows it accepts, the requests it counts.
+
+The simulator runs on a controllable clock (its "now"); the ingest is told the same time.
+"""
+
+import asyncio
+import io
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import boto3
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from pricefeed import paths
+from pricefeed.aggregate_job import run_from_job_arguments
+from pricefeed.auth import exchange_auth_code, login_url, parse_callback
+from pricefeed.fyers import FyersClient
+from pricefeed.ingest import IngestRequest, ingest_symbol
+from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
+from pricefeed.watermark import Watermarks
+
+IST = ZoneInfo("Asia/Kolkata")
+APP_ID, SECRET, PIN = "PFSIM1-100", "sim-secret", "1234"
+REDIRECT = "http://127.0.0.1:8765/oauth/callback"
+RAW, PROCESSED, TABLE, SYMBOL, SEED = "raw", "processed", "state", "NSE:INFY-EQ", 3
+NOW = datetime(2025, 3, 7, 17, 30, tzinfo=IST)  # a Friday, after the close
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.t = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock(NOW)
+
+
+@pytest.fixture
+def sim(clock):
+    config = SimulatorConfig(app_id=APP_ID, secret_key=SECRET, redirect_uri=REDIRECT, pin=PIN, seed=SEED, clock=clock)
+    with SimulatorServer(config, port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def access_token(sim, clock):
+    async def go() -> str:
+        async with aiohttp.ClientSession() as session:
+            url = login_url(sim.url, APP_ID, REDIRECT, "state-1")
+            async with session.get(url, allow_redirects=False) as resp:
+                query = dict(parse_qsl(urlsplit(resp.headers["Location"]).query))
+            code = parse_callback(query, expected_state="state-1")
+            tokens = await exchange_auth_code(session, sim.url, APP_ID, SECRET, code, now=datetime.now(UTC))
+            return tokens.access_token
+
+    token = asyncio.run(go())
+    sim.reset_stats()
+    return token
+
+
+@pytest.fixture
+def aws(mocked_aws):
+    s3 = boto3.client("s3")
+    for bucket in (RAW, PROCESSED):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
+    db = boto3.client("dynamodb")
+    db.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return s3, Watermarks(db, TABLE)
+
+
+def execute(sim, clock, token, aws, run_id: str, first: date, last: date, *, incremental: bool) -> dict:
+    """One run for one symbol: the plan's symbols.json, the ingest through the real client, the Glue job."""
+    s3, watermarks = aws
+    prefix = f"ohlcv/runs/{run_id}/"
+    run_dates = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    plan = {"from": first.isoformat(), "to": last.isoformat(), "dates": run_dates, "symbols": [SYMBOL]}
+    s3.put_object(Bucket=RAW, Key=prefix + "symbols.json", Body=orjson.dumps(plan))
+    item = {"symbol": SYMBOL, "from": first.isoformat(), "to": last.isoformat(), "incremental": incremental}
+    request = IngestRequest.parse({**item, "run_id": run_id, "ingested_prefix": prefix + "ingested/"})
+
+    async def ingest() -> dict:
+        async with FyersClient(sim.url, APP_ID, token, sleep=clock.sleep) as client:
+            now = datetime.fromtimestamp(clock.t, UTC)
+            return await ingest_symbol(request, client=client, s3=s3, raw_bucket=RAW, watermarks=watermarks, now=now)
+
+    summary = asyncio.run(ingest())
+    args = {"raw_bucket": RAW, "processed_bucket": PROCESSED, "symbols_key": prefix + "symbols.json"}
+    args.update(ingested_prefix=prefix + "ingested/", result_key=prefix + "aggregate-result.json")
+    return {"summary": summary, "aggregate": run_from_job_arguments(args, s3=s3)}
+
+
+def weekdays(first: date, last: date) -> list[date]:
+    return [d for d in (first + timedelta(days=i) for i in range((last - first).days + 1)) if d.weekday() < 5]
+
+
+def history_requests(sim) -> int:
+    return sim.stats()["requests"].get("/data/history", 0)
+
+
+def test_a_year_backfill_then_a_scheduled_catch_up_against_the_simulator(sim, clock, access_token, aws):
+    # A leap year: 366 IST dates = 4 requests of at most 100 dates, each accepted by the simulator
+    backfill = execute(
+        sim, clock, access_token, aws, "backfill", date(2024, 1, 1), date(2024, 12, 31), incremental=False
+    )
+
+    trading_2024 = weekdays(date(2024, 1, 1), date(2024, 12, 31))
+    assert history_requests(sim) == 4
+    assert backfill["summary"] == {"symbol": SYMBOL, "candles": 375 * 262, "requests": 4, "dates": 262}
+    assert backfill["aggregate"]["bars"]["1d"] == len(trading_2024) == 262
+    assert backfill["aggregate"]["failed"] == [] and backfill["aggregate"]["empty"] == []
+
+    # The scheduled run of 2025-03-07 resumes at 2025-01-01 00:00 IST and catches up in one request
+    scheduled = execute(sim, clock, access_token, aws, "daily", NOW.date(), NOW.date(), incremental=True)
+
+    assert history_requests(sim) == 5
+    trading_2025 = weekdays(date(2025, 1, 1), NOW.date())
+    assert scheduled["summary"]["requests"] == 1 and scheduled["summary"]["dates"] == len(trading_2025)
+    written = {p["location"] for p in scheduled["aggregate"]["partitions"] if p["timeframe"] == "1d"}
+    assert len(written) == len(trading_2025)
+    key = paths.processed_key("1m", "NSE", "INFY-EQ", NOW.date())
+    rows = pq.read_table(io.BytesIO(aws[0].get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()
+    assert [r["close"] for r in rows] == [c[4] / 100 for c in market.minute_candles(SEED, SYMBOL, NOW.date())]
+
+    # Asked again at once: nothing new has ended, so Fyers is not called
+    again = execute(sim, clock, access_token, aws, "daily-2", NOW.date(), NOW.date(), incremental=True)
+    assert history_requests(sim) == 5 and again["summary"]["requests"] == 0
