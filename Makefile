@@ -10,7 +10,7 @@ ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench venv sam-venv clean lock
+.PHONY: demo test lint unit integration e2e bench bench-ingest venv sam-venv clean lock
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -39,7 +39,7 @@ demo: $(STAMP)
 	$(BIN)/pricefeed local run $(if $(DATE),--date $(DATE)) --tickers $(TICKERS) --export lake
 
 lint: $(STAMP) $(ASL_LINT)
-	$(BIN)/ruff check src functions glue tests
+	$(BIN)/ruff check src functions glue tests bench
 	$(BIN)/cfn-lint template.yaml
 	PATH="$(BIN):$$PATH" $(ASL_LINT) --json-path statemachine/ingest_pipeline.asl.json
 
@@ -52,6 +52,12 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
+
+## make bench-ingest: the real workflow against the simulator at real Fyers limits (≥ 300 tickers, ~2 min)
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
+
+bench: bench-ingest
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev.lock

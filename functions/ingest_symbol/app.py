@@ -1,6 +1,12 @@
-"""IngestSymbol: one Map item → one symbol-day of raw Fyers candles in S3. Logic: pricefeed.ingest."""
+"""IngestSymbol: one Map item → one symbol's requested minutes of raw Fyers candles in S3. Logic: pricefeed.ingest.
+
+Every request first takes a slot of the account-wide rate budget (pricefeed.ratelimit); the access token comes
+from a cached read of the token secret and an expired one is refreshed once for all workers (pricefeed.session).
+"""
 
 import asyncio
+import time
+from functools import cache
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -9,25 +15,61 @@ from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError
 from pricefeed.fyers import FyersClient
 from pricefeed.ingest import IngestRequest, ingest_symbol
-from pricefeed.tokens import TokenStore, load_app_config
+from pricefeed.ratelimit import AccountRateLimiter
+from pricefeed.session import TokenKeeper
+from pricefeed.tokens import load_app_config
+from pricefeed.watermark import Watermarks
 
 logger = Logger()
 
 
-async def _run(request: IngestRequest, settings: Settings) -> dict:
-    secrets = boto3.client("secretsmanager")
+@cache
+def _workers(settings: Settings) -> tuple[TokenKeeper, AccountRateLimiter, Watermarks]:
+    # Built once per container, so the token cache lasts across warm invocations.
+    secrets, dynamodb = boto3.client("secretsmanager"), boto3.client("dynamodb")
     app = load_app_config(secrets, settings.app_config_secret_id)
-    tokens = TokenStore(secrets, settings.token_secret_id).load()
-    async with FyersClient(settings.fyers_api_base_url, app.app_id, tokens.access_token) as client:
-        return await ingest_symbol(request, client=client, s3=boto3.client("s3"), raw_bucket=settings.raw_bucket)
+    keeper = TokenKeeper(
+        secrets_client=secrets,
+        token_secret_id=settings.token_secret_id,
+        app=app,
+        base_url=settings.fyers_api_base_url,
+        dynamodb_client=dynamodb,
+        table_name=settings.state_table,
+    )
+    budget = AccountRateLimiter(
+        dynamodb,
+        settings.state_table,
+        app.app_id,
+        per_second=settings.fyers_per_second,
+        per_minute=settings.fyers_per_minute,
+        per_day=settings.fyers_per_day,
+    )
+    return keeper, budget, Watermarks(dynamodb, settings.state_table)
+
+
+async def _run(request: IngestRequest, settings: Settings) -> dict:
+    keeper, budget, watermarks = _workers(settings)
+    async with FyersClient(settings.fyers_api_base_url, keeper.app.app_id, tokens=keeper, gate=budget) as client:
+        return await ingest_symbol(
+            request,
+            client=client,
+            s3=boto3.client("s3"),
+            raw_bucket=settings.raw_bucket,
+            watermarks=watermarks,
+            ingested_prefix=request.ingested_prefix,
+        )
 
 
 @logger.inject_lambda_context
 def handler(event, context):
-    settings = Settings.from_env().require("raw_bucket", "app_config_secret_id", "token_secret_id")
+    settings = Settings.from_env().require("raw_bucket", "app_config_secret_id", "token_secret_id", "state_table")
     request = IngestRequest.parse(event)
-    logger.append_keys(symbol=request.symbol, trading_date=request.trading_date.isoformat(), run_id=request.run_id)
-    attempt = int(event.get("attempt") or 0) + 1
+    logger.append_keys(
+        symbol=request.symbol, from_date=request.from_date.isoformat(), to_date=request.to_date.isoformat(),
+        run_id=request.run_id,
+    )
+    attempt = request.attempt + 1
+    started = time.monotonic()
     try:
         result = asyncio.run(_run(request, settings))
     except PricefeedError as exc:
@@ -35,5 +77,5 @@ def handler(event, context):
         exc.args = (f"attempt {attempt}: {exc}",)
         logger.warning("ingest failed", extra={"error_type": type(exc).__name__, "attempt": attempt})
         raise
-    logger.info("ingested", extra=result)
+    logger.info("ingested", extra={**result, "elapsed_ms": round((time.monotonic() - started) * 1000)})
     return result

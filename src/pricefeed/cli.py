@@ -62,7 +62,7 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
         table.add_column(col)
     for row in result.tickers:
         letter = row["dead_letter"]
-        reason = f"{letter['error_type']}: {letter['error_message'].split(': ', 1)[-1][:60]}" if letter else ""
+        reason = f"{letter['error_type']}: {letter['error_message'].split(': ', 1)[-1][:90]}" if letter else ""
         bars = row["bars"]
         table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), reason)
     console.print(table)
@@ -122,7 +122,7 @@ def local_up(
     """Start the local stack and keep it running until Ctrl-C (or `pricefeed local down`)."""
     from contextlib import ExitStack
 
-    from pricefeed.local.run import app_config, login
+    from pricefeed.local.run import app_config, login, simulator_parameters
     from pricefeed.local.stack import LocalStack
 
     try:
@@ -138,9 +138,10 @@ def local_up(
                     redirect_uri=config["redirect_uri"],
                 )
                 fyers_url = res.enter_context(SimulatorServer(sim, port=0)).url
-            stack = res.enter_context(
-                LocalStack.start(parameters={"FyersApiBaseUrl": fyers_url}, port=port, api_port=api_port)
-            )
+                parameters = simulator_parameters(fyers_url)
+            else:
+                parameters = {"FyersApiBaseUrl": fyers_url}
+            stack = res.enter_context(LocalStack.start(parameters=parameters, port=port, api_port=api_port))
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
             )

@@ -10,23 +10,18 @@ Two kinds of test:
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import subprocess
 import sys
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import boto3
 import pytest
-from moto import mock_aws
+from aslkit import DEADLINE_S, REGION, Script, account_id, create_function, make_role, wait_for
 
 from pricefeed.local import motopatch
-
-REGION = "ap-south-1"
-DEADLINE_S = 20.0  # generous: every run below finishes in well under a second once patched
 
 # Runs in a fresh interpreter, so it sees moto exactly as installed (this process may already be patched).
 _PROBE = r"""
@@ -180,25 +175,6 @@ GLUE_SYNC = {
 }
 
 
-def make_role() -> str:
-    iam = boto3.client("iam", region_name=REGION)
-    try:
-        return iam.get_role(RoleName="pricefeed-test")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName="pricefeed-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-
-
-def wait_for(sfn, execution_arn: str, deadline_s: float = DEADLINE_S) -> dict:
-    """Poll until the execution leaves RUNNING; the deadline turns a hang (e.g. an unscaled retry) into a failure."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return {k: described.get(k) for k in ("status", "output", "error", "cause", "name")}
-        assert time.monotonic() < deadline, f"execution still RUNNING after {deadline_s}s: {execution_arn}"
-        time.sleep(0.02)
-
-
 _UNPATCHED_GLUE_SYNC = r"""
 import json, sys, time
 import boto3
@@ -235,60 +211,6 @@ def test_unpatched_moto_still_crashes_on_glue_sync():
 
 
 # ---------------------------------------------------------------------------------------------- behaviour
-
-
-@pytest.fixture
-def aws(monkeypatch) -> Iterator[None]:
-    """Patched moto with real ASL execution; motopatch's registries are restored afterwards."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    saved_lambdas = dict(motopatch._lambda_invokers)
-    saved_glue = dict(motopatch._glue_runners)
-    saved_scale = motopatch._retry_scale[0]
-    motopatch.apply(retry_time_scale=0.0)
-    try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            yield
-    finally:
-        motopatch._lambda_invokers.clear()
-        motopatch._lambda_invokers.update(saved_lambdas)
-        motopatch._glue_runners.clear()
-        motopatch._glue_runners.update(saved_glue)
-        motopatch._retry_scale[0] = saved_scale
-
-
-def account_id() -> str:
-    return boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
-
-
-def create_function(name: str, invoker: Callable) -> str:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", "def handler(event, context):\n    raise RuntimeError('must not run')\n")
-    fn = boto3.client("lambda", region_name=REGION).create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=make_role(),
-        Handler="app.handler",
-        Code={"ZipFile": buf.getvalue()},
-    )
-    motopatch.register_lambda(fn["FunctionArn"], name, invoker)
-    return fn["FunctionArn"]
-
-
-class Script:
-    """An in-process Lambda: answers with the scripted errors in turn, then echoes the event; records calls."""
-
-    def __init__(self, *error_types: str):
-        self.errors = list(error_types)
-        self.events: list = []
-
-    def __call__(self, event) -> tuple[str, bool]:
-        self.events.append(event)
-        if self.errors:
-            kind = self.errors.pop(0)
-            return json.dumps({"errorType": kind, "errorMessage": f"scripted {kind}"}), True
-        return json.dumps({"echo": event}), False
 
 
 def test_apply_replaces_each_internal_once(aws):
@@ -523,3 +445,29 @@ def test_glue_sync_task_fails_when_the_job_fails(aws):
     assert outcome["status"] == "FAILED"
     assert outcome["error"] == "States.TaskFailed"
     assert json.loads(outcome["cause"])["ErrorMessage"] == "aggregation failed"
+
+
+
+def test_every_dynamodb_action_runs_under_one_lock_so_conditional_writes_are_atomic(aws, monkeypatch):
+    """Real DynamoDB applies a conditional write atomically per item; moto's threads do not, so motopatch
+    serializes DynamoDB actions. Proven by looking from inside moto's own put_item."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    seen: list[bool] = []
+    original = DynamoDBBackend.put_item
+
+    def spying_put_item(self, *args, **kwargs):
+        seen.append(motopatch._dynamodb_lock._is_owned())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", spying_put_item)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="t", Item={"pk": {"S": "c"}}, ConditionExpression="attribute_not_exists(pk)")
+
+    assert seen == [True]

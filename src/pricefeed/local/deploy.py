@@ -97,8 +97,13 @@ class Deployment:
     # ------------------------------------------------------------------ what moto skipped
     def fill_gaps(self) -> list[str]:
         """Provision every resource moto's CloudFormation skipped; returns their logical ids."""
+        conditions = self.cfn.get("Conditions") or {}
         pending = [
-            k for k, r in self.resources().items() if k not in self.physical and r["Type"] not in _PERMISSIONLESS
+            k
+            for k, r in self.resources().items()
+            if k not in self.physical
+            and r["Type"] not in _PERMISSIONLESS
+            and ("Condition" not in r or self.resolver.condition(r["Condition"], conditions))
         ]
         for logical, res in self.resources().items():
             if res["Type"] in _PERMISSIONLESS and logical not in self.physical:
@@ -122,6 +127,18 @@ class Deployment:
             if not progress:
                 raise DeployError(f"cannot resolve references of {pending}")
         return created
+
+    def restore_dropped_properties(self) -> None:
+        """Apply properties moto's CloudFormation accepts but ignores (today: a DynamoDB table's TTL)."""
+        for logical, res in self.resources().items():
+            if res["Type"] != "AWS::DynamoDB::Table" or logical not in self.physical:
+                continue
+            ttl = self.props(logical).get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                self.clients("dynamodb").update_time_to_live(
+                    TableName=self.physical[logical],
+                    TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+                )
 
     def unique_name(self, logical: str) -> str:
         return f"{self.stack}-{logical}-{uuid.uuid4().hex[:8]}"
@@ -184,6 +201,12 @@ def _http_stage(d: Deployment, logical: str, p: dict) -> str:
     return p["StageName"]
 
 
+def _alarm(d: Deployment, logical: str, p: dict) -> str:
+    name = p.pop("AlarmName", None) or d.unique_name(logical)
+    d.clients("cloudwatch").put_metric_alarm(AlarmName=name, **p)
+    return name
+
+
 PROVISIONERS: dict[str, Callable[[Deployment, str, dict], str]] = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::S3::BucketPolicy": _bucket_policy,
@@ -193,6 +216,7 @@ PROVISIONERS: dict[str, Callable[[Deployment, str, dict], str]] = {
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::ApiGatewayV2::Api": _http_api,
     "AWS::ApiGatewayV2::Stage": _http_stage,
+    "AWS::CloudWatch::Alarm": _alarm,
 }
 # moto "creates" these without a physical id. Permissions: IAM is not enforced locally. Layers: moto
 # drops them; locally the functions import the same library from this process's environment.

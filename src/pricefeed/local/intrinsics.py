@@ -50,6 +50,28 @@ class Resolver:
                 raise Unresolvable(f"intrinsic {key} is not supported by the local stack")
         return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
 
+    def condition(self, name: str, conditions: dict[str, Any]) -> bool:
+        """Evaluate the template condition ``name`` (Fn::Equals/Not/And/Or over Refs and other conditions)."""
+        if name not in conditions:
+            raise Unresolvable(f"condition {name}")
+
+        def value(node: Any) -> Any:
+            if isinstance(node, dict) and len(node) == 1:
+                ((key, arg),) = node.items()
+                if key == "Condition":
+                    return self.condition(arg, conditions)
+                if key == "Fn::Equals":
+                    return str(value(arg[0])) == str(value(arg[1]))
+                if key == "Fn::Not":
+                    return not value(arg[0])
+                if key == "Fn::And":
+                    return all(value(a) for a in arg)
+                if key == "Fn::Or":
+                    return any(value(a) for a in arg)
+            return self.resolve(node)
+
+        return bool(value(conditions[name]))
+
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
 

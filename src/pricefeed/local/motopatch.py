@@ -8,6 +8,9 @@ loudly when an upgrade moves any of these).
    sleeps for real through Retry intervals, so we scale those sleeps (the production policy in the
    ASL file is untouched); and we create state machines in the executing backend (CloudFormation
    puts them in the non-executing one); an execution started without a name gets a UUID, as on AWS.
+4. DynamoDB: moto's server handles requests on many threads and does not apply a conditional write
+   atomically, which real DynamoDB does per item; the account-wide rate budget and the refresh lease
+   rely on that, so DynamoDB actions run one at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
+from moto.dynamodb import responses as dynamodb_responses
 from moto.glue import models as glue_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -38,6 +42,7 @@ _glue_runners: dict[str, GlueRunner] = {}
 _retry_scale = [1.0]
 _applied = threading.Lock()
 _is_applied = False
+_dynamodb_lock = threading.RLock()
 
 
 class _ScaledTime:
@@ -104,6 +109,15 @@ def _job_run_as_dict(original):
     return as_dict
 
 
+def _serialized(original):
+    def call_action(self, *args: Any, **kwargs: Any):
+        with _dynamodb_lock:
+            return original(self, *args, **kwargs)
+
+    call_action.__wrapped__ = original
+    return call_action
+
+
 def apply(*, retry_time_scale: float = 1.0) -> None:
     """Idempotent. Also turns on real ASL execution for the whole process."""
     global _is_applied
@@ -117,6 +131,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         glue_models.FakeJobRun.as_dict = _job_run_as_dict(glue_models.FakeJobRun.as_dict)
         StepFunctionsParserBackend.start_execution = _named_execution(StepFunctionsParserBackend.start_execution)
         retrier_decl.time = _ScaledTime()
+        dynamodb_responses.DynamoHandler.call_action = _serialized(dynamodb_responses.DynamoHandler.call_action)
         # .sync tasks poll every 0.5 s; a tenth is plenty for a local job and keeps runs snappy.
         state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.05
         # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because

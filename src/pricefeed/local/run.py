@@ -50,6 +50,11 @@ def app_config(callback_url: str, environ=os.environ) -> dict:
     return config
 
 
+def simulator_parameters(sim_url: str) -> dict[str, str]:
+    """Stack parameters pointing the API and the symbol master at the Fyers simulator."""
+    return {"FyersApiBaseUrl": sim_url, "FyersSymbolMasterUrl": f"{sim_url}/sym_details"}
+
+
 def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
     """Open the stack's login URL; when it redirects straight back (the simulator) the login completes here."""
     url = stack.outputs["LoginUrl"]
@@ -123,6 +128,10 @@ def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
             newest = max(letters, key=lambda o: o["Key"])
             letter = json.loads(s3.get_object(Bucket=raw, Key=newest["Key"])["Body"].read())
         rows.append({"symbol": symbol, "bars": bars.get(symbol, {}), "dead_letter": letter})
+    for unknown in output.get("unknown", []):  # dead-lettered by the plan: not in the Fyers symbol master
+        key = unknown.get("dead_letter_key")
+        letter = json.loads(s3.get_object(Bucket=raw, Key=key)["Body"].read()) if key else None
+        rows.append({"symbol": unknown["symbol"], "bars": {}, "dead_letter": letter})
     return rows
 
 
@@ -169,10 +178,10 @@ def run_local(
                 sim_cfg = simulator_config or SimulatorConfig(
                     app_id=config["app_id"], secret_key=config["secret_key"], pin=config["pin"], redirect_uri=callback
                 )
-                fyers_url = resources.enter_context(SimulatorServer(sim_cfg, port=0)).url
-            stack = resources.enter_context(
-                LocalStack.start(parameters={"FyersApiBaseUrl": fyers_url}, api_port=api_port)
-            )
+                parameters = simulator_parameters(resources.enter_context(SimulatorServer(sim_cfg, port=0)).url)
+            else:
+                parameters = {"FyersApiBaseUrl": fyers_url}
+            stack = resources.enter_context(LocalStack.start(parameters=parameters, api_port=api_port))
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
             )

@@ -89,6 +89,7 @@ class LocalStack:
         d = Deployment(packaged.cfn, self.client, stack=stack_name, region=REGION, parameters=parameters)
         d.create_stack(parameters)
         d.fill_gaps()
+        d.restore_dropped_properties()
         self.deployment = d
         self._restore_function_configs(packaged)
         self._start_functions(packaged)

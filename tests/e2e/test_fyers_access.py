@@ -1,0 +1,148 @@
+"""Fyers access through the whole workflow on the local stack: tokens that expire mid-run, backfills in the
+fewest requests, incremental runs from the last stored minute, and no 429 on the way."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pricefeed.ingest import SETTLE_S
+from pricefeed.istime import IST, ist_midnight_epoch
+from pricefeed.local.run import wait_for
+from pricefeed.tokens import TokenStore
+from pricefeed.watermark import Watermarks
+
+
+def _start(pipeline, tmp_path: Path, symbols: list[str], execution_input: dict) -> tuple[dict, dict]:
+    csv = tmp_path / "tickers.csv"
+    csv.write_text("symbol\n" + "".join(f"{s}\n" for s in symbols))
+    stack = pipeline.stack
+    stack.client("s3").upload_file(str(csv), stack.outputs["RawBucketName"], "config/nse_tickers.csv")
+    arn = stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.outputs["StateMachineArn"], input=json.dumps(execution_input)
+    )["executionArn"]
+    described = wait_for(stack, arn, timeout_s=300)
+    return described, json.loads(described.get("output") or "{}")
+
+
+def _raw_envelopes(pipeline, symbol: str) -> list[dict]:
+    """Every raw envelope (not reference) stored for ``symbol``, oldest fetch first."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+    exchange, name = symbol.split(":")
+    found = []
+    prefix = f"ohlcv/raw/symbol={name}/exchange={exchange}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            doc = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            if "response" in doc:
+                found.append({"key": obj["Key"], **doc})
+    return sorted(found, key=lambda d: d["fetched_at"])
+
+
+def _bars(pipeline, timeframe: str, symbol: str) -> dict[str, list]:
+    """trade day (the partition's date) → the partition's ``ts`` values."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    exchange, name = symbol.split(":")
+    prefix = f"processed/timeframe={timeframe}/exchange={exchange}/symbol={name}/"
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
+            day = "-".join(part.split("=")[1] for part in obj["Key"].split("/")[4:7])
+            out[day] = table.column("ts").to_pylist()
+    return out
+
+
+def test_an_access_token_expiring_mid_run_is_refreshed_once_and_the_run_completes(pipeline, tmp_path):
+    stack, sim = pipeline.stack, pipeline.sim
+    store = TokenStore(stack.client("secretsmanager"), stack.outputs["TokenSecretArn"])
+    before = store.load()
+    # 12 tickers paced ~0.3 s apart by the account's budget take ~3.6 s; the token dies 1.5 s in.
+    symbols = [f"NSE:SIM{i:04d}-EQ" for i in range(101, 113)]
+    sim.reset_stats()
+    expires_at = datetime.now(UTC) + timedelta(seconds=1.5)
+    sim.expire_tokens_in(1.5)
+
+    described, _ = _start(pipeline, tmp_path, symbols, {"date": "2026-11-18"})
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    stats = sim.stats()
+    # Some tickers were fetched with the old token, some after it died: one refresh served every worker.
+    fetched = [datetime.fromisoformat(_raw_envelopes(pipeline, s)[-1]["fetched_at"]) for s in symbols]
+    assert min(fetched) < expires_at < max(fetched)
+    assert stats["requests"].get("/api/v3/validate-refresh-token") == 1
+    assert stats["requests"]["/data/history"] > len(symbols)  # the refused ones were asked again
+    assert {s: len(_bars(pipeline, "1m", s).get("2026-11-18", [])) for s in symbols} == dict.fromkeys(symbols, 375)
+    after = store.load()
+    assert after.access_token != before.access_token and after.issued_at > before.issued_at
+    assert after.refresh_token == before.refresh_token  # kept: the refresh did not return a new one
+    assert stats["rate_limited"] == 0
+
+
+def test_a_backfill_costs_the_fewest_requests_and_stores_every_trading_day(pipeline, tmp_path):
+    sim = pipeline.sim
+    symbol = "NSE:ASIANPAINT-EQ"
+    first, last = date(2026, 3, 2), date(2026, 8, 7)  # 159 IST dates: 2 requests of ≤ 100 days
+    sim.reset_stats()
+
+    described, output = _start(pipeline, tmp_path, [symbol], {"from": first.isoformat(), "to": last.isoformat()})
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    assert (output["from"], output["to"], output["incremental"]) == (first.isoformat(), last.isoformat(), False)
+    stats = sim.stats()
+    assert stats["history_requests_by_symbol"] == {symbol: 2}
+    assert stats["rate_limited"] == 0
+    envelopes = _raw_envelopes(pipeline, symbol)
+    assert len(envelopes) == 2
+    # The two answers cover the range exactly: no minute asked twice, none skipped.
+    assert envelopes[0]["range_to"] + 1 == envelopes[1]["range_from"]
+    weekdays = {
+        (first + timedelta(days=i)).isoformat()
+        for i in range((last - first).days + 1)
+        if (first + timedelta(days=i)).weekday() < 5
+    }
+    daily = _bars(pipeline, "1d", symbol)
+    assert set(daily) == weekdays  # the simulator trades every weekday
+    minutes = _bars(pipeline, "1m", symbol)
+    assert {len(ts) for ts in minutes.values()} == {375}
+
+
+def test_scheduled_runs_ask_only_from_the_last_stored_minute_and_leave_no_duplicates(pipeline, tmp_path):
+    sim, stack = pipeline.sim, pipeline.stack
+    symbol = "NSE:HINDUNILVR-EQ"
+    # Stored through 15:00 IST yesterday (say the last scheduled run stopped there).
+    yesterday = datetime.now(IST).date() - timedelta(days=1)
+    stored_through = ist_midnight_epoch(yesterday) + 15 * 3600 - 1
+    Watermarks(stack.client("dynamodb"), stack.outputs["StateTableName"]).advance(symbol, stored_through, "seed")
+    sim.reset_stats()
+
+    first_run, first_output = _start(pipeline, tmp_path, [symbol], {})
+
+    assert first_run["status"] == "SUCCEEDED", first_run.get("error")
+    assert first_output["incremental"] is True
+    # One request, from the minute after the last stored one, across the day boundary up to now.
+    assert sim.stats()["history_requests_by_symbol"] == {symbol: 1}
+    (envelope,) = _raw_envelopes(pipeline, symbol)
+    assert envelope["range_from"] == stored_through + 1
+    assert envelope["key"].split("/")[4:7] == [
+        f"year={yesterday.year}",
+        f"month={yesterday.month:02d}",
+        f"day={yesterday.day:02d}",
+    ]
+
+    second_run, _ = _start(pipeline, tmp_path, [symbol], {})
+
+    assert second_run["status"] == "SUCCEEDED"
+    later = _raw_envelopes(pipeline, symbol)[1:]
+    # At most one more request, never re-asking what the first settled (at most its last SETTLE_S again).
+    assert sim.stats()["history_requests_by_symbol"][symbol] == 1 + len(later) <= 2
+    for envelope_2 in later:
+        assert envelope_2["range_from"] >= envelope["range_to"] + 1 - SETTLE_S
+    for day, minutes in _bars(pipeline, "1m", symbol).items():
+        assert len(minutes) == len(set(minutes)), day  # no minute stored twice
+    if yesterday.weekday() < 5:  # 15:00 .. 15:29 of yesterday's session came from this run
+        assert len(_bars(pipeline, "1m", symbol)[yesterday.isoformat()]) == 30

@@ -1,0 +1,31 @@
+"""Unit-test fixtures: patched moto with real ASL execution (see aslkit for the helpers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aslkit import REGION
+from moto import mock_aws
+
+from pricefeed.local import motopatch
+
+
+@pytest.fixture
+def aws(monkeypatch) -> Iterator[None]:
+    """Patched moto with real ASL execution; motopatch's registries are restored afterwards."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    saved_lambdas = dict(motopatch._lambda_invokers)
+    saved_glue = dict(motopatch._glue_runners)
+    saved_scale = motopatch._retry_scale[0]
+    motopatch.apply(retry_time_scale=0.0)
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield
+    finally:
+        motopatch._lambda_invokers.clear()
+        motopatch._lambda_invokers.update(saved_lambdas)
+        motopatch._glue_runners.clear()
+        motopatch._glue_runners.update(saved_glue)
+        motopatch._retry_scale[0] = saved_scale
