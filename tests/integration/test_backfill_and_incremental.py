@@ -16,6 +16,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from awskit import create_state_table
 from pricefeed import paths
 from pricefeed.aggregate_job import run_from_job_arguments
 from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
@@ -55,12 +56,7 @@ def aws(mocked_aws):
     for bucket in (RAW, PROCESSED):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
     db = boto3.client("dynamodb")
-    db.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(db, TABLE)
     return SimpleNamespace(s3=s3, watermarks=Watermarks(db, TABLE))
 
 

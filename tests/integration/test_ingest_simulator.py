@@ -15,6 +15,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from awskit import create_state_table
 from pricefeed import paths
 from pricefeed.aggregate_job import run_from_job_arguments
 from pricefeed.auth import exchange_auth_code, login_url, parse_callback
@@ -75,12 +76,7 @@ def aws(mocked_aws):
     for bucket in (RAW, PROCESSED):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
     db = boto3.client("dynamodb")
-    db.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(db, TABLE)
     return s3, Watermarks(db, TABLE)
 
 

@@ -9,7 +9,6 @@ budget item in moto's DynamoDB and call the simulator on loopback (aiohttp is no
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qsl, urlsplit
@@ -18,6 +17,7 @@ import aiohttp
 import boto3
 import pytest
 
+from awskit import Serialized, create_state_table
 from pricefeed.auth import exchange_auth_code, login_url, parse_callback
 from pricefeed.errors import RateLimited
 from pricefeed.fyers import FyersClient
@@ -31,35 +31,11 @@ MARGIN_S = 0.15  # sustained use is 3/(3 + 0.15) = 95 % of the limit
 DAY = date(2025, 3, 4)
 
 
-class Serialized:
-    """A boto3 client whose calls run one at a time: moto's backend is not atomic across threads
-    (DynamoDB's conditional writes are), so concurrent workers need this to model DynamoDB faithfully."""
-
-    _lock = threading.Lock()
-
-    def __init__(self, client):
-        self._client = client
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-
-        def call(*args, **kwargs):
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
 
 @pytest.fixture
 def state_table(mocked_aws):
     client = boto3.client("dynamodb", region_name=mocked_aws)
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(client, TABLE)
     return mocked_aws
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 import requests
 
+from awskit import Serialized, create_state_table
 from pricefeed.auth import IST
 from pricefeed.oauth import complete_login, login_location
 from pricefeed.session import TokenKeeper
@@ -44,26 +45,6 @@ class Clock:
         await asyncio.sleep(0)
 
 
-class Serialized:
-    """A boto3 client whose calls run one at a time, as DynamoDB and Secrets Manager apply each request
-    atomically — in-process moto does not (a conditional put could race another thread's)."""
-
-    _lock = threading.Lock()
-
-    def __init__(self, client: Any):
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with Serialized._lock:
-                return attr(*args, **kwargs)
-
-        return call
-
 
 async def brief_pause(seconds: float) -> None:
     """A waiting worker's poll interval: real but tiny, and the shared clock stands still (no lease runs out)."""
@@ -82,12 +63,7 @@ def create_resources(region: str) -> tuple[Any, Any]:
     secrets = Serialized(boto3.client("secretsmanager", region_name=region))
     dynamodb = Serialized(boto3.client("dynamodb", region_name=region))
     secrets.create_secret(Name=TOKEN_SECRET, SecretString="{}")
-    dynamodb.create_table(
-        TableName=STATE_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, STATE_TABLE)
     return secrets, dynamodb
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
+from awskit import create_state_table
 from pricefeed import paths
 from pricefeed.candles import read_envelope
 from pricefeed.chunking import request_windows
@@ -72,12 +73,7 @@ def aws(mocked_aws):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=RAW, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
     db = boto3.client("dynamodb")
-    db.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(db, TABLE)
     return SimpleNamespace(s3=s3, watermarks=Watermarks(db, TABLE))
 
 

@@ -8,6 +8,7 @@ import asyncio
 import boto3
 import pytest
 
+from awskit import create_state_table
 from pricefeed.errors import InvalidInput
 from pricefeed.oauth import STATE_TTL_S, check_state, complete_login, consume_state, error_page, new_state
 from pricefeed.tokens import AppConfig, TokenStore
@@ -23,12 +24,7 @@ def aws(mocked_aws):
     secrets = boto3.client("secretsmanager", region_name=mocked_aws)
     dynamodb = boto3.client("dynamodb", region_name=mocked_aws)
     secrets.create_secret(Name=SECRET, SecretString="{}")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, TABLE)
     return secrets, dynamodb
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from datetime import UTC, datetime
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from awskit import Serialized, create_state_table
 from pricefeed.errors import RateBudgetExhausted, RateLimited
 from pricefeed.ratelimit import AccountRateLimiter
 
@@ -39,35 +39,11 @@ class Clock:
             self.t += seconds
 
 
-class Serialized:
-    """A boto3 client whose calls run one at a time: moto's backend is not atomic across threads
-    (DynamoDB's conditional writes are), so concurrent tests need this to model DynamoDB faithfully."""
-
-    _lock = threading.Lock()
-
-    def __init__(self, client):
-        self._client = client
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-
-        def call(*args, **kwargs):
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
 
 @pytest.fixture
 def ddb(mocked_aws):
     client = boto3.client("dynamodb", region_name=mocked_aws)
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(client, TABLE)
     return client
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
+from awskit import create_state_table
 from pricefeed import session as session_module
 from pricefeed.auth import Tokens
 from pricefeed.errors import FyersError, NotLoggedIn, RateLimited, TransientFyersError
@@ -57,12 +58,7 @@ def aws(mocked_aws):
     secrets = boto3.client("secretsmanager", region_name=mocked_aws)
     dynamodb = boto3.client("dynamodb", region_name=mocked_aws)
     secrets.create_secret(Name=SECRET, SecretString=OLD.to_json())
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, TABLE)
     return secrets, dynamodb
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+from awskit import create_state_table
 from pricefeed.errors import InvalidInput
 from pricefeed.watermark import Watermarks, watermark_pk
 
@@ -16,12 +17,7 @@ KEY = "ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2026/month=11/day=26/ingest-20
 @pytest.fixture
 def db(mocked_aws):
     client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(client, TABLE)
     return client
 
 
