@@ -470,3 +470,35 @@ def test_the_glue_job_is_glue_5_with_a_script_in_the_repo():
     location = props["Command"]["ScriptLocation"]
     assert not location.startswith("s3://"), "keep the script in the repo; sam package uploads it"
     assert (ROOT / location).is_file(), f"ScriptLocation {location} does not exist"
+
+
+def test_fyers_limits_are_stack_parameters_that_reach_the_ingest_function():
+    template = load_template()
+    env = template["Resources"]["IngestSymbolFunction"]["Properties"]["Environment"]["Variables"]
+    defaults = {"FyersRequestsPerSecond": 10, "FyersRequestsPerMinute": 200, "FyersRequestsPerDay": 100000}
+    assert {name: template["Parameters"][name]["Default"] for name in defaults} == defaults
+    assert env["FYERS_PER_SECOND"] == {"Ref": "FyersRequestsPerSecond"}
+    assert env["FYERS_PER_MINUTE"] == {"Ref": "FyersRequestsPerMinute"}
+    assert env["FYERS_PER_DAY"] == {"Ref": "FyersRequestsPerDay"}
+    # The limiter waits for its slot inside the function: the timeout must leave room for those waits.
+    assert template["Resources"]["IngestSymbolFunction"]["Properties"]["Timeout"] >= 300
+
+
+def test_every_worker_shares_one_state_table_with_expiring_items(translated):
+    (table,) = resources(translated, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    functions = resources(translated, "AWS::Lambda::Function")
+    for logical in ("IngestSymbolFunction", "OAuthFunction", "RefreshTokensFunction"):
+        assert functions[logical]["Properties"]["Environment"]["Variables"]["STATE_TABLE"] == {"Ref": "StateTable"}
+
+
+def test_tokens_are_refreshed_before_the_market_day_and_expiry_is_alarmed(translated):
+    schedules = resources(translated, "AWS::Scheduler::Schedule")
+    refresh = [s for s in schedules.values() if "RefreshTokensFunction" in json.dumps(s["Properties"]["Target"])]
+    assert len(refresh) == 1 and refresh[0]["Properties"]["ScheduleExpressionTimezone"] == "Asia/Kolkata"
+    (alarm,) = resources(translated, "AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["MetricName"] == "RefreshTokenDaysLeft"
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]
