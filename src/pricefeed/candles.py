@@ -11,7 +11,8 @@ Every candle of a response either comes out as a row or is counted under exactly
 - ``bad_ts``: ``ts`` is not an integer epoch on a minute boundary
 - ``invalid_ohlc``: high < max(open, close), low > min(open, close) or low > high
 - ``bad_volume``: volume negative or not an integer
-- ``out_of_session``: minute outside 09:15-15:29 IST of the envelope's trading date
+- ``out_of_session``: minute outside the exchange's sessions of that IST date (``pricefeed.sessions``:
+  09:15-15:29 on a trading day, special sessions such as Muhurat trading, none on a holiday or weekend)
 - ``forming``: the minute had not ended at ``fetched_at``, or ends after the envelope's ``range_to``
   (the ingest never asks past the last ended minute, so a minute Fyers sent beyond the range may still
   have been forming when it answered; the next run asks for it again)
@@ -27,6 +28,7 @@ candle is still counted exactly once across the days.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -37,9 +39,10 @@ from pricefeed.errors import InvalidInput
 from pricefeed.istime import IST, ist_midnight_epoch
 from pricefeed.paths import split_symbol
 from pricefeed.raw import RawReference, is_reference, parse_reference
+from pricefeed.sessions import DEFAULT_CALENDAR, TradingCalendar
 
 SESSION_OPEN = time(9, 15)
-SESSION_MINUTES = 375  # 09:15 ... 15:29
+SESSION_MINUTES = 375  # 09:15 ... 15:29 of a regular session
 ENVELOPE_VERSION = 1
 EXCLUSION_REASONS = (
     "malformed_row",
@@ -98,8 +101,10 @@ class Envelope:
     malformed: int  # rows that are not
     day_index: np.ndarray  # per matrix row: days after trading_date of its minute, -1 if not one of ours
 
-    def candles(self, trading_date: date | None = None) -> EnvelopeCandles:
+    def candles(self, trading_date: date | None = None, *, calendar: TradingCalendar | None = None) -> EnvelopeCandles:
         """The validated candles of ``trading_date`` (default: the envelope's first date).
+
+        ``calendar`` decides the day's sessions (default: :data:`pricefeed.sessions.DEFAULT_CALENDAR`).
 
         ``InvalidInput`` naming the source if the envelope does not cover that date.
         """
@@ -117,17 +122,20 @@ class Envelope:
         excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
         excluded["malformed_row"] = self.malformed if first else 0
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
-        columns = _validate(matrix, day, ended_by_us, excluded)
+        sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, split_symbol(self.symbol)[0])
+        columns = _validate(matrix, sessions, ended_by_us, excluded)
         received = len(matrix) + excluded["malformed_row"]
         return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded)
 
 
-def parse_envelope(raw: bytes, *, source: str, trading_date: date | None = None) -> EnvelopeCandles:
+def parse_envelope(
+    raw: bytes, *, source: str, trading_date: date | None = None, calendar: TradingCalendar | None = None
+) -> EnvelopeCandles:
     """Parse and validate one raw envelope's candles of ``trading_date`` (default: its first date).
 
     ``InvalidInput`` naming ``source`` if it is malformed or does not cover ``trading_date``.
     """
-    return read_envelope(raw, source=source).candles(trading_date)
+    return read_envelope(raw, source=source).candles(trading_date, calendar=calendar)
 
 
 def read_envelope(raw: bytes, *, source: str) -> Envelope:
@@ -143,7 +151,12 @@ def read_raw_object(raw: bytes, *, source: str) -> Envelope | RawReference:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"raw envelope {source}: not valid JSON ({exc})") from None
+        # orjson refuses numbers beyond the double range (valid JSON, e.g. 1e400); the stdlib reads them
+        # as inf, so such a row counts once as malformed_row instead of failing the whole answer.
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            raise InvalidInput(f"raw envelope {source}: not valid JSON ({exc})") from None
     if is_reference(doc):
         return parse_reference(doc, source=source)
     symbol, first, last, fetched_at, range_to, rows = _read_envelope(doc, source)
@@ -232,7 +245,9 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
     return np.array(good, dtype=np.float64), len(rows) - len(good)
 
 
-def _validate(m: np.ndarray, trading_date: date, ended_by_us: int, excluded: dict[str, int]) -> tuple[np.ndarray, ...]:
+def _validate(
+    m: np.ndarray, sessions: tuple[tuple[int, int], ...], ended_by_us: int, excluded: dict[str, int]
+) -> tuple[np.ndarray, ...]:
     """Apply the exclusion rules in order, count them, and dedupe (later copy wins)."""
     keep = np.ones(m.shape[0], dtype=bool)
     _exclude(keep, np.isfinite(m).all(axis=1), "malformed_row", excluded)
@@ -244,8 +259,10 @@ def _validate(m: np.ndarray, trading_date: date, ended_by_us: int, excluded: dic
     _exclude(keep, ohlc_ok, "invalid_ohlc", excluded)
     _exclude(keep, (v >= 0) & (v == np.floor(v)) & (v < 2.0**63), "bad_volume", excluded)
     ts = np.where(keep, ts_f, 0).astype(np.int64)
-    start = session_open_epoch(trading_date)
-    _exclude(keep, (ts >= start) & (ts < start + SESSION_MINUTES * 60), "out_of_session", excluded)
+    in_session = np.zeros(len(ts), dtype=bool)
+    for opens, closes in sessions:  # empty on a holiday: every candle is out of session
+        in_session |= (ts >= opens) & (ts < closes)
+    _exclude(keep, in_session, "out_of_session", excluded)
     _exclude(keep, (ts + 60) * 1_000_000 <= ended_by_us, "forming", excluded)
 
     rows = np.flatnonzero(keep)

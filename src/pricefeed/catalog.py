@@ -1,4 +1,9 @@
-"""Register exactly the partitions the aggregation job wrote, through the Glue API (MSCK REPAIR is slow)."""
+"""Register exactly the partitions the aggregation job wrote, through the Glue API (MSCK REPAIR is slow).
+
+The job's result names each partition's table (``"table": "bars"`` or ``"coverage"``; an entry without
+one is a bar partition, as older results wrote them); :func:`register_job_partitions` maps those names to
+the deployed Glue tables and registers each table's partitions in batches of 100, idempotently.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import copy
 import json
 
 from pricefeed.errors import InvalidInput
-from pricefeed.paths import PARTITION_KEYS
+from pricefeed.paths import BARS_TABLE
 
 _BATCH = 100  # BatchCreatePartition / BatchGetPartition take at most 100 entries
 
@@ -25,14 +30,42 @@ def read_job_result(s3, bucket: str, key: str) -> dict:
     return result
 
 
+def register_job_partitions(glue, *, database: str, tables: dict[str, str], partitions: list[dict]) -> dict:
+    """Register the result's partitions, each in the Glue table its ``table`` names (``tables``: name -> Glue name).
+
+    Returns the totals ``{"registered", "already_registered"}`` and the same per result table under ``"tables"``;
+    ``InvalidInput`` for an entry whose table is not in ``tables``.
+    """
+    grouped: dict[str, list[dict]] = {name: [] for name in tables}
+    for p in partitions:
+        name = p.get("table", BARS_TABLE) if isinstance(p, dict) else None
+        if name not in tables:
+            raise InvalidInput(f"partition entry {p!r} names no known table ({', '.join(tables)})")
+        grouped[name].append(p)
+    per_table = {
+        name: register_partitions(glue, database=database, table=tables[name], partitions=entries)
+        for name, entries in grouped.items()
+        if entries
+    }
+    return {
+        "registered": sum(t["registered"] for t in per_table.values()),
+        "already_registered": sum(t["already_registered"] for t in per_table.values()),
+        "tables": per_table,
+    }
+
+
 def register_partitions(glue, *, database: str, table: str, partitions: list[dict]) -> dict:
-    """Create the missing partitions; existing ones are left as they are (same location by construction)."""
+    """Create the missing partitions of one table; existing ones are left as they are (same location by construction).
+
+    Each entry carries a value for each of the table's partition keys (read from Glue) and a ``location``.
+    """
     described = glue.get_table(DatabaseName=database, Name=table)["Table"]
     template = described["StorageDescriptor"]
+    partition_keys = [k["Name"] for k in described.get("PartitionKeys", [])]
     wanted: dict[tuple[str, ...], str] = {}
     for p in partitions:
         try:
-            values = tuple(str(p[k]) for k in PARTITION_KEYS)
+            values = tuple(str(p[k]) for k in partition_keys)
             location = str(p["location"])
         except KeyError as missing:
             raise InvalidInput(f"partition entry lacks {missing}") from None

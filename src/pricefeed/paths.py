@@ -14,10 +14,14 @@ from pricefeed.errors import InvalidInput
 
 TIMEFRAMES = ("1m", "5m", "15m", "1d")
 PARTITION_KEYS = ("timeframe", "exchange", "symbol", "year", "month", "day")
+COVERAGE_PARTITION_KEYS = ("exchange", "symbol", "year", "month", "day")
+# The tables a job result's partitions belong to (the catalog step maps them to the deployed Glue names).
+BARS_TABLE, COVERAGE_TABLE = "bars", "coverage"
 
 RAW_ROOT = "ohlcv/raw/"
 DEAD_LETTER_ROOT = "ohlcv/errors/"
 PROCESSED_ROOT = "processed/"
+COVERAGE_ROOT = "processed/coverage/"
 PART_FILE = "part-00000.parquet"
 
 # Printable ASCII without whitespace and without the characters that break a Hive partition path
@@ -104,6 +108,22 @@ def partition_values(timeframe: str, exchange: str, symbol: str, trading_date: d
     join_symbol(exchange, symbol)
     d = _check_date(trading_date)
     return [timeframe, exchange, symbol, f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"]
+
+
+def coverage_prefix(exchange: str, symbol: str, trading_date: date) -> str:
+    """Prefix of one coverage-ledger partition (``pricefeed.ledger``); ``symbol`` is the bare name."""
+    values = coverage_partition_values(exchange, symbol, trading_date)
+    return COVERAGE_ROOT + "".join(f"{k}={v}/" for k, v in zip(COVERAGE_PARTITION_KEYS, values, strict=True))
+
+
+def coverage_key(exchange: str, symbol: str, trading_date: date) -> str:
+    """The single Parquet file of a coverage-ledger partition (fixed name: a rerun overwrites it)."""
+    return coverage_prefix(exchange, symbol, trading_date) + PART_FILE
+
+
+def coverage_partition_values(exchange: str, symbol: str, trading_date: date) -> list[str]:
+    """Partition values in the order of :data:`COVERAGE_PARTITION_KEYS` (the coverage table's keys)."""
+    return partition_values("1d", exchange, symbol, trading_date)[1:]
 
 
 def utc_stamp(moment: datetime, *, name: str = "timestamp") -> str:

@@ -19,6 +19,7 @@ from pricefeed.candles import Envelope, EnvelopeCandles, read_raw_object
 from pricefeed.errors import InvalidInput
 from pricefeed.paths import raw_day_prefix
 from pricefeed.raw import RawReference
+from pricefeed.sessions import TradingCalendar
 
 
 class EnvelopeCache:
@@ -83,8 +84,12 @@ def raw_day_keys(s3, bucket: str, symbol: str, trading_date: date) -> list[str]:
     ]
 
 
-def day_envelopes(cache: EnvelopeCache, keys: list[str], symbol: str, trading_date: date) -> list[EnvelopeCandles]:
+def day_envelopes(
+    cache: EnvelopeCache, keys: list[str], symbol: str, trading_date: date, *, calendar: TradingCalendar | None = None
+) -> list[EnvelopeCandles]:
     """The candles of ``trading_date`` from every envelope the day's raw ``keys`` name (each envelope once).
+
+    ``calendar`` decides the day's sessions (``pricefeed.sessions``; default: the package calendar).
 
     ``InvalidInput`` naming the object if one is malformed, is a reference for another symbol-day, or
     points at something that is not an envelope covering the day.
@@ -107,4 +112,4 @@ def day_envelopes(cache: EnvelopeCache, keys: list[str], symbol: str, trading_da
             envelopes.setdefault(found.ref, target)
         else:
             envelopes.setdefault(key, found)
-    return [envelope.candles(trading_date) for envelope in envelopes.values()]
+    return [envelope.candles(trading_date, calendar=calendar) for envelope in envelopes.values()]

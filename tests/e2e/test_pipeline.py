@@ -29,13 +29,13 @@ def _run(pipeline, day: date, csv: Path) -> tuple[dict, dict]:
     return described, json.loads(described.get("output") or "{}")
 
 
-def _processed(pipeline, day: date, symbols: list[str] | None = None) -> dict[str, dict]:
-    """key → {etag, rows} for every processed object of ``day`` (of ``symbols`` only, when given: the
-    session's other tests may store the same day for other symbols)."""
+def _processed(pipeline, day: date, symbols: list[str] | None = None, root: str = "processed/timeframe=") -> dict:
+    """key → {etag, rows} for every bar file (or, with ``root``, other processed object) of ``day`` (of
+    ``symbols`` only, when given: the session's other tests may store the same day for other symbols)."""
     names = {s.split(":")[1] for s in symbols} if symbols else None
     s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
     found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="processed/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
         for obj in page.get("Contents", []):
             in_day = f"/year={day.year}/month={day.month:02d}/day={day.day:02d}/" in obj["Key"]
             if in_day and (names is None or obj["Key"].split("symbol=")[1].split("/")[0] in names):
@@ -54,15 +54,16 @@ def _dead_letters(pipeline, day: date) -> list[dict]:
     return letters
 
 
-def _partitions(pipeline, day: date, symbols: list[str] | None = None) -> list[dict]:
+def _partitions(pipeline, day: date, symbols: list[str] | None = None, table: str = "bars") -> list[dict]:
     glue = pipeline.stack.client("glue")
-    parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName="bars")["Partitions"]
+    parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)["Partitions"]
     names = {s.split(":")[1] for s in symbols} if symbols else None
+    # Both tables end their partition keys with ..., symbol, year, month, day.
     return [
         p
         for p in parts
-        if p["Values"][3:] == [str(day.year), f"{day.month:02d}", f"{day.day:02d}"]
-        and (names is None or p["Values"][2] in names)
+        if p["Values"][-3:] == [str(day.year), f"{day.month:02d}", f"{day.day:02d}"]
+        and (names is None or p["Values"][-4] in names)
     ]
 
 
@@ -102,6 +103,15 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     assert sorted(p["StorageDescriptor"]["Location"] for p in parts) == sorted(
         f"s3://{pipeline.stack.outputs['ProcessedBucketName']}/{k.rsplit('/', 1)[0]}/" for k in files
     )
+    # The coverage ledger: one row per ticker-day, complete for the simulator's full session, registered.
+    ledger = _processed(pipeline, day, FIVE, root="processed/coverage/")
+    ledger_rows = [row for f in ledger.values() for row in f["table"].to_pylist()]
+    assert sorted(r["symbol"] for r in ledger_rows) == sorted(s.split(":")[1] for s in FIVE[:4])
+    assert all(r["complete"] and r["stored_minutes"] == r["expected_minutes"] == 375 for r in ledger_rows)
+    coverage_parts = _partitions(pipeline, day, FIVE, table="coverage")
+    assert sorted(p["StorageDescriptor"]["Location"] for p in coverage_parts) == sorted(
+        f"s3://{pipeline.stack.outputs['ProcessedBucketName']}/{k.rsplit('/', 1)[0]}/" for k in ledger
+    )
     # The summary a user is shown agrees.
     summary = {r["symbol"]: r for r in summarize(pipeline.stack, day, output)}
     assert summary["NSE:SBIN-EQ"]["bars"] == EXPECTED_ROWS
@@ -112,11 +122,11 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     files2 = _processed(pipeline, day, FIVE)
     assert {k: f["etag"] for k, f in files2.items()} == {k: f["etag"] for k, f in files.items()}
     assert len(_partitions(pipeline, day, FIVE)) == len(parts)
-    assert output2["partitions"] == {"registered": 0, "already_registered": len(parts)}
+    assert output2["partitions"] == {"registered": 0, "already_registered": len(parts) + len(coverage_parts)}
 
 
 def test_a_transient_fyers_outage_is_retried_by_the_state_machine_and_succeeds(pipeline, tmp_path):
-    day = date(2026, 11, 24)
+    day = date(2026, 11, 20)  # a trading day (2026-11-24, Guru Nanak Jayanti, is an NSE holiday)
     pipeline.sim.reset_stats()
     # 3 answers of 5xx exhaust the client's 3 attempts: the first Lambda invocation fails with
     # TransientFyersError, the ASL Retry invokes it again, and that one gets through.

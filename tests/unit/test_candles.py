@@ -261,3 +261,32 @@ def test_a_reference_is_read_as_one_and_is_not_an_envelope():
     assert isinstance(read_raw_object(ref, source=SOURCE), RawReference)
     with pytest.raises(InvalidInput, match="is a reference to"):
         read_envelope(ref, source=SOURCE)
+
+
+# --- sessions come from the exchange calendar ---------------------------------------------------
+HOLIDAY = date(2025, 11, 5)  # Guru Nanak Jayanti: NSE closed
+MUHURAT = date(2024, 11, 1)  # Diwali: only the Muhurat hour, 18:00-19:00 IST
+
+
+def day_envelope(day: date, clock: list[tuple[int, int]]) -> bytes:
+    """A one-day envelope of ``day`` fetched the next morning, a candle at each IST (hour, minute)."""
+    midnight = int(datetime.combine(day, time(0, 0), tzinfo=ZoneInfo("Asia/Kolkata")).timestamp())
+    rows = [[midnight + 3600 * h + 60 * m, 10.0, 11.0, 9.0, 10.5, 7] for h, m in clock]
+    return envelope(
+        rows,
+        trading_date=day.isoformat(),
+        range_from=midnight,
+        range_to=midnight + 86_399,
+        fetched_at=datetime.combine(day, time(23, 0), tzinfo=UTC).isoformat(),
+    )
+
+
+def test_on_a_holiday_every_candle_is_out_of_session_and_counted():
+    parsed = parse_envelope(day_envelope(HOLIDAY, [(9, 15), (12, 0), (15, 29)]), source=SOURCE)
+    assert len(parsed.ts) == 0 and parsed.excluded["out_of_session"] == 3 and accounted(parsed)
+
+
+def test_on_a_muhurat_day_only_the_special_session_is_kept():
+    parsed = parse_envelope(day_envelope(MUHURAT, [(9, 15), (17, 59), (18, 0), (18, 59), (19, 0)]), source=SOURCE)
+    kept = [datetime.fromtimestamp(t, ZoneInfo("Asia/Kolkata")).strftime("%H:%M") for t in parsed.ts.tolist()]
+    assert kept == ["18:00", "18:59"] and parsed.excluded["out_of_session"] == 3 and accounted(parsed)

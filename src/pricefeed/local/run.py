@@ -116,6 +116,8 @@ def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     try:
         result = json.loads(s3.get_object(Bucket=raw, Key=output["result_key"])["Body"].read())
         for p in result.get("partitions", []):
+            if p.get("table", paths.BARS_TABLE) != paths.BARS_TABLE:
+                continue  # the coverage ledger's partitions carry no timeframe
             bars.setdefault(f"{p['exchange']}:{p['symbol']}", {})[p["timeframe"]] = p.get("rows", 0)
     except s3.exceptions.NoSuchKey:
         pass
