@@ -14,6 +14,12 @@ builds the 1m/5m/15m/1d bars (``aggregate.build_bars``: the newest fetch wins pe
 each partition's single file (``paths.processed_key``); a symbol's days are kept together in the work
 order and symbol-days run in parallel on a thread pool.
 
+Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
+(``pricefeed.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
+written as its own partition (``paths.coverage_key``); ``no_raw`` and ``failed`` days get none, since
+nothing was derived from raw for them. The result's ``partitions`` name their Glue table (``bars`` or
+``coverage``) and its ``coverage`` entry summarizes the ledger rows of the run.
+
 Outcomes per symbol-day: ``written``; ``no_raw`` (no raw object: processed data is left alone, raw may
 have expired); ``empty`` (answers without a usable session candle: nothing is written and any
 processed file of that day is removed, since it can no longer be derived from raw); ``failed`` (a
@@ -24,36 +30,37 @@ written, and then ``InvalidInput`` names the bad object).
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-
-import orjson
 
 from pricefeed import lake
 from pricefeed.aggregate import build_bars
 from pricefeed.candles import EXCLUSION_REASONS
 from pricefeed.errors import InvalidInput
+from pricefeed.ledger import DayCoverage, day_coverage, summarize
 from pricefeed.paths import (
+    BARS_TABLE,
+    COVERAGE_PARTITION_KEYS,
+    COVERAGE_TABLE,
     PARTITION_KEYS,
     TIMEFRAMES,
-    check_prefix,
+    coverage_key,
+    coverage_partition_values,
+    coverage_prefix,
     partition_values,
     processed_key,
     processed_prefix,
     split_symbol,
 )
 from pricefeed.rawstore import EnvelopeCache, day_envelopes, raw_day_keys
+from pricefeed.sessions import TradingCalendar
 
 log = logging.getLogger(__name__)
 
-# Glue job arguments (without the leading "--"). --dates is required unless --ingested_prefix is given.
-REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
-OPTIONAL_JOB_ARGUMENTS = ("dates", "ingested_prefix")
-JOB_ARGUMENTS = REQUIRED_JOB_ARGUMENTS + OPTIONAL_JOB_ARGUMENTS
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Runs every symbol-day of a work list and returns their outcomes in order (a thread pool here, Spark on Glue).
+AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class SymbolDayOutcome:
     partitions: list[dict] = field(default_factory=list)
     stale_removed: int = 0
     error: str | None = None
+    coverage: DayCoverage | None = None
 
 
 def run_aggregation(
@@ -89,14 +97,19 @@ def run_aggregation(
     ingested: list[IngestManifest] | None = None,
     result_key: str | None = None,
     max_workers: int = 8,
+    calendar: TradingCalendar | None = None,
+    aggregate_all: AggregateAll | None = None,
 ) -> dict:
     """Aggregate the run's symbol-days and return the run summary (also written to ``result_key``).
 
     Without ``ingested``: every symbol x every date. With ``ingested`` (the run's manifests): the pairs
     they name, ``dates`` standing in for a manifest without dates (see the module docstring).
     Keep ``max_workers`` at or below the client's ``max_pool_connections`` (boto3 default: 10).
+    ``calendar`` gives the exchange sessions (default: ``pricefeed.sessions.DEFAULT_CALENDAR``).
+    ``aggregate_all`` runs the work list elsewhere (``pricefeed.spark_runner`` on Glue); by default a thread
+    pool of ``max_workers`` here, sharing one envelope cache.
     """
-    symbols = _unique_symbols(symbols)
+    symbols = unique_symbols(symbols)
     if not isinstance(max_workers, int) or max_workers < 1:
         raise InvalidInput(f"max_workers {max_workers!r} must be a positive integer")
     if ingested is None:
@@ -112,22 +125,28 @@ def run_aggregation(
 
     def one(item: tuple[str, date]) -> SymbolDayOutcome:
         symbol, trading_date = item
-        return aggregate_symbol_day(s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache)
+        return aggregate_symbol_day(
+            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, calendar=calendar
+        )
 
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aggregate") as pool:
-        outcomes = list(pool.map(one, work))
+    if aggregate_all is None:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aggregate") as pool:
+            outcomes = list(pool.map(one, work))
+    else:
+        outcomes = aggregate_all(work)
 
     result = _summary(symbols, sorted({d for _, d in work}), outcomes)
     result["not_ingested"] = not_ingested
-    result["raw_reads"] = cache.reads
+    result["raw_reads"] = cache.reads if aggregate_all is None else None  # counted on the executors
     log.info(
-        "aggregated %d symbol-days: bars=%s no_raw=%d empty=%d failed=%d not_ingested=%d",
+        "aggregated %d symbol-days: bars=%s no_raw=%d empty=%d failed=%d not_ingested=%d coverage=%s",
         len(outcomes),
         result["bars"],
         len(result["no_raw_days"]),
         len(result["empty"]),
         len(result["failed"]),
         len(not_ingested),
+        {k: v for k, v in result["coverage"].items() if k != "worst"},
     )
     if result_key:
         lake.write_json(s3, raw_bucket, result_key, result)
@@ -149,7 +168,14 @@ def work_from_manifests(manifests: list[IngestManifest], run_dates: list[date]) 
 
 
 def aggregate_symbol_day(
-    s3, raw_bucket: str, processed_bucket: str, symbol: str, trading_date: date, *, cache: EnvelopeCache | None = None
+    s3,
+    raw_bucket: str,
+    processed_bucket: str,
+    symbol: str,
+    trading_date: date,
+    *,
+    cache: EnvelopeCache | None = None,
+    calendar: TradingCalendar | None = None,
 ) -> SymbolDayOutcome:
     """Rebuild the four partitions of one symbol-day from its raw answers (see module docstring)."""
     outcome = SymbolDayOutcome(symbol, trading_date)
@@ -158,19 +184,21 @@ def aggregate_symbol_day(
         outcome.status = "no_raw"
         return outcome
     try:
-        envelopes = day_envelopes(cache or EnvelopeCache(s3, raw_bucket), keys, symbol, trading_date)
-        day = build_bars(symbol, trading_date, envelopes)
+        envelopes = day_envelopes(cache or EnvelopeCache(s3, raw_bucket), keys, symbol, trading_date, calendar=calendar)
+        day = build_bars(symbol, trading_date, envelopes, calendar=calendar)
     except InvalidInput as exc:
         outcome.status, outcome.error = "failed", str(exc)
         return outcome
 
     outcome.envelopes, outcome.rows, outcome.excluded = len(envelopes), day.rows, day.excluded
     exchange, name = split_symbol(symbol)
+    outcome.coverage = day_coverage(day)
     if day.rows["1m"] == 0:
         outcome.status = "empty"
         for tf in TIMEFRAMES:
             prefix = processed_prefix(tf, exchange, name, trading_date)
             outcome.stale_removed += len(lake.clear_prefix(s3, processed_bucket, prefix))
+        _write_coverage(s3, processed_bucket, outcome)
         return outcome
     for tf in TIMEFRAMES:
         prefix = processed_prefix(tf, exchange, name, trading_date)
@@ -180,12 +208,31 @@ def aggregate_symbol_day(
         values = partition_values(tf, exchange, name, trading_date)
         outcome.partitions.append(
             {
+                "table": BARS_TABLE,
                 **dict(zip(PARTITION_KEYS, values, strict=True)),
                 "location": f"s3://{processed_bucket}/{prefix}",
                 "rows": day.rows[tf],
             }
         )
+    _write_coverage(s3, processed_bucket, outcome)  # after the bars it describes
     return outcome
+
+
+def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> None:
+    """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
+    row = outcome.coverage
+    prefix = coverage_prefix(row.exchange, row.symbol, row.trade_date)
+    key = coverage_key(row.exchange, row.symbol, row.trade_date)
+    outcome.stale_removed += len(lake.replace_partition(s3, processed_bucket, prefix, key, row.table()))
+    values = coverage_partition_values(row.exchange, row.symbol, row.trade_date)
+    outcome.partitions.append(
+        {
+            "table": COVERAGE_TABLE,
+            **dict(zip(COVERAGE_PARTITION_KEYS, values, strict=True)),
+            "location": f"s3://{processed_bucket}/{prefix}",
+            "rows": 1,
+        }
+    )
 
 
 def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutcome]) -> dict:
@@ -221,104 +268,12 @@ def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutc
         "failed": days("failed"),
         "envelopes": sum(o.envelopes for o in outcomes),
         "stale_removed": sum(o.stale_removed for o in outcomes),
+        "coverage": summarize(o.coverage for o in outcomes if o.coverage is not None),
     }
 
 
 # --- job arguments (the Glue entry script stays a thin adapter) --------------------------------
-def parse_dates(text: str | None, *, argument: str = "--dates") -> list[date]:
-    """``"2025-11-25,2025-11-26"`` -> dates; ``InvalidInput`` naming ``argument`` if malformed."""
-    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
-    if not parts:
-        raise InvalidInput(f"{argument} is empty; expected comma-separated YYYY-MM-DD dates")
-    dates = []
-    for part in parts:
-        try:
-            if not _ISO_DATE.fullmatch(part):
-                raise ValueError(part)
-            dates.append(date.fromisoformat(part))
-        except ValueError:
-            raise InvalidInput(f"{argument} has {part!r}, which is not a YYYY-MM-DD date") from None
-    return dates
-
-
-def load_run(s3, bucket: str, key: str, *, argument: str = "--symbols_key") -> tuple[list[str], list[date] | None]:
-    """The symbols, and the run's ``dates`` when the document has them, of ``{"symbols": [...], "dates"?: [...]}``."""
-    source = f"{argument} s3://{bucket}/{key}"
-    document = _read_json(s3, bucket, key, source)
-    symbols = document.get("symbols") if isinstance(document, dict) else None
-    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
-        raise InvalidInput(f'{source} must be {{"symbols": ["NSE:SBIN-EQ", ...]}}')
-    try:
-        symbols = _unique_symbols(symbols)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{source}: {exc}") from None
-    dates = document.get("dates")
-    if dates is None:
-        return symbols, None
-    if not isinstance(dates, list) or not all(isinstance(d, str) for d in dates):
-        raise InvalidInput(f'{source}: "dates" must be a list of YYYY-MM-DD strings')
-    return symbols, parse_dates(",".join(dates), argument=f'{source} "dates"') if dates else []
-
-
-def load_manifests(s3, bucket: str, prefix: str, *, argument: str = "--ingested_prefix") -> list[IngestManifest]:
-    """Every ingest manifest (``*.json``) under ``s3://bucket/prefix``; ``InvalidInput`` naming a bad one."""
-    check_prefix(prefix, name=argument)
-    manifests = []
-    for key in lake.list_keys(s3, bucket, prefix):
-        if not key.endswith(".json"):
-            continue
-        source = f"ingest manifest s3://{bucket}/{key}"
-        document = _read_json(s3, bucket, key, source)
-        symbol = document.get("symbol") if isinstance(document, dict) else None
-        dates = document.get("dates") if isinstance(document, dict) else None
-        if not isinstance(symbol, str) or not isinstance(dates, list) or not all(isinstance(d, str) for d in dates):
-            raise InvalidInput(f'{source} must be {{"symbol": "EXCH:SYMBOL", "dates": ["YYYY-MM-DD", ...], ...}}')
-        try:
-            split_symbol(symbol)
-            parsed = parse_dates(",".join(dates), argument=f'{source} "dates"') if dates else []
-        except InvalidInput as exc:
-            raise InvalidInput(f"{source}: {exc}") from None
-        manifests.append(IngestManifest(symbol, tuple(sorted(set(parsed)))))
-    return manifests
-
-
-def _read_json(s3, bucket: str, key: str, source: str) -> object:
-    try:
-        return orjson.loads(lake.read_bytes(s3, bucket, key))
-    except s3.exceptions.NoSuchKey:
-        raise InvalidInput(f"{source} does not exist") from None
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"{source} is not JSON ({exc})") from None
-
-
-def run_from_job_arguments(args: Mapping[str, str | None], *, s3) -> dict:
-    """Validate the Glue job arguments (:data:`JOB_ARGUMENTS`) and run :func:`run_aggregation`."""
-
-    def given(name: str) -> str | None:
-        value = args.get(name)
-        return value.strip() if isinstance(value, str) and value.strip() else None
-
-    for name in REQUIRED_JOB_ARGUMENTS:
-        if given(name) is None:
-            raise InvalidInput(f"job argument --{name} is missing or empty")
-    prefix = given("ingested_prefix")
-    if prefix is None and given("dates") is None:
-        raise InvalidInput("job argument --dates is missing or empty (it is required without --ingested_prefix)")
-    symbols, run_dates = load_run(s3, args["raw_bucket"], args["symbols_key"])
-    if given("dates") is not None:
-        run_dates = parse_dates(args["dates"])
-    return run_aggregation(
-        s3=s3,
-        raw_bucket=args["raw_bucket"],
-        processed_bucket=args["processed_bucket"],
-        symbols=symbols,
-        dates=run_dates,
-        ingested=load_manifests(s3, args["raw_bucket"], prefix) if prefix else None,
-        result_key=args["result_key"],
-    )
-
-
-def _unique_symbols(symbols: list[str]) -> list[str]:
+def unique_symbols(symbols: list[str]) -> list[str]:
     if isinstance(symbols, str) or not symbols:
         raise InvalidInput(f"symbols {symbols!r} must be a non-empty list of EXCHANGE:SYMBOL strings")
     for s in symbols:

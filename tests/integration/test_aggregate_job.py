@@ -15,8 +15,9 @@ import pytest
 from moto import mock_aws
 
 from pricefeed import paths
-from pricefeed.aggregate_job import load_manifests, run_aggregation
+from pricefeed.aggregate_job import run_aggregation
 from pricefeed.errors import InvalidInput
+from pricefeed.job_arguments import load_manifests
 from pricefeed.raw import build_envelope, build_reference
 
 RAW, PROCESSED = "raw", "processed"
@@ -60,8 +61,9 @@ def session(minutes: range, base: float = 100.0) -> list:
     return [[OPEN + 60 * m, base + m, base + m + 1, base + m - 1, base + m + 0.5, 10 + m] for m in minutes]
 
 
-def processed_objects(s3) -> dict[str, bytes]:
-    listing = s3.list_objects_v2(Bucket=PROCESSED).get("Contents", [])
+def processed_objects(s3, prefix: str = "processed/timeframe=") -> dict[str, bytes]:
+    """The bar files (default) or any other part of the processed bucket, by key."""
+    listing = s3.list_objects_v2(Bucket=PROCESSED, Prefix=prefix).get("Contents", [])
     return {o["Key"]: s3.get_object(Bucket=PROCESSED, Key=o["Key"])["Body"].read() for o in listing}
 
 
@@ -96,6 +98,7 @@ def test_aggregates_two_symbols_into_partitions(s3):
     assert (result["dates"], result["symbols"]) == (["2025-11-25"], 3)
     first = result["partitions"][0]
     assert first == {
+        "table": "bars",
         "timeframe": "1m",
         "exchange": "NSE",
         "symbol": "SBIN-EQ",
@@ -154,7 +157,11 @@ def test_raw_without_session_candles_writes_nothing_and_clears_the_day(s3):
 
     assert processed_objects(s3) == {}
     assert result["empty"] == [{"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"}]
-    assert result["partitions"] == [] and result["stale_removed"] == 4
+    assert [p["table"] for p in result["partitions"]] == ["coverage"] and result["stale_removed"] == 4
+    # The ledger still says the day was looked at and that every session minute is missing.
+    (row,) = read_table(processed_objects(s3, "processed/coverage/")[ledger_key("SBIN-EQ", DAY)]).to_pylist()
+    assert (row["expected_minutes"], row["stored_minutes"], row["missing_ranges"]) == (375, 0, ["09:15-15:30"])
+    assert result["coverage"]["with_gaps"] == 1 and result["coverage"]["missing_minutes"] == 375
 
 
 def test_a_malformed_envelope_fails_its_day_only_and_is_named(s3):
@@ -324,8 +331,10 @@ def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
 
     result = run(s3, dates=[DAY], ingested=load_manifests(s3, RAW, prefix))
 
-    written = {(p["symbol"], p["day"]) for p in result["partitions"]}
+    written = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "bars"}
     assert written == {("SBIN-EQ", "25"), ("SBIN-EQ", "27")}
+    ledgered = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "coverage"}
+    assert ledgered == {("SBIN-EQ", "25"), ("SBIN-EQ", "27"), ("M&M-EQ", "25")}  # the empty day too
     assert result["empty"] == [{"symbol": "NSE:M&M-EQ", "date": "2025-11-25"}]
     assert result["not_ingested"] == ["NSE:FOO-EQ"] and result["no_raw"] == []
     assert result["dates"] == ["2025-11-25", "2025-11-27"]
@@ -371,3 +380,114 @@ def test_glue_entry_script_needs_dates_or_an_ingested_prefix(s3, monkeypatch):
             *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--ingested_prefix", ""),
             *("--symbols_key", "config/symbols.json", "--result_key", "r"),
         )
+
+
+# --- the coverage ledger -----------------------------------------------------------------------
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def ledger_key(name: str, day: date) -> str:
+    return paths.coverage_key("NSE", name, day)
+
+
+def put_day(s3, symbol: str, day: date, clock: list[tuple[int, int]]) -> None:
+    """One envelope of ``day`` (fetched the next day) with a candle at each IST (hour, minute)."""
+    midnight = int(datetime.combine(day, time(0, 0), tzinfo=IST).timestamp())
+    rows = [[midnight + 3600 * h + 60 * m, 10.0, 11.0, 9.0, 10.5, 7] for h, m in clock]
+    fetched = datetime.combine(day + timedelta(days=1), time(1, 0), tzinfo=UTC)
+    body = build_envelope(
+        symbol=symbol,
+        resolution="1",
+        range_from=midnight,
+        range_to=midnight + 86_399,
+        trading_date=day,
+        fetched_at=fetched,
+        http_status=200,
+        body=orjson.dumps({"s": "ok", "candles": rows}),
+    )
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, fetched), Body=body)
+
+
+def clock_range(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:
+    """IST wall-clock minutes from ``start`` up to, not including, ``end``."""
+    first, last = start[0] * 60 + start[1], end[0] * 60 + end[1]
+    return [divmod(m, 60) for m in range(first, last)]
+
+
+def ledger_row(s3, name: str, day: date) -> dict:
+    (row,) = read_table(processed_objects(s3, "processed/coverage/")[ledger_key(name, day)]).to_pylist()
+    return row
+
+
+def test_ledger_of_a_half_empty_day_names_the_missing_afternoon(s3):
+    put_day(s3, "NSE:SBIN-EQ", DAY, clock_range((9, 15), (12, 0)))
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"])
+
+    row = ledger_row(s3, "SBIN-EQ", DAY)
+    assert (row["expected_minutes"], row["stored_minutes"], row["missing_minutes"]) == (375, 165, 210)
+    assert row["missing_ranges"] == ["12:00-15:30"] and row["sessions"] == ["09:15-15:30"]
+    assert (row["complete"], row["trading_day"], row["raw_envelopes"]) == (False, True, 1)
+    assert result["coverage"]["worst"] == [
+        {
+            "symbol": "NSE:SBIN-EQ",
+            "date": "2025-11-25",
+            "expected_minutes": 375,
+            "missing_minutes": 210,
+            "missing_ranges": ["12:00-15:30"],
+        }
+    ]
+    coverage_parts = [p for p in result["partitions"] if p["table"] == "coverage"]
+    assert coverage_parts == [
+        {
+            "table": "coverage",
+            "exchange": "NSE",
+            "symbol": "SBIN-EQ",
+            "year": "2025",
+            "month": "11",
+            "day": "25",
+            "location": f"s3://{PROCESSED}/processed/coverage/exchange=NSE/symbol=SBIN-EQ/year=2025/month=11/day=25/",
+            "rows": 1,
+        }
+    ]
+
+
+@pytest.mark.parametrize("closed", [date(2025, 11, 5), date(2025, 11, 22)], ids=["guru-nanak-holiday", "saturday"])
+def test_ledger_of_a_closed_day_expects_nothing_and_counts_every_candle_out_of_session(s3, closed):
+    put_day(s3, "NSE:SBIN-EQ", closed, clock_range((9, 15), (10, 15)))
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=[closed])
+
+    row = ledger_row(s3, "SBIN-EQ", closed)
+    assert (row["expected_minutes"], row["stored_minutes"], row["missing_minutes"]) == (0, 0, 0)
+    assert (row["trading_day"], row["complete"], row["excluded_out_of_session"]) == (False, True, 60)
+    assert processed_objects(s3) == {}  # no bars on a closed day
+    assert {k: result["coverage"][k] for k in ("holidays", "complete", "with_gaps")} == {
+        "holidays": 1,
+        "complete": 0,
+        "with_gaps": 0,
+    }
+
+
+def test_a_closed_day_without_raw_gets_no_ledger_row(s3):
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=[date(2025, 11, 5)])
+
+    assert processed_objects(s3, "processed/") == {} and result["coverage"]["symbol_days"] == 0
+
+
+@pytest.mark.parametrize(
+    ("muhurat", "opens", "closes"),
+    [(date(2024, 11, 1), (18, 0), (19, 0)), (date(2025, 10, 21), (13, 45), (14, 45))],
+)
+def test_a_muhurat_session_is_stored_and_expected_and_the_regular_hours_are_out_of_session(s3, muhurat, opens, closes):
+    put_day(s3, "NSE:SBIN-EQ", muhurat, [(9, 15), (9, 16), (15, 29), *clock_range(opens, closes)])
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=[muhurat])
+
+    row = ledger_row(s3, "SBIN-EQ", muhurat)
+    window = f"{opens[0]:02d}:{opens[1]:02d}-{closes[0]:02d}:{closes[1]:02d}"
+    assert row["sessions"] == [window] and (row["expected_minutes"], row["stored_minutes"]) == (60, 60)
+    assert (row["complete"], row["excluded_out_of_session"]) == (True, 3)
+    bars = one_minute_rows(s3, "SBIN-EQ", muhurat)
+    assert bars[0]["ts"].astimezone(IST).time() == time(*opens) and len(bars) == 60
+    assert result["bars"]["15m"] == 4 and result["coverage"]["complete"] == 1
