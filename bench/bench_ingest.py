@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pricefeed.istime import last_closed_session
 from pricefeed.local.run import app_config, free_port, login, simulator_parameters, start_execution, wait_for
 from pricefeed.local.stack import LocalStack
+from pricefeed.sessions import last_closed_trading_day
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
 
@@ -49,7 +49,7 @@ def _ingest_latencies(log_path: Path) -> list[float]:
 def main() -> int:
     tickers = int(os.environ.get("BENCH_TICKERS", "320"))
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "10"))
-    day = last_closed_session()
+    day = last_closed_trading_day()
     workdir = Path(tempfile.mkdtemp(prefix="pricefeed-bench-"))
     csv = workdir / "tickers.csv"
     csv.write_text("symbol\n" + "".join(f"NSE:SIM{i:04d}-EQ\n" for i in range(1, tickers + 1)))

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pricefeed.errors import PricefeedError
-from pricefeed.istime import IST, last_closed_session, parse_date
+from pricefeed.istime import IST, parse_date
 
 app = typer.Typer(
     help="Fyers 1-minute history → S3 raw JSON → Parquet bars, on AWS or on this machine.", no_args_is_help=True
@@ -27,7 +27,12 @@ STATE_FILE = Path(".pricefeed") / "local.json"
 
 
 def _day(value: str | None) -> date:
-    return parse_date(value, what="--date") if value else last_closed_session()
+    """``--date``, else the latest NSE session that has closed (weekends and exchange holidays skipped)."""
+    if value:
+        return parse_date(value, what="--date")
+    from pricefeed.sessions import last_closed_trading_day
+
+    return last_closed_trading_day()
 
 
 def _fail(exc: Exception) -> None:
@@ -154,7 +159,9 @@ def local_up(
             )
             for k, v in stack.outputs.items():
                 console.print(f"  {k}: {v}")
-            day_input = json.dumps({"date": last_closed_session().isoformat()})
+            from pricefeed.sessions import last_closed_trading_day
+
+            day_input = json.dumps({"date": last_closed_trading_day().isoformat()})
             console.print(
                 f"Try: aws --endpoint-url {stack.endpoint_url} --region ap-south-1 stepfunctions start-execution "
                 f"--state-machine-arn {stack.outputs['StateMachineArn']} --input '{day_input}'"

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from pricefeed.ingest import SETTLE_S
 from pricefeed.istime import IST, ist_midnight_epoch
 from pricefeed.local.run import wait_for
+from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
 from pricefeed.tokens import TokenStore
 from pricefeed.watermark import Watermarks
 
@@ -106,7 +107,9 @@ def test_a_backfill_costs_the_fewest_requests_and_stores_every_trading_day(pipel
         if (first + timedelta(days=i)).weekday() < 5
     }
     daily = _bars(pipeline, "1d", symbol)
-    assert set(daily) == weekdays  # the simulator trades every weekday
+    # The simulator trades the NSE calendar's sessions: every weekday but the 8 holidays here.
+    trading = {d for d in weekdays if is_trading_day(date.fromisoformat(d))}
+    assert set(daily) == trading and len(weekdays - trading) == 8
     minutes = _bars(pipeline, "1m", symbol)
     assert {len(ts) for ts in minutes.values()} == {375}
 
@@ -144,5 +147,6 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute_and_leave_no_duplic
         assert envelope_2["range_from"] >= envelope["range_to"] + 1 - SETTLE_S
     for day, minutes in _bars(pipeline, "1m", symbol).items():
         assert len(minutes) == len(set(minutes)), day  # no minute stored twice
-    if yesterday.weekday() < 5:  # 15:00 .. 15:29 of yesterday's session came from this run
-        assert len(_bars(pipeline, "1m", symbol)[yesterday.isoformat()]) == 30
+    # Yesterday's session minutes after 15:00 IST (30 on a regular day, none on a holiday) came from this run.
+    late = [m for m in DEFAULT_CALENDAR.minute_starts(yesterday).tolist() if m > stored_through]
+    assert len(_bars(pipeline, "1m", symbol).get(yesterday.isoformat(), [])) == len(late)

@@ -18,8 +18,9 @@ import pytest
 
 from awskit import create_state_table
 from pricefeed import paths
-from pricefeed.aggregate_job import run_from_job_arguments
 from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.job_arguments import run_from_job_arguments
+from pricefeed.sessions import is_trading_day
 from pricefeed.simulator import market
 from pricefeed.watermark import Watermarks
 
@@ -111,22 +112,29 @@ def test_a_year_backfill_aggregated_through_its_manifest_has_bars_for_every_trad
     client, result = run_pipeline(aws, "backfill", "2025-01-01", "2025-12-31", incremental=False, now=now)
 
     year = [date(2025, 1, 1) + timedelta(days=i) for i in range(365)]
-    trading = [d for d in year if d.weekday() < 5]  # the simulator has no exchange holidays
+    trading = [d for d in year if is_trading_day(d)]  # the simulator serves the NSE calendar's sessions
     assert len(client.calls) == 4
-    days_1m = sorted(date(2025, int(p["month"]), int(p["day"])) for p in result["partitions"] if p["timeframe"] == "1m")
+    days_1m = sorted(
+        date(2025, int(p["month"]), int(p["day"])) for p in result["partitions"] if p.get("timeframe") == "1m"
+    )
     assert days_1m == trading
+    # Diwali 2025-10-21 is a holiday with a Muhurat session: 13:45-14:45 IST is all it keeps (60 minutes)
+    muhurat, regular = date(2025, 10, 21), len(trading) - 1
+    assert muhurat in trading
     assert result["bars"] == {
-        "1m": 375 * len(trading),
-        "5m": 75 * len(trading),
-        "15m": 25 * len(trading),
+        "1m": 375 * regular + 60,
+        "5m": 75 * regular + 12,
+        "15m": 25 * regular + 4,
         "1d": len(trading),
     }
     manifest_key = paths.ingested_manifest_key("ohlcv/runs/backfill/ingested/", SYMBOL)
     envelopes = json.loads(aws.s3.get_object(Bucket=RAW, Key=manifest_key)["Body"].read())["raw_keys"]
-    weekend_envelopes = [k for k in envelopes if key_date(k).weekday() >= 5]
-    # every trading day's object (envelope or reference) read once, plus an envelope starting on a weekend
-    assert result["raw_reads"] == len(trading) + len(weekend_envelopes)
-    assert result["failed"] == [] and result["empty"] == [] and sum(result["excluded"].values()) == 0
+    closed_start = [k for k in envelopes if key_date(k) not in trading]
+    # every trading day's object (envelope or reference) read once, plus an envelope starting on a closed day
+    assert result["raw_reads"] == len(trading) + len(closed_start)
+    assert result["failed"] == [] and result["empty"] == []  # holidays served nothing: no day to rebuild
+    assert result["excluded"] == dict.fromkeys(result["excluded"], 0)
+    assert result["coverage"]["complete"] == len(trading) and result["coverage"]["holidays"] == 0
     for day in (trading[0], trading[100], trading[-1]):  # a window's first day, one inside, the last
         assert [r["close"] for r in one_minute(aws, day)] == served_closes(day, now)
 

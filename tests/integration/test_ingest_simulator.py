@@ -17,10 +17,11 @@ import pytest
 
 from awskit import create_state_table
 from pricefeed import paths
-from pricefeed.aggregate_job import run_from_job_arguments
 from pricefeed.auth import exchange_auth_code, login_url, parse_callback
 from pricefeed.fyers import FyersClient
 from pricefeed.ingest import IngestRequest, ingest_symbol
+from pricefeed.job_arguments import run_from_job_arguments
+from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
 from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
 from pricefeed.watermark import Watermarks
 
@@ -101,8 +102,8 @@ def execute(sim, clock, token, aws, run_id: str, first: date, last: date, *, inc
     return {"summary": summary, "aggregate": run_from_job_arguments(args, s3=s3)}
 
 
-def weekdays(first: date, last: date) -> list[date]:
-    return [d for d in (first + timedelta(days=i) for i in range((last - first).days + 1)) if d.weekday() < 5]
+def trading(first: date, last: date) -> list[date]:
+    return [d for d in (first + timedelta(days=i) for i in range((last - first).days + 1)) if is_trading_day(d)]
 
 
 def history_requests(sim) -> int:
@@ -115,19 +116,25 @@ def test_a_year_backfill_then_a_scheduled_catch_up_against_the_simulator(sim, cl
         sim, clock, access_token, aws, "backfill", date(2024, 1, 1), date(2024, 12, 31), incremental=False
     )
 
-    trading_2024 = weekdays(date(2024, 1, 1), date(2024, 12, 31))
+    trading_2024 = trading(date(2024, 1, 1), date(2024, 12, 31))  # the simulator serves the NSE calendar
+    minutes_2024 = sum(len(DEFAULT_CALENDAR.minute_starts(d)) for d in trading_2024)
     assert history_requests(sim) == 4
-    assert backfill["summary"] == {"symbol": SYMBOL, "candles": 375 * 262, "requests": 4, "dates": 262}
-    assert backfill["aggregate"]["bars"]["1d"] == len(trading_2024) == 262
-    assert backfill["aggregate"]["failed"] == [] and backfill["aggregate"]["empty"] == []
+    assert backfill["summary"] == {"symbol": SYMBOL, "candles": minutes_2024, "requests": 4, "dates": len(trading_2024)}
+    aggregate = backfill["aggregate"]
+    # Holidays serve nothing; Diwali 2024-11-01 served only its Muhurat hour (18:00-19:00 IST), complete.
+    assert aggregate["bars"]["1d"] == len(trading_2024) and date(2024, 11, 1) in trading_2024
+    assert aggregate["failed"] == [] and aggregate["empty"] == []
+    assert aggregate["excluded"]["out_of_session"] == 0
+    coverage = aggregate["coverage"]
+    assert (coverage["complete"], coverage["with_gaps"], coverage["missing_minutes"]) == (len(trading_2024), 0, 0)
 
     # The scheduled run of 2025-03-07 resumes at 2025-01-01 00:00 IST and catches up in one request
     scheduled = execute(sim, clock, access_token, aws, "daily", NOW.date(), NOW.date(), incremental=True)
 
     assert history_requests(sim) == 5
-    trading_2025 = weekdays(date(2025, 1, 1), NOW.date())
+    trading_2025 = trading(date(2025, 1, 1), NOW.date())
     assert scheduled["summary"]["requests"] == 1 and scheduled["summary"]["dates"] == len(trading_2025)
-    written = {p["location"] for p in scheduled["aggregate"]["partitions"] if p["timeframe"] == "1d"}
+    written = {p["location"] for p in scheduled["aggregate"]["partitions"] if p.get("timeframe") == "1d"}
     assert len(written) == len(trading_2025)
     key = paths.processed_key("1m", "NSE", "INFY-EQ", NOW.date())
     rows = pq.read_table(io.BytesIO(aws[0].get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()

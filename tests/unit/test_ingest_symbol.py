@@ -20,6 +20,7 @@ from pricefeed.candles import read_envelope
 from pricefeed.chunking import request_windows
 from pricefeed.errors import TransientFyersError
 from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
 from pricefeed.simulator import market
 from pricefeed.watermark import Watermarks
 
@@ -104,8 +105,9 @@ def manifest(aws) -> dict:
     return json.loads(aws.s3.get_object(Bucket=RAW, Key=key)["Body"].read())
 
 
-def weekdays(first: date, last: date) -> list[date]:
-    return [d for d in dates(first, last) if d.weekday() < 5]
+def trading(first: date, last: date) -> list[date]:
+    """The days the simulator serves: the NSE calendar's (holidays none, Muhurat days their session)."""
+    return [d for d in dates(first, last) if is_trading_day(d)]
 
 
 def test_a_year_backfill_is_four_requests_and_every_date_has_a_raw_object_under_its_own_day(aws):
@@ -125,7 +127,8 @@ def test_a_year_backfill_is_four_requests_and_every_date_has_a_raw_object_under_
         target = envelopes[ref["ref"]]
         assert target["trading_date"] < ref["trading_date"] == key_date(key).isoformat() <= target["last_trading_date"]
         assert key.rsplit("/", 1)[1] == ref["ref"].rsplit("/", 1)[1]  # same file name as its envelope
-    trading_days = weekdays(year[0], year[-1])
+    trading_days = trading(year[0], year[-1])
+    minutes = sum(len(DEFAULT_CALENDAR.minute_starts(d)) for d in trading_days)
     assert manifest(aws) == {
         "symbol": SYMBOL,
         "requests": 4,
@@ -134,7 +137,8 @@ def test_a_year_backfill_is_four_requests_and_every_date_has_a_raw_object_under_
         "covered_from": ist(2025, 1, 1),
         "covered_to": ist(2026, 1, 1) - 1,
     }
-    assert summary == {"symbol": SYMBOL, "candles": 375 * len(trading_days), "requests": 4, "dates": len(trading_days)}
+    assert summary == {"symbol": SYMBOL, "candles": minutes, "requests": 4, "dates": len(trading_days)}
+    assert 375 * (len(trading_days) - 1) < minutes < 375 * len(trading_days)  # Diwali 2025: a Muhurat hour
     assert aws.watermarks.get(SYMBOL) == ist(2026, 1, 1) - 1
 
 
@@ -193,8 +197,9 @@ def test_a_scheduled_run_after_missed_days_catches_up_in_one_request(aws):
     summary = run(aws, client, "2026-11-26", incremental=True)
     assert client.calls == [(ist(2026, 11, 21), ist(2026, 11, 26, 17, 0) - 1)]
     assert sorted(key_date(k) for k in raw_objects(aws)) == dates(date(2026, 11, 21), date(2026, 11, 26))
-    assert manifest(aws)["dates"] == ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
-    assert summary["dates"] == 4
+    # 2026-11-24 is an NSE holiday: no candles, so not a date of the manifest.
+    assert manifest(aws)["dates"] == ["2026-11-23", "2026-11-25", "2026-11-26"]
+    assert summary["dates"] == 3
 
 
 def test_a_crash_after_two_of_four_windows_leaves_the_watermark_so_the_retry_asks_again(aws):

@@ -1,9 +1,10 @@
 """Deterministic NSE-like candles.
 
-Each (seed, symbol, IST date) seeds its own random walk over the 375 session minutes
-(09:15-15:29 IST, Monday-Friday, no holidays), so any slice of any range returns the same values
-for the same minutes. Prices are kept in paise (ints) so OHLC invariants hold exactly; they stay
-within 100-3000 rupees. Coarser resolutions are aggregated from the 1-minute series: intraday
+Each (seed, symbol, IST date) seeds its own random walk over the day's session minutes, taken from the
+same exchange calendar the pipeline uses (``pricefeed.sessions``: 09:15-15:29 IST on NSE/BSE trading
+days, nothing on holidays and weekends, special sessions such as Muhurat trading), so any slice of any
+range returns the same values for the same minutes. Prices are kept in paise (ints) so OHLC invariants
+hold exactly; they stay within 100-3000 rupees. Coarser resolutions are aggregated from the 1-minute series: intraday
 buckets are counted from 09:15 IST (5m/15m therefore equal wall-clock floors), daily candles are one
 per trading date stamped at 00:00 UTC of that date (or 00:00 IST with ``daily_stamp="ist_midnight"``).
 """
@@ -16,15 +17,9 @@ import math
 import random
 from functools import lru_cache
 
-from .timeutil import (
-    HISTORY_START,
-    SESSION_MINUTES,
-    is_weekday,
-    ist_date,
-    ist_midnight,
-    session_open,
-    utc_midnight,
-)
+from pricefeed.sessions import DEFAULT_CALENDAR
+
+from .timeutil import HISTORY_START, ist_date, ist_midnight, session_open, utc_midnight
 
 # (start_epoch, open, high, low, close, volume) with prices in paise
 Candle = tuple[int, int, int, int, int, int]
@@ -39,23 +34,24 @@ def _digest(*parts: object) -> int:
 
 @lru_cache(maxsize=8192)
 def minute_candles(seed: int, symbol: str, day: dt.date) -> tuple[Candle, ...]:
-    """The full session of final 1-minute candles of ``symbol`` on IST date ``day``."""
+    """The full sessions of final 1-minute candles of ``symbol`` on IST date ``day`` (none on a holiday)."""
+    minutes = DEFAULT_CALENDAR.minute_starts(day, symbol.partition(":")[0])
+    n = len(minutes)
     base = 200_00 + _digest(seed, symbol) % 2300_00  # 200-2500 rupees, fixed per symbol
     phase = (_digest(seed, symbol, "phase") % 1000) / 1000 * 2 * math.pi
     rng = random.Random(_digest(seed, symbol, day.isoformat()))
     # a slow swing of ±12% around the base, plus day-to-day noise, keeps prices plausible and bounded
     price = base * (1 + 0.12 * math.sin(day.toordinal() / 29 + phase) + rng.gauss(0, 0.01))
-    start = session_open(day)
     out = []
-    for i in range(SESSION_MINUTES):
+    for i, start in enumerate(minutes.tolist()):
         o = min(max(round(price), MIN_PAISE), MAX_PAISE)
         c = min(max(round(o * (1 + rng.gauss(0, 0.0008))), MIN_PAISE), MAX_PAISE)
         h = min(max(o, c) + int(abs(rng.gauss(0, 0.0005)) * o), MAX_PAISE)
         lo = max(min(o, c) - int(abs(rng.gauss(0, 0.0005)) * o), MIN_PAISE)
         # U-shaped intraday volume: busier at the open and the close
-        shape = 1 + 2 * ((i - SESSION_MINUTES / 2) / (SESSION_MINUTES / 2)) ** 2
+        shape = 1 + 2 * ((i - n / 2) / (n / 2)) ** 2
         v = max(1, int(rng.lognormvariate(7, 0.6) * shape))
-        out.append((start + 60 * i, o, h, lo, c, v))
+        out.append((start, o, h, lo, c, v))
         price = c
     return tuple(out)
 
@@ -82,7 +78,7 @@ def day_candles(
 
     The minute containing ``now`` is included still forming; later minutes are left out.
     """
-    if not is_weekday(day) or day < HISTORY_START:
+    if day < HISTORY_START:
         return []
     rows = [c for c in minute_candles(seed, symbol, day) if c[0] <= now]
     if not rows:
