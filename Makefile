@@ -10,7 +10,7 @@ ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest venv sam-venv clean lock
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate venv sam-venv clean lock
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -57,7 +57,11 @@ e2e: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 
-bench: bench-ingest
+## make bench-aggregate: raw JSON -> 4 timeframes + ledger, ours vs an in-process DuckDB reference (BENCH_SCALE=0.05: quick)
+bench-aggregate: $(STAMP)
+	$(BIN)/python bench/bench_aggregate.py
+
+bench: bench-ingest bench-aggregate
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev.lock
