@@ -25,4 +25,6 @@ def handler(event, context):
         partitions=result["partitions"],
     )
     logger.info("partitions registered", extra=outcome)
-    return outcome
+    # The coverage summary (without its per-symbol-day list) goes into the execution's output.
+    coverage = {k: v for k, v in (result.get("coverage") or {}).items() if k != "worst"}
+    return {**outcome, "coverage": coverage}

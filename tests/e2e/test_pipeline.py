@@ -122,7 +122,12 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     files2 = _processed(pipeline, day, FIVE)
     assert {k: f["etag"] for k, f in files2.items()} == {k: f["etag"] for k, f in files.items()}
     assert len(_partitions(pipeline, day, FIVE)) == len(parts)
-    assert output2["partitions"] == {"registered": 0, "already_registered": len(parts) + len(coverage_parts)}
+    assert output2["partitions"] == {
+        "registered": 0,
+        "already_registered": len(parts) + len(coverage_parts),
+        # The run's coverage, in the execution's output: 4 ticker-days, all complete.
+        "coverage": {"symbol_days": 4, "complete": 4, "with_gaps": 0, "holidays": 0, "missing_minutes": 0},
+    }
 
 
 def test_a_transient_fyers_outage_is_retried_by_the_state_machine_and_succeeds(pipeline, tmp_path):

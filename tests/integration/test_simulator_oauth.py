@@ -200,3 +200,16 @@ def test_auth_header_errors(sim):
     )
     assert r.json()["s"] == "ok"
     assert_error(history(sim, tokens["access_token"]), 401, -17)  # revoked
+
+
+
+def test_tokens_can_be_made_to_expire_after_a_number_of_history_answers(sim):
+    token = exchange(sim, auth_code(sim)).json()["access_token"]
+    sim.expire_tokens_after(2)
+
+    answers = [history(sim, token) for _ in range(3)]
+
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert_error(answers[2], 401, -8)
+    fresh = exchange(sim, auth_code(sim, "st-2")).json()["access_token"]
+    assert history(sim, fresh).status_code == 200  # tokens issued later live their normal life

@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import struct
+import threading
 from typing import Any
 
 from aiohttp import web
@@ -37,9 +38,30 @@ class SimState:
         self.limiter = RateLimiter(cfg.per_second, cfg.per_minute, cfg.per_day, cfg.window_s)
         self.stats = Stats(self.limiter, cfg.now)
         self.faults = Faults(cfg.seed)
+        self._expiry_lock = threading.Lock()
+        self._expire_after: int | None = None
 
     def now(self) -> float:
         return self.cfg.now()
+
+    def expire_tokens_after(self, history_requests: int) -> None:
+        """Tokens issued so far expire after this many more served history answers (see SimulatorServer)."""
+        with self._expiry_lock:
+            self._expire_after = max(0, int(history_requests))
+        if history_requests <= 0:
+            self.accounts.expire_tokens_in(0, self.now())
+
+    def served_history(self) -> None:
+        """Count one served history answer against a pending ``expire_tokens_after``."""
+        with self._expiry_lock:
+            if self._expire_after is None:
+                return
+            self._expire_after -= 1
+            due = self._expire_after <= 0
+            if due:
+                self._expire_after = None
+        if due:
+            self.accounts.expire_tokens_in(0, self.now())
 
     def reset(self) -> None:
         """Zero the counters and give every app a fresh rate budget (tokens and knobs stay)."""
@@ -181,6 +203,7 @@ async def data_history(request: web.Request) -> web.Response:
         now=now,
         knobs=state.faults.snapshot(),
     )
+    state.served_history()
     return web.json_response(body)
 
 
@@ -204,8 +227,17 @@ async def sim_reset(request: web.Request) -> web.Response:
 
 
 async def sim_expire_tokens(request: web.Request) -> web.Response:
+    """``{"seconds": n}``: tokens issued so far expire in n seconds; ``{"after_requests": n}``: after n more
+    served history answers."""
     state = request.app[STATE]
-    seconds = (await _json_body(request)).get("seconds", 0)
+    body = await _json_body(request)
+    if "after_requests" in body:
+        after = body["after_requests"]
+        if not isinstance(after, int) or isinstance(after, bool):
+            return web.json_response({"s": "error", "message": "after_requests must be an integer"}, status=400)
+        state.expire_tokens_after(after)
+        return web.json_response({"s": "ok"})
+    seconds = body.get("seconds", 0)
     if not isinstance(seconds, int | float):
         return web.json_response({"s": "error", "message": "seconds must be a number"}, status=400)
     state.accounts.expire_tokens_in(seconds, state.now())

@@ -125,6 +125,11 @@ class SimulatorServer:
         """Every access token issued so far expires ``seconds`` from now (per the clock)."""
         self._state.accounts.expire_tokens_in(seconds, self._state.now())
 
+    def expire_tokens_after(self, history_requests: int) -> None:
+        """Every access token issued so far expires once ``history_requests`` more history answers were served
+        (a deterministic "the token dies mid-run" for tests; tokens issued later are unaffected)."""
+        self._state.expire_tokens_after(history_requests)
+
     def reset_stats(self) -> None:
         """Zero the counters and maxima and give every app a fresh rate budget."""
         self._state.reset()
