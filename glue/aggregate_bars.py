@@ -2,7 +2,7 @@
 
 Arguments: --raw_bucket --processed_bucket --symbols_key (JSON document {"symbols": [...], "dates"?: [...]}
 in the raw bucket) --result_key, and --ingested_prefix (the run's ingest manifests: aggregate exactly
-the symbol-days they name) and/or --dates (YYYY-MM-DD,...; required without --ingested_prefix).
+the symbol-days they name) and/or the dates: --dates (YYYY-MM-DD,...) or --from/--to (default: IST today).
 --executor spark|threads: where the symbol-days run (default: spark on Glue, threads elsewhere; the
 local stack uses threads, a test runs local Spark). Glue's own extras (--JOB_NAME, ...) are ignored.
 """

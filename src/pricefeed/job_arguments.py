@@ -2,8 +2,9 @@
 
 Arguments (without the leading ``--``): ``raw_bucket``, ``processed_bucket``, ``symbols_key`` (JSON
 ``{"symbols": [...], "dates"?: [...]}`` in the raw bucket), ``result_key``; ``ingested_prefix`` (the run's
-ingest manifests) and/or ``dates`` (``YYYY-MM-DD,...``; required without ``ingested_prefix``). Every error
-names the argument or object at fault.
+ingest manifests: exactly the symbol-days they name) and the run's IST dates: ``dates``
+(``YYYY-MM-DD,...``), or ``from``/``to`` (inclusive, for a backfill), else the ``dates`` of the
+``symbols_key`` document, else IST today. Every error names the argument or object at fault.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import orjson
 from pricefeed import lake
 from pricefeed.aggregate_job import IngestManifest, run_aggregation, unique_symbols
 from pricefeed.errors import InvalidInput
+from pricefeed.istime import days, ist_today
 from pricefeed.paths import check_prefix, split_symbol
 
 REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
-OPTIONAL_JOB_ARGUMENTS = ("dates", "ingested_prefix")
+OPTIONAL_JOB_ARGUMENTS = ("dates", "from", "to", "ingested_prefix")
 JOB_ARGUMENTS = REQUIRED_JOB_ARGUMENTS + OPTIONAL_JOB_ARGUMENTS
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -104,11 +106,21 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
         if given(name) is None:
             raise InvalidInput(f"job argument --{name} is missing or empty")
     prefix = given("ingested_prefix")
-    if prefix is None and given("dates") is None:
-        raise InvalidInput("job argument --dates is missing or empty (it is required without --ingested_prefix)")
     symbols, run_dates = load_run(s3, args["raw_bucket"], args["symbols_key"])
+    if given("dates") is not None and (given("from") or given("to")):
+        raise InvalidInput("job arguments --dates and --from/--to exclude each other")
     if given("dates") is not None:
         run_dates = parse_dates(args["dates"])
+    elif given("from") or given("to"):
+        if not (given("from") and given("to")):
+            raise InvalidInput("job arguments --from and --to go together")
+        first = parse_dates(given("from"), argument="--from")
+        last = parse_dates(given("to"), argument="--to")
+        if len(first) != 1 or len(last) != 1:
+            raise InvalidInput("job arguments --from and --to each take one YYYY-MM-DD date")
+        run_dates = days(first[0], last[0])  # InvalidInput when --to is before --from
+    elif prefix is None and not run_dates:
+        run_dates = [ist_today()]
     aggregate_all = None
     if spark_context is not None:
         from pricefeed.spark_runner import aggregate_on_spark

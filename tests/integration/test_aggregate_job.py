@@ -17,6 +17,7 @@ from moto import mock_aws
 from pricefeed import paths
 from pricefeed.aggregate_job import run_aggregation
 from pricefeed.errors import InvalidInput
+from pricefeed.istime import ist_today
 from pricefeed.job_arguments import load_manifests
 from pricefeed.raw import build_envelope, build_reference
 
@@ -372,12 +373,35 @@ def test_glue_entry_script_aggregates_what_the_manifests_name_without_dates(s3, 
     assert result["dates"] == ["2025-11-26", "2025-11-27"] and result["bars"]["1d"] == 2
 
 
-def test_glue_entry_script_needs_dates_or_an_ingested_prefix(s3, monkeypatch):
+def test_glue_entry_script_takes_a_from_to_range_and_defaults_to_ist_today(s3, monkeypatch):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
     s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
-    with pytest.raises(InvalidInput, match="--dates is missing or empty"):
+    common = ("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--symbols_key", "config/symbols.json")
+
+    run_glue_script(monkeypatch, *common, "--from", "2025-11-24", "--to", "2025-11-26", "--result_key", "range.json")
+    run_glue_script(monkeypatch, *common, "--result_key", "today.json")
+
+    ranged = orjson.loads(s3.get_object(Bucket=RAW, Key="range.json")["Body"].read())
+    assert ranged["dates"] == ["2025-11-24", "2025-11-25", "2025-11-26"] and ranged["bars"]["1d"] == 1
+    today = orjson.loads(s3.get_object(Bucket=RAW, Key="today.json")["Body"].read())
+    assert today["dates"] == [ist_today().isoformat()]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2025-11-24"), "--from and --to go together"),
+        (("--from", "2025-11-26", "--to", "2025-11-24"), "2025-11-24"),
+        (("--dates", "2025-11-25", "--from", "2025-11-24", "--to", "2025-11-26"), "exclude each other"),
+        (("--from", "24-11-2025", "--to", "2025-11-26"), "--from"),
+    ],
+)
+def test_glue_entry_script_names_a_bad_date_range(s3, monkeypatch, args, message):
+    s3.put_object(Bucket=RAW, Key="config/symbols.json", Body=orjson.dumps({"symbols": ["NSE:SBIN-EQ"]}))
+    with pytest.raises(InvalidInput, match=message):
         run_glue_script(
             monkeypatch,
-            *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, "--ingested_prefix", ""),
+            *("--raw_bucket", RAW, "--processed_bucket", PROCESSED, *args),
             *("--symbols_key", "config/symbols.json", "--result_key", "r"),
         )
 
