@@ -1,4 +1,4 @@
-"""The pricefeed command line: `pricefeed local run|up|down`."""
+"""The pricefeed command line: `pricefeed local run|up|down`, `pricefeed query`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,39 @@ def _day(value: str | None) -> date:
 def _fail(exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(2)
+
+
+@app.command("query")
+def query(
+    sql: str = typer.Argument(..., help='SQL over the views `bars` and `coverage`, e.g. "select * from bars limit 5".'),
+    lake: Path = typer.Option(Path("lake"), help="An exported lake (`make demo`, `pricefeed local run --export`)."),
+    csv: bool = typer.Option(False, "--csv", help="CSV on standard output instead of a table."),
+) -> None:
+    """Query the bars and the coverage ledger of an exported lake with DuckDB (the tables Athena sees)."""
+    import csv as csv_module
+    import sys
+
+    from pricefeed.query import run_query
+
+    try:
+        columns, rows = run_query(sql, lake)
+    except PricefeedError as exc:
+        _fail(exc)
+        return
+    if csv:
+        writer = csv_module.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([_cell(v) for v in row] for row in rows)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+    console.print(f"{len(rows)} row(s)")
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @local.command("run")
