@@ -9,18 +9,22 @@ import time
 from functools import cache
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.config import Settings
-from pricefeed.errors import PricefeedError
+from pricefeed.errors import PricefeedError, RateLimited
 from pricefeed.fyers import FyersClient
 from pricefeed.ingest import IngestRequest, ingest_symbol
+from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
 from pricefeed.ratelimit import AccountRateLimiter
 from pricefeed.session import TokenKeeper
 from pricefeed.tokens import load_app_config
 from pricefeed.watermark import Watermarks
 
 logger = Logger()
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
 
 
 @cache
@@ -60,10 +64,13 @@ async def _run(request: IngestRequest, settings: Settings) -> dict:
         )
 
 
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event, context):
     settings = Settings.from_env().require("raw_bucket", "app_config_secret_id", "token_secret_id", "state_table")
     request = IngestRequest.parse(event)
+    tracer.put_annotation(key="symbol", value=request.symbol)
     logger.append_keys(
         symbol=request.symbol, from_date=request.from_date.isoformat(), to_date=request.to_date.isoformat(),
         run_id=request.run_id,
@@ -73,9 +80,15 @@ def handler(event, context):
     try:
         result = asyncio.run(_run(request, settings))
     except PricefeedError as exc:
+        if isinstance(exc, RateLimited):  # Fyers answered 429 (even after the client's own retries)
+            metrics.add_metric(name=RATE_LIMITED, unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name=INGEST_FAILURES, unit=MetricUnit.Count, value=1)
         # The attempt number reaches the dead letter through the error message (the Catch sees nothing else).
         exc.args = (f"attempt {attempt}: {exc}",)
         logger.warning("ingest failed", extra={"error_type": type(exc).__name__, "attempt": attempt})
         raise
+    metrics.add_metric(name=FYERS_REQUESTS, unit=MetricUnit.Count, value=result["requests"])
+    metrics.add_metric(name=CANDLES_FETCHED, unit=MetricUnit.Count, value=result["candles"])
     logger.info("ingested", extra={**result, "elapsed_ms": round((time.monotonic() - started) * 1000)})
     return result

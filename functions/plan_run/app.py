@@ -2,14 +2,20 @@
 Logic: pricefeed.plan (dates, dead letters for unknown symbols) and pricefeed.symbols (the master)."""
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.config import Settings
+from pricefeed.metric_names import DEAD_LETTERS, NAMESPACE
 from pricefeed.plan import PlanRequest, plan_run
 
 logger = Logger()
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
 
 
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event, context):
     settings = Settings.from_env().require("raw_bucket", "ticker_list_key", "fyers_symbol_master_url")
@@ -31,6 +37,8 @@ def handler(event, context):
     for segment, copy in plan["symbol_master"].items():
         if copy.get("warning"):
             logger.warning("stale symbol master", extra={"segment": segment, **copy})
+    # Unknown symbols are dead-lettered here, before any request: they count with the ingest failures.
+    metrics.add_metric(name=DEAD_LETTERS, unit=MetricUnit.Count, value=plan["unknown_count"])
     logger.info(
         "planned",
         extra={"symbols": plan["count"], "rejected": plan["rejected_count"], "unknown": plan["unknown_count"]},

@@ -8,19 +8,23 @@ TOKEN_ALERT_TOPIC_ARN, FYERS_API_BASE_URL (and POWERTOOLS_METRICS_NAMESPACE=pric
 import asyncio
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError
+from pricefeed.metric_names import NAMESPACE, TOKEN_REFRESHES
 from pricefeed.session import TokenKeeper
 from pricefeed.token_renewal import scheduled_refresh
 from pricefeed.tokens import load_app_config
 
 logger = Logger()
-metrics = Metrics(namespace="pricefeed")
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
 
 
 @metrics.log_metrics
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event, context):
     settings = Settings.from_env().require(
@@ -44,5 +48,6 @@ def handler(event, context):
     except PricefeedError as exc:
         logger.error("token refresh failed", extra={"error_type": type(exc).__name__, "error": str(exc)})
         raise
+    metrics.add_metric(name=TOKEN_REFRESHES, unit=MetricUnit.Count, value=int(summary["refreshed"]))
     logger.info("token refresh", extra=summary)
     return summary

@@ -1,16 +1,22 @@
 """RepairPartitions: register the partitions the aggregation job wrote. Logic: pricefeed.catalog."""
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from pricefeed.catalog import read_job_result, register_job_partitions
 from pricefeed.config import Settings
 from pricefeed.errors import InvalidInput
+from pricefeed.metric_names import BARS_STORED, MISSING_MINUTES, NAMESPACE, SYMBOL_DAYS_WITH_GAPS
 from pricefeed.paths import BARS_TABLE, COVERAGE_TABLE
 
 logger = Logger()
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
 
 
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event, context):
     settings = Settings.from_env().require("raw_bucket", "glue_database", "glue_table", "glue_coverage_table")
@@ -27,4 +33,10 @@ def handler(event, context):
     logger.info("partitions registered", extra=outcome)
     # The coverage summary (without its per-symbol-day list) goes into the execution's output.
     coverage = {k: v for k, v in (result.get("coverage") or {}).items() if k != "worst"}
+    metrics.add_metric(name=MISSING_MINUTES, unit=MetricUnit.Count, value=coverage.get("missing_minutes", 0))
+    metrics.add_metric(name=SYMBOL_DAYS_WITH_GAPS, unit=MetricUnit.Count, value=coverage.get("with_gaps", 0))
+    for timeframe, bars in (result.get("bars") or {}).items():
+        # One metric per timeframe: a Metrics set shares its dimensions, so each goes out on its own.
+        with single_metric(name=BARS_STORED, unit=MetricUnit.Count, value=bars, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="timeframe", value=timeframe)
     return {**outcome, "coverage": coverage}

@@ -13,13 +13,14 @@ from typing import Any
 
 from pricefeed.auth import IST
 from pricefeed.errors import NotLoggedIn
+from pricefeed.metric_names import REFRESH_TOKEN_DAYS_LEFT
 from pricefeed.session import TokenKeeper
 from pricefeed.tokens import AppConfig
 
 log = logging.getLogger(__name__)
 
 REFRESH_WARN_WITHIN = timedelta(days=2)
-METRIC_DAYS_LEFT = "RefreshTokenDaysLeft"
+METRIC_DAYS_LEFT = REFRESH_TOKEN_DAYS_LEFT
 
 
 def login_page_url(app: AppConfig) -> str:

@@ -499,6 +499,6 @@ def test_tokens_are_refreshed_before_the_market_day_and_expiry_is_alarmed(transl
     schedules = resources(translated, "AWS::Scheduler::Schedule")
     refresh = [s for s in schedules.values() if "RefreshTokensFunction" in json.dumps(s["Properties"]["Target"])]
     assert len(refresh) == 1 and refresh[0]["Properties"]["ScheduleExpressionTimezone"] == "Asia/Kolkata"
-    (alarm,) = resources(translated, "AWS::CloudWatch::Alarm").values()
-    assert alarm["Properties"]["MetricName"] == "RefreshTokenDaysLeft"
+    alarms = resources(translated, "AWS::CloudWatch::Alarm").values()
+    (alarm,) = [a for a in alarms if a["Properties"].get("MetricName") == "RefreshTokenDaysLeft"]
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]

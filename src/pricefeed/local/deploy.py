@@ -25,6 +25,8 @@ def _arn(clients, region: str, kind: str, physical: str) -> str:
         return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{physical}"
     if kind == "AWS::S3::Bucket":
         return f"arn:aws:s3:::{physical}"
+    if kind == "AWS::Logs::LogGroup":
+        return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}:*"  # CloudFormation's form, with ":*"
     if kind == "AWS::IAM::Role":
         return clients("iam").get_role(RoleName=physical)["Role"]["Arn"]
     if kind in ("AWS::StepFunctions::StateMachine", "AWS::SecretsManager::Secret", "AWS::Lambda::LayerVersion"):
@@ -203,7 +205,26 @@ def _http_stage(d: Deployment, logical: str, p: dict) -> str:
 
 def _alarm(d: Deployment, logical: str, p: dict) -> str:
     name = p.pop("AlarmName", None) or d.unique_name(logical)
+    # A !Ref to a Number parameter resolves to its string form; the API wants numbers.
+    for field in ("Threshold", "Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if isinstance(p.get(field), str):
+            p[field] = float(p[field]) if field == "Threshold" else int(p[field])
     d.clients("cloudwatch").put_metric_alarm(AlarmName=name, **p)
+    return name
+
+
+def _dashboard(d: Deployment, logical: str, p: dict) -> str:
+    name = p.get("DashboardName") or d.unique_name(logical)
+    d.clients("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
+    return name
+
+
+def _log_group(d: Deployment, logical: str, p: dict) -> str:
+    name = p.get("LogGroupName") or d.unique_name(logical)
+    logs = d.clients("logs")
+    logs.create_log_group(logGroupName=name)
+    if p.get("RetentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
     return name
 
 
@@ -217,6 +238,8 @@ PROVISIONERS: dict[str, Callable[[Deployment, str, dict], str]] = {
     "AWS::ApiGatewayV2::Api": _http_api,
     "AWS::ApiGatewayV2::Stage": _http_stage,
     "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::CloudWatch::Dashboard": _dashboard,
+    "AWS::Logs::LogGroup": _log_group,
 }
 # moto "creates" these without a physical id. Permissions: IAM is not enforced locally. Layers: moto
 # drops them; locally the functions import the same library from this process's environment.
