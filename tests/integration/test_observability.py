@@ -17,14 +17,11 @@ from types import ModuleType, SimpleNamespace
 
 import boto3
 import pytest
-from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
 from pricefeed import metric_names
 from pricefeed.auth import Tokens
 from pricefeed.errors import InvalidSymbol, RateLimited
-from pricefeed.local.template import package, translate
 from pricefeed.paths import TIMEFRAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,20 +30,6 @@ CONSTANT_OF = {value: name for name, value in vars(metric_names).items() if name
 
 
 # ------------------------------------------------------------------------------------------ template
-
-
-@pytest.fixture(scope="module")
-def cfn() -> dict:
-    """template.yaml as CloudFormation, translated by the SAM translator exactly as the local stack does."""
-    with pytest.MonkeyPatch.context() as env, mock_aws():
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-            env.setenv(name, value)
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
-        packaged = package(yaml_parse((ROOT / "template.yaml").read_text()), s3=s3, bucket="artifacts")
-        return translate(packaged, {}, region=REGION).cfn
 
 
 def of_type(cfn: dict, kind: str) -> dict[str, dict]:
@@ -88,33 +71,33 @@ def plotted(body: dict) -> list[tuple[str, str, dict[str, str]]]:
     return lines
 
 
-def test_failed_runs_dead_letters_and_an_expiring_login_each_alarm_to_the_alert_topic(cfn):
-    failed = alarm_watching(cfn, "ExecutionsFailed")
+def test_failed_runs_dead_letters_and_an_expiring_login_each_alarm_to_the_alert_topic(translated):
+    failed = alarm_watching(translated, "ExecutionsFailed")
     assert failed["Namespace"] == "AWS/States" and failed["ComparisonOperator"] == "GreaterThanThreshold"
     assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "IngestPipeline"}}]
 
-    dead = alarm_watching(cfn, metric_names.DEAD_LETTERS)
+    dead = alarm_watching(translated, metric_names.DEAD_LETTERS)
     watched = {
         (m["Namespace"], m["MetricName"], m["Dimensions"][0]["Value"]) for m in alarm_metrics({"Properties": dead})
     }
     # Symbols that failed for good and symbols the plan found unknown to Fyers: both are dead letters.
     assert watched == {("pricefeed", "DeadLetters", "record_failure"), ("pricefeed", "DeadLetters", "plan_run")}
     assert dead["Threshold"] == {"Ref": "DeadLetterAlarmThreshold"}
-    assert cfn["Parameters"]["DeadLetterAlarmThreshold"]["Type"] == "Number"
+    assert translated["Parameters"]["DeadLetterAlarmThreshold"]["Type"] == "Number"
 
-    expiry = alarm_watching(cfn, metric_names.REFRESH_TOKEN_DAYS_LEFT)
+    expiry = alarm_watching(translated, metric_names.REFRESH_TOKEN_DAYS_LEFT)
     assert expiry["Threshold"] == 2 and expiry["ComparisonOperator"] == "LessThanOrEqualToThreshold"
 
     for alarm in (failed, dead, expiry):
         assert alarm["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]
         assert alarm["TreatMissingData"] == "notBreaching"  # a quiet day is not an alarm
-    (subscription,) = of_type(cfn, "AWS::SNS::Subscription").values()
+    (subscription,) = of_type(translated, "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["TopicArn"] == {"Ref": "TokenAlertTopic"}
 
 
-def test_every_pricefeed_metric_an_alarm_watches_is_one_a_handler_emits(cfn):
-    for alarm in of_type(cfn, "AWS::CloudWatch::Alarm").values():
+def test_every_pricefeed_metric_an_alarm_watches_is_one_a_handler_emits(translated):
+    for alarm in of_type(translated, "AWS::CloudWatch::Alarm").values():
         for metric in alarm_metrics(alarm):
             if metric["Namespace"] == metric_names.NAMESPACE:
                 assert metric["MetricName"] in metric_names.EMITTED
@@ -122,8 +105,8 @@ def test_every_pricefeed_metric_an_alarm_watches_is_one_a_handler_emits(cfn):
                 assert (ROOT / "functions" / service / "app.py").is_file()
 
 
-def test_the_dashboard_plots_runs_fyers_traffic_bars_dead_letters_and_the_login(cfn):
-    lines = plotted(dashboard_body(cfn))
+def test_the_dashboard_plots_runs_fyers_traffic_bars_dead_letters_and_the_login(translated):
+    lines = plotted(dashboard_body(translated))
     states = {m for ns, m, dims in lines if ns == "AWS/States" and dims == {"StateMachineArn": "<IngestPipeline>"}}
     assert {"ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed"} <= states
     ours = {(m, dims["service"]) for ns, m, dims in lines if ns == metric_names.NAMESPACE}
@@ -138,8 +121,8 @@ def test_the_dashboard_plots_runs_fyers_traffic_bars_dead_letters_and_the_login(
     assert bars == set(TIMEFRAMES)
 
 
-def test_every_metric_the_dashboard_plots_is_emitted_by_that_services_handler(cfn):
-    for namespace, metric, dims in plotted(dashboard_body(cfn)):
+def test_every_metric_the_dashboard_plots_is_emitted_by_that_services_handler(translated):
+    for namespace, metric, dims in plotted(dashboard_body(translated)):
         if namespace != metric_names.NAMESPACE:
             continue
         assert metric in metric_names.EMITTED, metric
@@ -153,14 +136,14 @@ def test_every_metric_the_dashboard_plots_is_emitted_by_that_services_handler(cf
         assert extra <= ({"timeframe"} if metric == metric_names.BARS_STORED else set()), (metric, dims)
 
 
-def test_the_state_machine_logs_its_errors_without_execution_data(cfn):
-    (machine,) = of_type(cfn, "AWS::StepFunctions::StateMachine").values()
+def test_the_state_machine_logs_its_errors_without_execution_data(translated):
+    (machine,) = of_type(translated, "AWS::StepFunctions::StateMachine").values()
     logging = machine["Properties"]["LoggingConfiguration"]
     assert logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is False
     (destination,) = logging["Destinations"]
     group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    assert cfn["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
-    assert cfn["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert translated["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+    assert translated["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
 # ------------------------------------------------------------------------------------------ handlers

@@ -21,11 +21,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 from pricefeed import errors
-from pricefeed.local.template import package, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -405,20 +403,6 @@ def wildcard_grants(cfn: dict) -> list[str]:
                     if isinstance(action, str) and (action == "*" or action.endswith(":*")):
                         found.append(f"{name}: Allow {action}")
     return found
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict:
-    """template.yaml as CloudFormation, translated by the SAM translator exactly as the local stack does."""
-    with pytest.MonkeyPatch.context() as env, mock_aws():
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-            env.setenv(name, value)
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
-        packaged = package(load_template(), s3=s3, bucket="artifacts")
-        return translate(packaged, {}, region=REGION).cfn
 
 
 def test_no_iam_statement_allows_every_action_of_a_service(translated):
