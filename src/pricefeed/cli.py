@@ -1,4 +1,5 @@
-"""The pricefeed command line: `pricefeed local run|up|down`, `pricefeed status`, `pricefeed query`."""
+"""The pricefeed command line: `pricefeed local run|up|down` here; `run`, `backfill`, `status`, `query` in
+:mod:`pricefeed.cli_runs`."""
 
 from __future__ import annotations
 
@@ -38,97 +39,6 @@ def _day(value: str | None) -> date:
 def _fail(exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(2)
-
-
-@app.command("status")
-def status(
-    execution: str = typer.Option(None, help="An execution ARN (default: the newest run)."),
-    last: int = typer.Option(5, help="How many recent runs to list."),
-) -> None:
-    """The last runs, then one run: its failed tickers with the dead-letter reason, and coverage holes.
-
-    Talks to the stack started by `pricefeed local up` from this directory."""
-    import boto3
-
-    from pricefeed.status import recent_runs, run_status
-
-    if not STATE_FILE.exists():
-        _fail(PricefeedError("no stack: start one with `pricefeed local up` (in another terminal) first"))
-    state = json.loads(STATE_FILE.read_text())
-    kw = {
-        "endpoint_url": state["endpoint"],
-        "region_name": "ap-south-1",
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
-    sfn, s3 = boto3.client("stepfunctions", **kw), boto3.client("s3", **kw)
-    try:
-        runs = recent_runs(sfn, state["StateMachineArn"], last=last)
-        if not runs and not execution:
-            console.print("No runs yet: start one with `pricefeed local run` or the Step Functions API.")
-            return
-        chosen = run_status(sfn, s3, raw_bucket=state["RawBucketName"], execution_arn=execution or runs[0]["arn"])
-    except PricefeedError as exc:
-        _fail(exc)
-        return
-    table = Table("run", "status", "started (UTC)", "stopped (UTC)", title="recent runs")
-    for r in runs:
-        table.add_row(r["name"], r["status"], r["started"][:19], (r["stopped"] or "")[:19])
-    console.print(table)
-    console.print(
-        f"[bold]{chosen['name']}[/]: {chosen['status']}; dates {chosen['from']} .. {chosen['to']}; "
-        f"{chosen['planned']} ticker(s) planned, {len(chosen['unknown'])} unknown to Fyers"
-    )
-    if chosen["error"]:
-        console.print(f"  [red]{chosen['error']}[/]: {chosen['cause']}")
-    letters = Table("ticker", "error", "attempts", "reason", title=f"{len(chosen['dead_letters'])} dead letter(s)")
-    for d in chosen["dead_letters"]:
-        letters.add_row(d["symbol"], d["error_type"], str(d["attempts"]), d["reason"])
-    console.print(letters)
-    coverage = chosen["coverage"]
-    if coverage:
-        console.print(
-            f"coverage: {coverage['complete']} complete, {coverage['with_gaps']} with gaps "
-            f"({coverage['missing_minutes']} minutes missing)"
-        )
-        for w in coverage.get("worst", [])[:10]:
-            ranges = ", ".join(w["missing_ranges"]) or "the whole session"
-            console.print(
-                f"  {w['symbol']} {w['date']}: {w['missing_minutes']} of {w['expected_minutes']} min missing ({ranges})"
-            )
-
-
-@app.command("query")
-def query(
-    sql: str = typer.Argument(..., help='SQL over the views `bars` and `coverage`, e.g. "select * from bars limit 5".'),
-    lake: Path = typer.Option(Path("lake"), help="An exported lake (`make demo`, `pricefeed local run --export`)."),
-    csv: bool = typer.Option(False, "--csv", help="CSV on standard output instead of a table."),
-) -> None:
-    """Query the bars and the coverage ledger of an exported lake with DuckDB (the tables Athena sees)."""
-    import csv as csv_module
-    import sys
-
-    from pricefeed.query import run_query
-
-    try:
-        columns, rows = run_query(sql, lake)
-    except PricefeedError as exc:
-        _fail(exc)
-        return
-    if csv:
-        writer = csv_module.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows([_cell(v) for v in row] for row in rows)
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
-    console.print(f"{len(rows)} row(s)")
-
-
-def _cell(value: object) -> str:
-    return "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @local.command("run")
@@ -287,6 +197,8 @@ def local_down() -> None:
         return
     console.print(f"Asked the local stack (pid {pid}) to stop.")
 
+
+from pricefeed import cli_runs  # noqa: E402, F401 - registers run/backfill/status/query on the app
 
 if __name__ == "__main__":
     app()

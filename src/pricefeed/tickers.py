@@ -64,5 +64,6 @@ def _parse(text: str, source: str) -> TickerList:
         seen.add(value)
         symbols.append(value)
     if not symbols:
-        raise InvalidInput(f"{source}: no valid symbols ({len(rejected)} rows rejected)")
+        first = f"; first: line {rejected[0]['line']}: {rejected[0]['reason']}" if rejected else ""
+        raise InvalidInput(f"{source}: no valid symbols ({len(rejected)} rows rejected{first})")
     return TickerList(symbols, rejected, duplicates)

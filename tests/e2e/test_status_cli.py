@@ -43,3 +43,56 @@ def test_status_names_a_missing_stack_and_an_unknown_execution(pipeline, tmp_pat
     bogus = pipeline.stack.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + ":nope"
     unknown = CliRunner().invoke(app, ["status", "--execution", bogus])
     assert unknown.exit_code == 2 and "does not exist" in " ".join(unknown.output.split())
+
+
+def _use_stack(pipeline, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".pricefeed").mkdir(exist_ok=True)
+    state = {"pid": 0, "endpoint": pipeline.stack.endpoint_url, **pipeline.stack.outputs}
+    (tmp_path / ".pricefeed" / "local.json").write_text(json.dumps(state))
+
+
+def test_run_follows_a_run_to_its_outcome_with_its_own_ticker_list(pipeline, tmp_path, monkeypatch):
+    _use_stack(pipeline, tmp_path, monkeypatch)
+    s3, raw = pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+    daily_list = [o["Key"] for o in s3.list_objects_v2(Bucket=raw, Prefix="config/").get("Contents", [])]
+    before = {k: s3.get_object(Bucket=raw, Key=k)["ETag"] for k in daily_list if not k.startswith("config/adhoc/")}
+
+    shown = CliRunner().invoke(app, ["run", "--date", "2026-11-12", "--symbols", "NSE:LT-EQ,NSE:NOSUCHX-EQ"])
+    text = " ".join(shown.output.split())
+
+    assert shown.exit_code == 0, shown.output
+    assert "tickers ingested" in text and "1/1" in text  # the unknown symbol is never planned
+    assert "SUCCEEDED; dates 2026-11-12 .. 2026-11-12; 1 ticker(s) planned, 1 unknown to Fyers" in text
+    assert "NSE:NOSUCHX-EQ" in text and "coverage: 1 complete" in text
+    # The run's own list went to config/adhoc/: the stack's daily list is untouched.
+    after = {k: s3.get_object(Bucket=raw, Key=k)["ETag"] for k in before}
+    assert after == before
+
+
+def test_backfill_checks_its_range_before_starting_anything(pipeline, tmp_path, monkeypatch):
+    _use_stack(pipeline, tmp_path, monkeypatch)
+    sfn, machine = pipeline.stack.client("stepfunctions"), pipeline.stack.outputs["StateMachineArn"]
+    runs_before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+
+    backwards = CliRunner().invoke(
+        app, ["backfill", "--from", "2026-11-10", "--to", "2026-11-02", "--symbols", "NSE:LT-EQ"]
+    )
+    bad_list = CliRunner().invoke(app, ["backfill", "--from", "2026-11-02", "--to", "2026-11-03", "--symbols", "SBIN"])
+
+    assert backwards.exit_code == 2 and "before --from" in " ".join(backwards.output.split())
+    assert bad_list.exit_code == 2 and "SBIN" in bad_list.output
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == runs_before
+
+
+def test_backfill_runs_a_range_in_the_fewest_requests(pipeline, tmp_path, monkeypatch):
+    _use_stack(pipeline, tmp_path, monkeypatch)
+    pipeline.sim.reset_stats()
+
+    shown = CliRunner().invoke(
+        app, ["backfill", "--from", "2026-10-05", "--to", "2026-10-09", "--symbols", "NSE:LT-EQ"]
+    )
+
+    assert shown.exit_code == 0, shown.output
+    assert "dates 2026-10-05 .. 2026-10-09; 1 ticker(s) planned" in " ".join(shown.output.split())
+    assert pipeline.sim.stats()["history_requests_by_symbol"] == {"NSE:LT-EQ": 1}

@@ -103,11 +103,13 @@ def test_no_symbol_column_is_an_error_naming_the_source(text):
 
 
 @pytest.mark.parametrize("text", ["symbol\n", "symbol\n\n\n", "symbol\nbad\n,\nNSE:\n"])
-def test_no_valid_symbol_at_all_is_an_error_counting_the_rejected_rows(text):
-    with pytest.raises(InvalidInput, match=r"^my list: no valid symbols \((\d+) rows rejected\)") as err:
+def test_no_valid_symbol_at_all_is_an_error_counting_the_rejected_rows_and_naming_the_first(text):
+    with pytest.raises(InvalidInput, match=r"^my list: no valid symbols \((\d+) rows rejected") as err:
         parse_ticker_csv(text, source="my list")
     expected = sum(1 for line in text.splitlines()[1:] if line)
-    assert f"({expected} rows rejected)" in str(err.value)
+    assert f"({expected} rows rejected" in str(err.value)
+    if expected:
+        assert "first: line 2: " in str(err.value)
 
 
 def test_the_shipped_ticker_list_parses_cleanly():
