@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from pricefeed.ingest import SETTLE_S
 from pricefeed.istime import IST, ist_midnight_epoch
+from pricefeed.launch import start_run
 from pricefeed.local.run import wait_for
 from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
 from pricefeed.tokens import TokenStore
@@ -19,13 +20,15 @@ from pricefeed.watermark import Watermarks
 
 
 def _start(pipeline, tmp_path: Path, symbols: list[str], execution_input: dict) -> tuple[dict, dict]:
-    csv = tmp_path / "tickers.csv"
-    csv.write_text("symbol\n" + "".join(f"{s}\n" for s in symbols))
     stack = pipeline.stack
-    stack.client("s3").upload_file(str(csv), stack.outputs["RawBucketName"], "config/nse_tickers.csv")
-    arn = stack.client("stepfunctions").start_execution(
-        stateMachineArn=stack.outputs["StateMachineArn"], input=json.dumps(execution_input)
-    )["executionArn"]
+    arn = start_run(
+        stack.client("stepfunctions"),
+        stack.client("s3"),
+        state_machine_arn=stack.outputs["StateMachineArn"],
+        raw_bucket=stack.outputs["RawBucketName"],
+        run_input=execution_input,
+        csv="symbol\n" + "".join(f"{s}\n" for s in symbols),
+    )
     described = wait_for(stack, arn, timeout_s=300)
     return described, json.loads(described.get("output") or "{}")
 

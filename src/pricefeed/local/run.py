@@ -82,16 +82,19 @@ def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
 
 
 def start_execution(stack: LocalStack, day: date, tickers_csv: Path) -> str:
+    """Start a run of ``day`` for the tickers in ``tickers_csv`` (as `pricefeed run` does); its ARN."""
+    from pricefeed.launch import start_run
+
     if not tickers_csv.is_file():
         raise InvalidInput(f"ticker list {tickers_csv} does not exist")
-    raw = stack.outputs["RawBucketName"]
-    key = stack.deployment.refs.get("TickerListKey", "config/nse_tickers.csv")
-    stack.client("s3").upload_file(str(tickers_csv), raw, key)
-    sfn = stack.client("stepfunctions")
-    name = f"local-{day.isoformat()}-{int(time.time() * 1000)}"
-    return sfn.start_execution(
-        stateMachineArn=stack.outputs["StateMachineArn"], name=name, input=json.dumps({"date": day.isoformat()})
-    )["executionArn"]
+    return start_run(
+        stack.client("stepfunctions"),
+        stack.client("s3"),
+        state_machine_arn=stack.outputs["StateMachineArn"],
+        raw_bucket=stack.outputs["RawBucketName"],
+        run_input={"date": day.isoformat()},
+        csv=tickers_csv.read_text(encoding="utf-8"),
+    )
 
 
 def wait_for(stack: LocalStack, execution_arn: str, *, timeout_s: float = 1800) -> dict:
