@@ -7,10 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | s
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha1sum < requirements/sam.txt | cut -c1-12)
 ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
+# Headless Chromium from Debian's packages: the report and the scripted login are checked in a real browser.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate venv sam-venv clean lock
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate venv sam-venv chromium clean lock
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -33,6 +36,13 @@ $(SAM_STAMP): requirements/sam.txt
 
 sam-venv: $(SAM_STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+	test -x $@
+
+chromium: $(CHROMIUM)
+
 ## make demo: the whole workflow for one trading day on the local stack + Fyers simulator; exports ./lake
 demo: $(STAMP)
 	$(BIN)/pricefeed local run $(if $(DATE),--date $(DATE)) --tickers $(TICKERS) --export lake
@@ -43,8 +53,8 @@ lint: $(STAMP) $(ASL_LINT)
 	PATH="$(BIN):$$PATH" $(ASL_LINT) --json-path statemachine/ingest_pipeline.asl.json
 
 ## make test: lint + the whole suite (unit, integration on emulated AWS, e2e, SAM validate/build)
-test: lint $(SAM_STAMP)
-	PRICEFEED_SAM=$(abspath $(SAM_VENV)/bin/sam) PATH="$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
+test: lint $(SAM_STAMP) $(CHROMIUM)
+	PRICEFEED_SAM=$(abspath $(SAM_VENV)/bin/sam) PRICEFEED_CHROMIUM=$(CHROMIUM) PATH="$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -54,3 +54,43 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
             )
             login(stack)
             yield Pipeline(stack, sim, workdir)
+
+
+#: Where tests leave files a person may want to look at (screenshots, reports); CI keeps the folder.
+ARTIFACTS = ROOT / "test-artifacts"
+
+#: How Chromium is started here: headless, no sandbox (root in CI), and nothing that phones home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright (a fresh profile per launch). `make test` installs
+    Chromium and sets PRICEFEED_CHROMIUM; run by hand, /usr/bin/chromium is used."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("PRICEFEED_CHROMIUM", "/usr/bin/chromium")
+    if not Path(executable).exists():
+        pytest.fail(f"no Chromium at {executable}: `make chromium` installs Debian's package (make test does)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -198,7 +198,8 @@ def local_down() -> None:
     console.print(f"Asked the local stack (pid {pid}) to stop.")
 
 
-from pricefeed import cli_runs  # noqa: E402, F401 - registers run/backfill/status/query on the app
+# Each module registers its commands on the app.
+from pricefeed import cli_login, cli_report, cli_runs  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

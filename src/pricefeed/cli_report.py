@@ -1,0 +1,1 @@
+"""`pricefeed report`: a self-contained HTML (and PNG) report (being written)."""
