@@ -13,7 +13,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate venv sam-venv chromium clean lock
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak venv sam-venv chromium clean lock audit
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -70,7 +70,33 @@ bench-ingest: $(STAMP)
 bench-aggregate: $(STAMP)
 	$(BIN)/python bench/bench_aggregate.py
 
-bench: bench-ingest bench-aggregate
+## make bench-soak: 1,000 tickers x 5 days of backfill at real limits: 429s, lost symbol-days, memory (10-17 min)
+bench-soak: $(STAMP)
+	$(BIN)/python bench/bench_soak.py
+
+bench: bench-ingest bench-aggregate bench-soak
+
+## make audit: known vulnerabilities (PyPI's advisory data) in every pinned dependency: the dev tools
+## (requirements/dev.lock), the Lambda layer (src/requirements.txt) and the Glue job's --additional-python-modules.
+## Needs only PyPI's JSON API; fails on a vulnerability and on any package PyPI could not be asked about.
+AUDIT_DIR := $(VENV)/audit
+AUDIT_SUMMARY = import json, sys; deps = json.load(open(sys.argv[1]))["dependencies"]; \
+	vulns = sorted({(d["name"], d["version"], v["id"], ", ".join(v["fix_versions"]) or "no fix yet") for d in deps for v in d.get("vulns", [])}); \
+	skipped = sorted({d["name"] for d in deps if d.get("skip_reason")}); \
+	audited = {(d["name"], d.get("version")) for d in deps if not d.get("skip_reason")}; \
+	[print(f"VULNERABLE {n}=={ver}: {i} (fixed in {fix})") for n, ver, i, fix in vulns]; \
+	print(f"pip-audit: {len(audited)} pinned packages audited, {len(vulns)} known vulnerabilities, {len(skipped)} not audited"); \
+	skipped and print("NOT AUDITED (PyPI gave no answer for them): " + ", ".join(skipped)); \
+	sys.exit(1 if vulns or skipped else 0)
+
+audit: $(STAMP)
+	@mkdir -p $(AUDIT_DIR) && rm -f $(AUDIT_DIR)/report.json
+	sed -n 's/.*--additional-python-modules: "\([^"]*\)".*/\1/p' template.yaml | tr ',' '\n' > $(AUDIT_DIR)/glue-requirements.txt
+	test -s $(AUDIT_DIR)/glue-requirements.txt
+	-$(BIN)/pip-audit --vulnerability-service pypi --no-deps --disable-pip --progress-spinner off \
+		--format json --output $(AUDIT_DIR)/report.json \
+		-r requirements/dev.lock -r src/requirements.txt -r $(AUDIT_DIR)/glue-requirements.txt
+	@$(BIN)/python -c '$(AUDIT_SUMMARY)' $(AUDIT_DIR)/report.json
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev.lock

@@ -77,10 +77,13 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Headless Debian Chromium driven by Playwright (a fresh profile per launch). `make test` installs
-    Chromium and sets PRICEFEED_CHROMIUM; run by hand, /usr/bin/chromium is used."""
+    Chromium and sets PRICEFEED_CHROMIUM; run by hand, /usr/bin/chromium is used.
+
+    Module-scoped on purpose: while Playwright's sync API is open, an asyncio loop runs in this thread and
+    every later ``asyncio.run`` in the tests would fail."""
     import os
 
     from playwright.sync_api import sync_playwright
@@ -94,3 +97,15 @@ def browser() -> Iterator[object]:
             yield launched
         finally:
             launched.close()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The session `pipeline` stack lives in moto's process-wide backends, which every in-process `mock_aws`
+    test resets; e2e runs first, so only e2e tests may use it (elsewhere they fail far from the cause)."""
+    misplaced = [
+        item.nodeid
+        for item in items
+        if "pipeline" in getattr(item, "fixturenames", ()) and not item.nodeid.startswith("tests/e2e/")
+    ]
+    if misplaced:
+        raise pytest.UsageError(f"only tests/e2e may use the `pipeline` fixture: {', '.join(misplaced[:5])}")
