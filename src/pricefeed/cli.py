@@ -14,17 +14,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pricefeed.errors import PricefeedError
 from pricefeed.istime import IST, parse_date
+from pricefeed.target import STATE_FILE
 
 app = typer.Typer(
     help="Fyers 1-minute history → S3 raw JSON → Parquet bars, on AWS or on this machine.", no_args_is_help=True
 )
 local = typer.Typer(help="The whole workflow on this machine: moto + the Fyers simulator.", no_args_is_help=True)
 app.add_typer(local, name="local")
-console = Console()
-STATE_FILE = Path(".pricefeed") / "local.json"
+console = Console(emoji=False)  # ":secret:" in an ARN must stay text
 
 
 def _day(value: str | None) -> date:
@@ -37,7 +38,8 @@ def _day(value: str | None) -> date:
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    """Print the error as plain text (brackets in it are not markup; an ARN or URL is never split) and exit 2."""
+    console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
     raise typer.Exit(2)
 
 

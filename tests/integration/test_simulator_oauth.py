@@ -213,3 +213,12 @@ def test_tokens_can_be_made_to_expire_after_a_number_of_history_answers(sim):
     assert_error(answers[2], 401, -8)
     fresh = exchange(sim, auth_code(sim, "st-2")).json()["access_token"]
     assert history(sim, fresh).status_code == 200  # tokens issued later live their normal life
+
+
+def test_expiring_tokens_now_expires_only_the_tokens_issued_so_far(sim):
+    token = exchange(sim, auth_code(sim)).json()["access_token"]
+    sim.expire_tokens_after(0)
+    assert_error(history(sim, token), 401, -8)
+    fresh = exchange(sim, auth_code(sim, "st-2")).json()["access_token"]
+    # The token a worker gets by refreshing right after lives on (no pending countdown left behind)
+    assert [history(sim, fresh).status_code for _ in range(3)] == [200, 200, 200]

@@ -7,11 +7,14 @@ history auth errors 401, -50 400, -300 400 (``invalid_symbol_status`` knob: 200)
 from __future__ import annotations
 
 import asyncio
+import hmac
+import html
 import json
 import socket
 import struct
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from yarl import URL
@@ -46,8 +49,8 @@ class SimState:
 
     def expire_tokens_after(self, history_requests: int) -> None:
         """Tokens issued so far expire after this many more served history answers (see SimulatorServer)."""
-        with self._expiry_lock:
-            self._expire_after = max(0, int(history_requests))
+        with self._expiry_lock:  # 0: expire now, once; tokens issued afterwards are not touched
+            self._expire_after = int(history_requests) if history_requests > 0 else None
         if history_requests <= 0:
             self.accounts.expire_tokens_in(0, self.now())
 
@@ -159,21 +162,90 @@ async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 # --- Fyers routes ---------------------------------------------------------------------------------
-async def generate_authcode(request: web.Request) -> web.StreamResponse:
-    """The simulated user is always logged in: redirect straight back with an auth code."""
-    state = request.app[STATE]
-    q = request.query
+_LOGIN_PARAMS = ("client_id", "redirect_uri", "response_type", "state")
+
+
+def _check_login_request(state: SimState, q: Any) -> None:
+    """generate-authcode's query: the app, its registered redirect URI and ``response_type=code``."""
     if q.get("client_id") != state.cfg.app_id:
         raise ApiError(400, -352, "Invalid app id")
     if q.get("redirect_uri") != state.cfg.redirect_uri:
         raise ApiError(400, -50, "redirect_uri does not match the app's registered redirect URI")
     if q.get("response_type") != "code":
         raise ApiError(400, -50, "Invalid response_type")
+
+
+def _back_with_code(state: SimState, q: Any, redirect: type[web.HTTPException]) -> web.HTTPException:
+    """The redirect to the app's redirect URI with a fresh auth code and the request's ``state``."""
     code = state.accounts.issue_auth_code(state.now())
     target = URL(state.cfg.redirect_uri).update_query(
         {"s": "ok", "code": "200", "auth_code": code, "state": q.get("state", "")}
     )
-    raise web.HTTPFound(str(target))
+    return redirect(str(target))
+
+
+def _login_form(state: SimState, q: Any, *, error: str = "", client: str = "", status: int = 200) -> web.Response:
+    """Fyers-like login page; the form posts back to generate-authcode with the same query."""
+    action = "/api/v3/generate-authcode?" + urlencode({k: q.get(k, "") for k in _LOGIN_PARAMS})
+    notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Fyers | Login</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #f3f5f9; margin: 0; }}
+ main {{ max-width: 360px; margin: 64px auto; background: #fff; padding: 32px; border-radius: 12px;
+        box-shadow: 0 2px 12px rgba(0,0,0,.08); }}
+ h1 {{ font-size: 22px; margin: 0 0 4px; }} .app {{ color: #667; margin: 0 0 24px; font-size: 14px; }}
+ label {{ display: block; font-size: 14px; margin: 16px 0 6px; }}
+ input {{ width: 100%; box-sizing: border-box; padding: 10px; font-size: 16px; border: 1px solid #ccd;
+         border-radius: 6px; }}
+ button {{ width: 100%; margin-top: 24px; padding: 12px; font-size: 16px; color: #fff; background: #2d5bff;
+          border: 0; border-radius: 6px; cursor: pointer; }}
+ .error {{ color: #b00020; background: #fdecee; padding: 8px 10px; border-radius: 6px; font-size: 14px; }}
+ .sim {{ color: #99a; font-size: 12px; margin-top: 20px; }}
+</style></head>
+<body><main>
+<h1>Login to FYERS</h1>
+<p class="app">to continue to app <b>{html.escape(state.cfg.app_id)}</b></p>
+{notice}
+<form method="post" action="{html.escape(action)}">
+ <label for="fy_id">Client ID or mobile number</label>
+ <input id="fy_id" name="fy_id" autocomplete="username" required value="{html.escape(client)}">
+ <label for="pin">PIN</label>
+ <input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required>
+ <button type="submit">Login</button>
+</form>
+<p class="sim">Fyers simulator</p>
+</main></body></html>
+"""
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return web.Response(status=status, text=body, content_type="text/html", headers=headers)
+
+
+async def generate_authcode(request: web.Request) -> web.StreamResponse:
+    """Without ``login_page`` the simulated user is always logged in: redirect straight back with an auth
+    code. With it, show the login form (the redirect follows its POST, :func:`submit_login`)."""
+    state = request.app[STATE]
+    _check_login_request(state, request.query)
+    if not state.cfg.login_page:
+        raise _back_with_code(state, request.query, web.HTTPFound)
+    return _login_form(state, request.query)
+
+
+async def submit_login(request: web.Request) -> web.StreamResponse:
+    """The login form's POST: the right PIN redirects back with an auth code and the state; a wrong PIN
+    (or no client ID) shows the form again saying so, without redirecting."""
+    state = request.app[STATE]
+    q = request.query
+    _check_login_request(state, q)
+    form = await request.post()
+    client = str(form.get("fy_id", "")).strip()[:64]
+    pin = str(form.get("pin", ""))
+    if not client:
+        return _login_form(state, q, error="Enter your client ID or mobile number.", status=400)
+    if not hmac.compare_digest(pin.encode(), state.cfg.pin.encode()):
+        return _login_form(state, q, error="Incorrect PIN. Please try again.", client=client, status=401)
+    raise _back_with_code(state, q, web.HTTPSeeOther)
 
 
 async def validate_authcode(request: web.Request) -> web.Response:
@@ -253,6 +325,8 @@ def build_app(state: SimState) -> web.Application:
     app = web.Application(middlewares=[gate])
     app[STATE] = state
     app.router.add_get("/api/v3/generate-authcode", generate_authcode)
+    if state.cfg.login_page:
+        app.router.add_post("/api/v3/generate-authcode", submit_login)
     app.router.add_post("/api/v3/validate-authcode", validate_authcode)
     app.router.add_post("/api/v3/validate-refresh-token", validate_refresh_token)
     app.router.add_post("/api/v3/logout", logout)

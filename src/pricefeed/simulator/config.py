@@ -29,6 +29,10 @@ class SimulatorConfig:
     master_column_order: tuple[int, ...] | None = None  # /sym_details/ column j = documented column order[j]
     seed: int = 0
     clock: Callable[[], float] | None = None
+    #: False: generate-authcode redirects straight back with an auth code (the user is always logged in).
+    #: True: it shows a login form like Fyers' (client ID / mobile, PIN) and redirects only after a POST with
+    #: the right ``pin``; a wrong PIN shows the form again with the error.
+    login_page: bool = False
 
     def now(self) -> float:
         """Current epoch seconds per the configured clock."""
