@@ -1,6 +1,7 @@
-"""`pricefeed run|backfill|status|query`: start and follow runs on a stack, look at the outcome, query the bars.
+"""`pricefeed run|backfill|redrive|status|query`: start and follow runs on a stack, look at the outcome, query.
 
-They talk to the stack of `pricefeed local up` (its endpoint and outputs in `.pricefeed/local.json`).
+They talk to the stack of `pricefeed local up` (its endpoint and outputs in `.pricefeed/local.json`), or to a
+deployed stack named by ``--stack`` (``PRICEFEED_STACK``) with the usual AWS profile and region.
 """
 
 from __future__ import annotations
@@ -12,68 +13,129 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from pricefeed.cli import STATE_FILE, _fail, app, console
+from pricefeed.cli import _fail, app, console
 from pricefeed.errors import PricefeedError
+from pricefeed.target import Target, resolve
 
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
-
-def _stack() -> tuple[dict, object, object]:
-    """The local stack's state, and Step Functions and S3 clients for it."""
-    import boto3
-
-    if not STATE_FILE.exists():
-        _fail(PricefeedError("no stack: start one with `pricefeed local up` (in another terminal) first"))
-    state = json.loads(STATE_FILE.read_text())
-    kw = {
-        "endpoint_url": state["endpoint"],
-        "region_name": "ap-south-1",
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
-    return state, boto3.client("stepfunctions", **kw), boto3.client("s3", **kw)
+STACK = typer.Option(
+    None,
+    "--stack",
+    envvar="PRICEFEED_STACK",
+    help="A deployed stack's name (default: the local stack of `pricefeed local up` in this directory).",
+)
+PROFILE = typer.Option(None, "--profile", help="AWS profile of the deployed stack's account (else the usual chain).")
+REGION = typer.Option(None, "--region", help="AWS region of the deployed stack (else AWS_REGION / the profile's).")
 
 
-def _start_and_follow(run_input: dict, csv: str | None, timeout_s: float) -> None:
+def _target(stack: str | None, profile: str | None, region: str | None) -> Target:
+    try:
+        return resolve(stack, profile=profile, region=region)
+    except PricefeedError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
+def _budget_reader(target: Target):
+    """A callable giving the account's budget use now, or None when it can't be read (never fatal)."""
+    from pricefeed.launch import read_budget
+    from pricefeed.tokens import load_app_config
+
+    try:
+        table = target.output("StateTableName")
+        account = load_app_config(target.client("secretsmanager"), target.output("AppConfigSecretArn")).app_id
+    except Exception:  # noqa: BLE001 - no rights to the secret, an older stack: the progress goes on without it
+        return lambda: None
+    dynamodb = target.client("dynamodb")
+
+    def read():
+        try:
+            return read_budget(dynamodb, table=table, account=account)
+        except Exception:  # noqa: BLE001 - a missed reading only leaves the figure stale
+            return None
+
+    return read
+
+
+class _RunProgress(Progress):
+    """The tickers' progress bar with a line under it about the Fyers budget."""
+
+    note = ""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.note:
+            yield Text(self.note)
+
+
+def _budget_text(budget, used_at_start: int | None) -> str:
+    if budget is None:
+        return ""
+    this_run = budget.used_today - (used_at_start or 0)
+    day_cap = f" of {budget.per_day:,}" if budget.per_day else ""
+    pace = f", budget {budget.per_minute}/min" if budget.per_minute else ""
+    paused = " - paused after a 429" if budget.paused else ""
+    return f"Fyers requests: {this_run:,} this run, {budget.used_today:,}{day_cap} today{pace}{paused}"
+
+
+def _start_and_follow(target: Target, run_input: dict, csv: str | None, timeout_s: float) -> None:
     from pricefeed.launch import progress, start_run
     from pricefeed.status import run_status
 
-    state, sfn, s3 = _stack()
+    sfn, s3, raw = target.client("stepfunctions"), target.client("s3"), target.output("RawBucketName")
+    budget = _budget_reader(target)
+    at_start = budget()
     arn = start_run(
-        sfn,
-        s3,
-        state_machine_arn=state["StateMachineArn"],
-        raw_bucket=state["RawBucketName"],
-        run_input=run_input,
-        csv=csv,
+        sfn, s3, state_machine_arn=target.output("StateMachineArn"), raw_bucket=raw, run_input=run_input, csv=csv
     )
-    console.print(f"started {arn.rsplit(':', 1)[-1]} with input {json.dumps(run_input)}")
+    console.print(f"started {arn.rsplit(':', 1)[-1]} on stack {target.name} with input {json.dumps(run_input)}")
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]}[/]"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     deadline = time.monotonic() + timeout_s
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("planning", total=None)
-        while True:
-            now = progress(sfn, s3, raw_bucket=state["RawBucketName"], execution_arn=arn)
-            if now.planned is not None:
-                bar.update(task, description="tickers ingested", total=now.planned, completed=now.ingested)
-            if now.status in FINISHED:
-                break
-            if time.monotonic() > deadline:
-                _fail(
-                    PricefeedError(
-                        f"the run is still {now.status} after {timeout_s:.0f} s; follow it with `pricefeed status`"
+    try:
+        with _RunProgress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("planning", total=None, failed="")
+            seen: dict = {}
+            while True:
+                now = progress(sfn, s3, raw_bucket=raw, execution_arn=arn, seen=seen)
+                if now.planned is not None:
+                    failed = (now.failed and f"{now.failed} failed", now.unknown and f"{now.unknown} unknown")
+                    bar.update(
+                        task,
+                        description="tickers done",
+                        total=now.planned,
+                        completed=now.ingested + now.failed,
+                        failed=", ".join(t for t in failed if t),
                     )
-                )
-            time.sleep(0.5)
-    _print_run(run_status(sfn, s3, raw_bucket=state["RawBucketName"], execution_arn=arn))
+                bar.note = _budget_text(budget(), at_start.used_today if at_start else None)
+                if now.status in FINISHED:
+                    bar.refresh()
+                    break
+                if time.monotonic() > deadline:
+                    _fail(
+                        PricefeedError(
+                            f"the run is still {now.status} after {timeout_s:.0f} s; "
+                            f"follow it with `pricefeed status --execution {arn}`"
+                        )
+                    )
+                time.sleep(1.0 if target.local else 3.0)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]Stopped following; the run goes on on the stack.[/] Follow it with "
+            f"`pricefeed status --execution {arn}`; stop it with `aws stepfunctions stop-execution`."
+        )
+        raise typer.Exit(130) from None
+    _print_run(run_status(sfn, s3, raw_bucket=raw, execution_arn=arn))
     if now.status != "SUCCEEDED":
         raise typer.Exit(1)
 
@@ -86,8 +148,11 @@ def run(
     tickers: Path = typer.Option(None, help="A ticker CSV for this run only (default: the stack's list)."),
     symbols: str = typer.Option(None, help="Comma-separated Fyers symbols for this run only, e.g. NSE:SBIN-EQ."),
     timeout: float = typer.Option(3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
 ) -> None:
-    """Start a run on the stack and follow it: tickers ingested of those planned, then the outcome."""
+    """Start a run on the stack and follow it: tickers done and failed, Fyers requests used, then the outcome."""
     from pricefeed.launch import execution_input, ticker_csv
 
     try:
@@ -95,7 +160,7 @@ def run(
     except PricefeedError as exc:
         _fail(exc)
         return
-    _start_and_follow(run_input, csv, timeout)
+    _start_and_follow(_target(stack, profile, region), run_input, csv, timeout)
 
 
 @app.command("backfill")
@@ -105,6 +170,9 @@ def backfill(
     tickers: Path = typer.Option(None, help="A ticker CSV for this backfill (default: the stack's list)."),
     symbols: str = typer.Option(None, help="Comma-separated Fyers symbols for this backfill."),
     timeout: float = typer.Option(6 * 3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
 ) -> None:
     """Backfill a date range in the fewest requests (<= 100 days each) and follow it."""
     from pricefeed.launch import execution_input, ticker_csv
@@ -115,34 +183,75 @@ def backfill(
     except PricefeedError as exc:
         _fail(exc)
         return
-    _start_and_follow(run_input, csv, timeout)
+    _start_and_follow(_target(stack, profile, region), run_input, csv, timeout)
+
+
+@app.command("redrive")
+def redrive(
+    execution: str = typer.Option(None, help="The run to redrive, an execution ARN (default: the newest run)."),
+    include_unknown: bool = typer.Option(
+        False, "--include-unknown", help="Also retry symbols the plan found unknown to Fyers."
+    ),
+    timeout: float = typer.Option(6 * 3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
+) -> None:
+    """Re-run only the tickers that failed in a run, over the same dates, and follow it.
+
+    A run that failed as a whole (say, the aggregation job) is redriven with all its tickers. Bars are
+    rebuilt from the newest answers: nothing already stored is duplicated."""
+    from pricefeed.launch import redrive_input
+    from pricefeed.status import recent_runs, run_status
+
+    target = _target(stack, profile, region)
+    sfn, s3 = target.client("stepfunctions"), target.client("s3")
+    try:
+        if execution is None:
+            runs = recent_runs(sfn, target.output("StateMachineArn"), last=1)
+            if not runs:
+                raise PricefeedError("no runs yet on this stack: nothing to redrive")
+            execution = runs[0]["arn"]
+        before = run_status(sfn, s3, raw_bucket=target.output("RawBucketName"), execution_arn=execution)
+        run_input, csv, what = redrive_input(before, include_unknown=include_unknown)
+    except PricefeedError as exc:
+        _fail(exc)
+        return
+    console.print(what)
+    _start_and_follow(target, run_input, csv, timeout)
 
 
 @app.command("status")
 def status(
     execution: str = typer.Option(None, help="An execution ARN (default: the newest run)."),
     last: int = typer.Option(5, help="How many recent runs to list."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
 ) -> None:
-    """The last runs, then one run: its failed tickers with the dead-letter reason, and coverage holes.
-
-    Talks to the stack started by `pricefeed local up` from this directory."""
+    """The last runs, then one run: its failed tickers with the dead-letter reason, and coverage holes."""
     from pricefeed.status import recent_runs, run_status
 
-    state, sfn, s3 = _stack()
+    target = _target(stack, profile, region)
+    sfn, s3 = target.client("stepfunctions"), target.client("s3")
     try:
-        runs = recent_runs(sfn, state["StateMachineArn"], last=last)
+        runs = recent_runs(sfn, target.output("StateMachineArn"), last=last)
         if not runs and not execution:
-            console.print("No runs yet: start one with `pricefeed local run` or the Step Functions API.")
+            console.print("No runs yet: start one with `pricefeed run` or `pricefeed backfill`.")
             return
-        chosen = run_status(sfn, s3, raw_bucket=state["RawBucketName"], execution_arn=execution or runs[0]["arn"])
+        chosen = run_status(
+            sfn, s3, raw_bucket=target.output("RawBucketName"), execution_arn=execution or runs[0]["arn"]
+        )
     except PricefeedError as exc:
         _fail(exc)
         return
-    table = Table("run", "status", "started (UTC)", "stopped (UTC)", title="recent runs")
+    table = Table("run", "status", "started (UTC)", "stopped (UTC)", title=f"recent runs on stack {target.name}")
     for r in runs:
         table.add_row(r["name"], r["status"], r["started"][:19], (r["stopped"] or "")[:19])
     console.print(table)
     _print_run(chosen)
+    if chosen["dead_letters"] and chosen["status"] == "SUCCEEDED":
+        console.print(f"Re-run only the failed tickers: `pricefeed redrive --execution {execution or runs[0]['arn']}`")
 
 
 def _print_run(chosen: dict) -> None:
@@ -169,18 +278,54 @@ def _print_run(chosen: dict) -> None:
             )
 
 
+LIVE = typer.Option(
+    False, "--live", help="Read the stack's buckets (the `local up` stack, or --stack NAME) instead of an export."
+)
+LAKE = typer.Option(Path("lake"), help="An exported lake (`make demo`, `pricefeed local run --export`).")
+
+
+def lake_of(lake: Path, *, live: bool, stack: str | None, profile: str | None, region: str | None) -> Path:
+    """``lake``, or with ``--live``/``--stack`` a mirror of the stack's lake brought up to date first
+    (`.pricefeed/lake/<stack>`: only changed objects are downloaded)."""
+    if not live and not stack:
+        return lake
+    from pricefeed.mirror import sync
+    from pricefeed.target import STATE_FILE
+
+    target = _target(stack, profile, region)
+    directory = STATE_FILE.parent / "lake" / target.name
+    with console.status(f"Mirroring the lake of stack {target.name} into {directory}…"):
+        counts = sync(
+            target.client("s3"),
+            raw_bucket=target.output("RawBucketName"),
+            processed_bucket=target.output("ProcessedBucketName"),
+            directory=directory,
+        )
+    console.print(
+        f"lake of stack {target.name}: {counts['downloaded']} file(s) fetched, {counts['removed']} removed, "
+        f"{counts['unchanged']} unchanged",
+        soft_wrap=True,
+    )
+    return directory
+
+
 @app.command("query")
 def query(
     sql: str = typer.Argument(..., help='SQL over the views `bars` and `coverage`, e.g. "select * from bars limit 5".'),
-    lake: Path = typer.Option(Path("lake"), help="An exported lake (`make demo`, `pricefeed local run --export`)."),
+    lake: Path = LAKE,
     csv: bool = typer.Option(False, "--csv", help="CSV on standard output instead of a table."),
+    live: bool = LIVE,
+    stack: str = typer.Option(None, "--stack", help="A deployed stack's name: query its lake (implies --live)."),
+    profile: str = PROFILE,
+    region: str = REGION,
 ) -> None:
-    """Query the bars and the coverage ledger of an exported lake with DuckDB (the tables Athena sees)."""
+    """Query the bars and the coverage ledger with DuckDB (the tables Athena sees): an export, or a stack's lake."""
     import csv as csv_module
     import sys
 
     from pricefeed.query import run_query
 
+    lake = lake_of(lake, live=live, stack=stack, profile=profile, region=region)
     try:
         columns, rows = run_query(sql, lake)
     except PricefeedError as exc:

@@ -65,4 +65,13 @@ def record_failure(event: object, *, s3, raw_bucket: str, now: datetime | None =
     s3.put_object(
         Bucket=raw_bucket, Key=key, Body=json.dumps(letter, indent=1).encode(), ContentType="application/json"
     )
+    run_id = letter["run_id"]
+    if isinstance(run_id, str) and run_id and "/" not in run_id:  # after the letter: a marker's letter exists
+        marker = {"symbol": symbol, "dead_letter_key": key, "error_type": error_type, "attempts": attempts}
+        s3.put_object(
+            Bucket=raw_bucket,
+            Key=paths.failed_marker_key(run_id, symbol),
+            Body=json.dumps(marker).encode(),
+            ContentType="application/json",
+        )
     return {"dead_letter_key": key}

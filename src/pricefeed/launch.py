@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import parse_date
+from pricefeed.istime import ist_today, parse_date
 from pricefeed.plan import run_prefix
 from pricefeed.tickers import parse_ticker_csv
 
@@ -22,11 +22,26 @@ ADHOC_PREFIX = "config/adhoc/"
 
 @dataclass(frozen=True)
 class Progress:
-    """``planned`` is None until the plan step has written the run's item list."""
+    """``planned`` is None until the plan step has written the run's item list. ``failed`` counts planned
+    tickers dead-lettered so far; ``unknown`` the symbols the plan dead-lettered as unknown to Fyers."""
 
     status: str
     planned: int | None
     ingested: int
+    failed: int = 0
+    unknown: int = 0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The Fyers account's request budget as the workers share it (the ``budget#<app id>`` item)."""
+
+    day: str
+    used_today: int
+    per_day: int | None
+    per_minute: int | None
+    paused: bool
+    breaches_today: int
 
 
 def execution_input(*, day: str | None, first: str | None, last: str | None) -> dict:
@@ -76,8 +91,9 @@ def start_run(sfn: Any, s3: Any, *, state_machine_arn: str, raw_bucket: str, run
     return answer["executionArn"]
 
 
-def progress(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> Progress:
-    """Where a run is: its status, how many tickers it planned, how many have been ingested so far."""
+def progress(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str, seen: dict | None = None) -> Progress:
+    """Where a run is: its status, tickers planned, ingested and failed so far. Pass the same ``seen`` dict
+    on every poll of one run, so each failure note is read once."""
     described = sfn.describe_execution(executionArn=execution_arn)
     prefix = run_prefix(described["name"])
     try:
@@ -85,7 +101,69 @@ def progress(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> Progr
         planned: int | None = len(items)
     except s3.exceptions.NoSuchKey:
         planned = None
-    ingested = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw_bucket, Prefix=prefix + "ingested/"):
-        ingested += len(page.get("Contents", []))
-    return Progress(described["status"], planned, ingested)
+    seen = {} if seen is None else seen
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw_bucket, Prefix=prefix + "failed/"):
+        for obj in page.get("Contents", []):
+            if obj["Key"] not in seen:  # attempts 0: the plan found the symbol unknown (never a Map item)
+                note = json.loads(s3.get_object(Bucket=raw_bucket, Key=obj["Key"])["Body"].read())
+                seen[obj["Key"]] = note.get("attempts") == 0
+    unknown = sum(seen.values())
+    return Progress(
+        described["status"], planned, _count(s3, raw_bucket, prefix + "ingested/"), len(seen) - unknown, unknown
+    )
+
+
+def _count(s3: Any, bucket: str, prefix: str) -> int:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
+def read_budget(dynamodb: Any, *, table: str, account: str) -> Budget | None:
+    """Today's use of ``account``'s budget (None before its first request). Read-only, eventually consistent."""
+    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"budget#{account}"}}).get("Item")
+    if not item:
+        return None
+    number = lambda name: int(item[name]["N"]) if name in item else None  # noqa: E731
+    today = ist_today().isoformat()
+    same_day = item["day"]["S"] == today
+    return Budget(
+        day=today,
+        used_today=int(item["used"]["N"]) if same_day else 0,
+        per_day=number("per_day"),
+        per_minute=number("per_minute"),
+        paused=float(item["paused_until"]["N"]) > time.time(),
+        breaches_today=len(item["breaches"]["L"]) if same_day else 0,
+    )
+
+
+def redrive_input(run: dict, *, include_unknown: bool = False) -> tuple[dict, str | None, str]:
+    """What `pricefeed redrive` starts for ``run`` (a :func:`pricefeed.status.run_status` result):
+    (execution input, ticker CSV or None, a sentence saying what and why).
+
+    A run that finished: its failed tickers only, over the run's dates (symbols the plan found unknown to
+    Fyers only with ``include_unknown``: they fail again until the list is fixed). A run that failed as a
+    whole (e.g. the aggregation job): every ticker of its list, over its dates. ``InvalidInput`` when there
+    is nothing to redrive or the run is still going."""
+    name, state = run["name"], run["status"]
+    if state == "RUNNING":
+        raise InvalidInput(f"run {name} is still running: redrive it once it has finished")
+    first, last = run.get("from"), run.get("to")
+    dates = ({"date": first} if first == last else {"from": first, "to": last}) if first and last else None
+    if state != "SUCCEEDED":
+        if dates is None:  # it stopped before the plan: the same input again
+            return (
+                dict(run["input"]),
+                None,
+                f"run {name} {state} before planning: starting it again with the same input",
+            )
+        tickers_key = run.get("tickers_key")
+        again = {**dates, **({"tickers_key": tickers_key} if tickers_key else {})}
+        return again, None, f"run {name} {state} ({run.get('error') or 'no error given'}): redriving all its tickers"
+    letters = [d for d in run["dead_letters"] if include_unknown or d.get("attempts") != 0]
+    symbols = sorted({d["symbol"] for d in letters if d.get("symbol")})
+    if not symbols:
+        skipped = len(run["dead_letters"]) - len(letters)
+        hint = f" ({skipped} unknown to Fyers: fix the list, or --include-unknown)" if skipped else ""
+        raise InvalidInput(f"run {name} has no failed tickers to redrive{hint}")
+    csv = "symbol\n" + "".join(f"{s}\n" for s in symbols)
+    return dates or {}, csv, f"redriving {len(symbols)} failed ticker(s) of run {name}: {', '.join(symbols[:10])}"

@@ -76,6 +76,15 @@ def ingested_manifest_key(ingested_prefix: str, symbol: str) -> str:
     return f"{ingested_prefix}{exchange}/{name}.json"
 
 
+def failed_marker_key(run_id: str, symbol: str) -> str:
+    """``ohlcv/runs/<run_id>/failed/<EXCH>/<SYMBOL>.json``: one run's note that ``symbol`` was dead-lettered
+    (its dead letter lives under ``ohlcv/errors/``); lets a run's progress and redrive find failures by run."""
+    if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.strip() != run_id:
+        raise InvalidInput(f"run id {run_id!r} must be a non-empty name without '/'")
+    exchange, name = split_symbol(symbol)
+    return f"ohlcv/runs/{run_id}/failed/{exchange}/{name}.json"
+
+
 def check_prefix(prefix: str, *, name: str = "prefix") -> str:
     """``prefix`` if it is a non-empty S3 key prefix ending with ``/`` and not starting with one."""
     if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/") or prefix.strip() != prefix:

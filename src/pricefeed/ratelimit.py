@@ -99,6 +99,7 @@ class AccountRateLimiter:
         self.account = account
         self.key = f"budget#{account}"
         self.per_day = per_day
+        self.per_minute = per_minute
         self.window_s = window_s
         self.max_breaches = max_breaches
         interval = Decimal(max(1.0 / per_second, (window_s + margin_s) / per_minute))
@@ -221,6 +222,8 @@ class AccountRateLimiter:
             "paused_until": {"N": str(b.paused_until)},
             "breaches": {"L": [{"N": str(m)} for m in sorted(b.breaches)]},
             "version": {"N": str(b.version)},
+            "per_minute": {"N": str(self.per_minute)},  # for readers such as `pricefeed run`'s progress
+            "per_day": {"N": str(self.per_day)},
             "expires_at": {"N": str(int(max(now, b.tat, b.paused_until)) + TTL_S)},
         }
         if expected_version == 0:

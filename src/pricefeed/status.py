@@ -12,6 +12,7 @@ from typing import Any
 
 from pricefeed.errors import InvalidInput
 from pricefeed.paths import DEAD_LETTER_ROOT
+from pricefeed.plan import run_prefix
 
 #: Dead letters of one run are read from the run's date folders only (a run names its from/to dates).
 MAX_DAYS_SCANNED = 400
@@ -53,6 +54,7 @@ def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dic
         "from": output.get("from"),
         "to": output.get("to"),
         "partitions": output.get("partitions"),
+        "tickers_key": output.get("tickers_key") or run_input.get("tickers_key"),
     }
     status["dead_letters"] = _dead_letters(s3, raw_bucket, described["name"], output)
     status["coverage"] = _coverage(s3, raw_bucket, output.get("result_key"))
@@ -60,6 +62,15 @@ def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dic
 
 
 def _dead_letters(s3: Any, bucket: str, run_id: str, output: dict) -> list[dict]:
+    """The run's dead letters: through its failure notes (``ohlcv/runs/<run>/failed/``), else (runs made
+    before those notes existed) by scanning the dead letters of the run's dates."""
+    noted = [
+        json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())["dead_letter_key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{run_prefix(run_id)}failed/")
+        for obj in page.get("Contents", [])
+    ]
+    if noted:
+        return sorted((_letter(s3, bucket, key)[1] for key in noted), key=lambda d: (d["symbol"] or "", d["key"]))
     if not output.get("from") or not output.get("to"):
         return []
     first, last = date.fromisoformat(output["from"]), date.fromisoformat(output["to"])
@@ -72,19 +83,22 @@ def _dead_letters(s3: Any, bucket: str, run_id: str, output: dict) -> list[dict]
             day_folder = "/".join(obj["Key"].split("/")[3:6]) + "/"
             if day_folder not in wanted:
                 continue
-            letter = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-            if letter.get("run_id") != run_id:
-                continue
-            letters.append(
-                {
-                    "symbol": letter.get("symbol"),
-                    "error_type": letter.get("error_type"),
-                    "reason": str(letter.get("error_message", "")).split(": ", 1)[-1][:200],
-                    "attempts": letter.get("attempts"),
-                    "key": obj["Key"],
-                }
-            )
+            letter_run, letter = _letter(s3, bucket, obj["Key"])
+            if letter_run == run_id:
+                letters.append(letter)
     return sorted(letters, key=lambda d: (d["symbol"] or "", d["key"]))
+
+
+def _letter(s3: Any, bucket: str, key: str) -> tuple[str | None, dict]:
+    """(the letter's run id, what status shows of it)."""
+    letter = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return letter.get("run_id"), {
+        "symbol": letter.get("symbol"),
+        "error_type": letter.get("error_type"),
+        "reason": str(letter.get("error_message", "")).split(": ", 1)[-1][:200],
+        "attempts": letter.get("attempts"),
+        "key": key,
+    }
 
 
 def _coverage(s3: Any, bucket: str, result_key: str | None) -> dict | None:

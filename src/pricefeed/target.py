@@ -70,7 +70,9 @@ def resolve(
             )
         state = json.loads(state_file.read_text())
         session = boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=LOCAL_REGION  # noqa: S106
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto takes any credentials
+            region_name=LOCAL_REGION,
         )
         outputs = {k: v for k, v in state.items() if isinstance(v, str) and k not in ("endpoint",)}
         return Target("local", outputs, session, endpoint_url=state["endpoint"])
@@ -79,7 +81,7 @@ def resolve(
     import botocore.exceptions
 
     try:
-        session = boto3.Session(profile_name=profile, region_name=region)
+        session = boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
     except botocore.exceptions.ProfileNotFound:
         raise InvalidInput(f"--profile {profile!r} is not in your AWS config (~/.aws/config)") from None
     if session.region_name is None:

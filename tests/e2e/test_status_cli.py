@@ -61,7 +61,7 @@ def test_run_follows_a_run_to_its_outcome_with_its_own_ticker_list(pipeline, tmp
     text = " ".join(shown.output.split())
 
     assert shown.exit_code == 0, shown.output
-    assert "tickers ingested" in text and "1/1" in text  # the unknown symbol is never planned
+    assert "tickers done" in text and "1/1" in text and "1 unknown" in text  # the unknown one is never planned
     assert "SUCCEEDED; dates 2026-11-12 .. 2026-11-12; 1 ticker(s) planned, 1 unknown to Fyers" in text
     assert "NSE:NOSUCHX-EQ" in text and "coverage: 1 complete" in text
     # The run's own list went to config/adhoc/: the stack's daily list is untouched.

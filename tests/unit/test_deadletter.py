@@ -164,3 +164,23 @@ def test_a_bad_failure_event_is_an_invalid_input_and_writes_nothing(s3, event, n
     with pytest.raises(InvalidInput, match=named):
         record_failure(event, s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_the_run_notes_which_of_its_tickers_failed_next_to_its_manifests(s3):
+    # Given a failure of run-7
+    result = record_failure(failure_event(), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    # Then the run's folder says so, pointing at the dead letter (what progress and `pricefeed redrive` read)
+    marker = json.loads(s3.get_object(Bucket=BUCKET, Key="ohlcv/runs/run-7/failed/NSE/M&M-EQ.json")["Body"].read())
+    assert marker == {
+        "symbol": "NSE:M&M-EQ",
+        "dead_letter_key": result["dead_letter_key"],
+        "error_type": "InvalidSymbol",
+        "attempts": 1,
+    }
+
+
+@pytest.mark.parametrize("run_id", ["", None, 7, "a/b"])
+def test_a_failure_without_a_usable_run_id_still_gets_its_dead_letter_and_no_marker(s3, run_id):
+    result = record_failure(failure_event(run_id=run_id), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
+    assert s3.get_object(Bucket=BUCKET, Key=result["dead_letter_key"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="ohlcv/runs/")

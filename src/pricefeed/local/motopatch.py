@@ -11,10 +11,13 @@ loudly when an upgrade moves any of these).
 4. DynamoDB: moto's server handles requests on many threads and does not apply a conditional write
    atomically, which real DynamoDB does per item; the account-wide rate budget and the refresh lease
    rely on that, so DynamoDB actions run one at a time.
+5. S3 (a fault hook for tests): ``S3Backend.put_object`` refuses keys matching a pattern given to
+   :func:`fail_s3_writes` with HTTP 500 ``InternalError``, as S3 itself would (SDKs retry it, then fail).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -25,6 +28,7 @@ from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
 from moto.dynamodb import responses as dynamodb_responses
 from moto.glue import models as glue_models
+from moto.s3 import models as s3_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
@@ -32,6 +36,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
+from werkzeug.exceptions import HTTPException
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
 LambdaInvoker = Callable[[Any], tuple[str, bool]]
@@ -43,6 +48,32 @@ _retry_scale = [1.0]
 _applied = threading.Lock()
 _is_applied = False
 _dynamodb_lock = threading.RLock()
+# (bucket or None for any, compiled key pattern) → how many PutObject calls it refused
+_s3_write_faults: dict[tuple[str | None, re.Pattern[str]], int] = {}
+_s3_faults_lock = threading.Lock()
+
+
+class S3InternalError(HTTPException):
+    """What S3 answers when it fails a request on its side: HTTP 500, XML error ``InternalError``."""
+
+    code = 500
+
+    def __init__(self, key: str):
+        super().__init__(
+            description='<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+            "<Message>We encountered an internal error. Please try again.</Message>"
+            f"<Key>{_xml_escape(key)}</Key><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+        )
+
+    def get_body(self, *args: Any, **kwargs: Any) -> str:
+        return str(self.description)
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "application/xml")]
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class _ScaledTime:
@@ -118,6 +149,19 @@ def _serialized(original):
     return call_action
 
 
+def _failing_put_object(original):
+    def put_object(self, bucket_name: str, key_name: str, *args: Any, **kwargs: Any):
+        with _s3_faults_lock:
+            for (bucket, pattern), refused in _s3_write_faults.items():
+                if (bucket is None or bucket == bucket_name) and pattern.search(key_name):
+                    _s3_write_faults[(bucket, pattern)] = refused + 1
+                    raise S3InternalError(key_name)
+        return original(self, bucket_name, key_name, *args, **kwargs)
+
+    put_object.__wrapped__ = original
+    return put_object
+
+
 def apply(*, retry_time_scale: float = 1.0) -> None:
     """Idempotent. Also turns on real ASL execution for the whole process."""
     global _is_applied
@@ -132,6 +176,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         StepFunctionsParserBackend.start_execution = _named_execution(StepFunctionsParserBackend.start_execution)
         retrier_decl.time = _ScaledTime()
         dynamodb_responses.DynamoHandler.call_action = _serialized(dynamodb_responses.DynamoHandler.call_action)
+        s3_models.S3Backend.put_object = _failing_put_object(s3_models.S3Backend.put_object)
         # .sync tasks poll every 0.5 s; a tenth is plenty for a local job and keeps runs snappy.
         state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.05
         # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because
@@ -157,3 +202,31 @@ def create_executable_state_machine(*, account: str, region: str, name: str, def
             backend.state_machines.remove(existing)
     machine = backend.create_state_machine(name=name, definition=definition, roleArn=role_arn)
     return machine.arn
+
+
+def fail_s3_writes(pattern: str, *, bucket: str | None = None) -> tuple[str | None, re.Pattern[str]]:
+    """From now on PutObject of any key matching ``pattern`` (``re.search``; in ``bucket`` only, when given)
+    fails with HTTP 500 InternalError; returns the handle :func:`stop_failing_s3_writes` takes."""
+    handle = (bucket, re.compile(pattern))
+    with _s3_faults_lock:
+        _s3_write_faults[handle] = 0
+    return handle
+
+
+def stop_failing_s3_writes(handle: tuple[str | None, re.Pattern[str]]) -> int:
+    """End one :func:`fail_s3_writes`; returns how many PutObject calls it refused."""
+    with _s3_faults_lock:
+        return _s3_write_faults.pop(handle, 0)
+
+
+def publish_stack_outputs(*, account: str, region: str, stack_name: str, outputs: dict[str, str]) -> None:
+    """Make DescribeStacks report the outputs the local stack resolved, as CloudFormation would: moto leaves
+    out outputs that refer to resources it skipped (the secrets, the HTTP API...), which the stack makes itself.
+    Lets `pricefeed --stack NAME` find the local stack exactly as it finds a deployed one."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import Output
+
+    stacks = cloudformation_backends[account][region].stacks.values()
+    stack = next(s for s in stacks if s.name == stack_name and s.status != "DELETE_COMPLETE")
+    for key, value in outputs.items():
+        stack.output_map._parsed_outputs[key] = Output(key, value, "")

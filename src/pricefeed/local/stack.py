@@ -13,6 +13,8 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ class LocalStack:
         self.endpoint_url = ""
         self.api_url = ""
         self.stack_name = "pricefeed"
+        self._glue_fault: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -101,6 +104,7 @@ class LocalStack:
             for key in ("LoginUrl", "CallbackUrl"):
                 if key in self.outputs:
                     self.outputs[key] = self.api_url + "/oauth/" + self.outputs[key].rsplit("/oauth/", 1)[1]
+        motopatch.publish_stack_outputs(account=ACCOUNT, region=REGION, stack_name=stack_name, outputs=self.outputs)
         self._upload_glue_library()
 
     def down(self) -> None:
@@ -133,6 +137,36 @@ class LocalStack:
 
     def function_env(self, logical: str) -> dict[str, str]:
         return dict(self._aws_env(), **self._declared_env(logical))
+
+    # ------------------------------------------------------------------ fault hooks (tests)
+    @contextmanager
+    def fail_s3_writes(self, pattern: str, *, bucket: str | None = None) -> Iterator[dict[str, int]]:
+        """While inside, S3 answers PutObject of keys matching ``pattern`` (``re.search``; in ``bucket``
+        only, when given) with HTTP 500 InternalError, whoever writes. Yields ``{"refused": n}``, filled
+        in on exit with how many writes were refused."""
+        handle = motopatch.fail_s3_writes(pattern, bucket=bucket)
+        counts = {"refused": 0}
+        try:
+            yield counts
+        finally:
+            counts["refused"] = motopatch.stop_failing_s3_writes(handle)
+
+    @contextmanager
+    def fail_glue_jobs(self, message: str) -> Iterator[None]:
+        """While inside, every Glue job run of the stack FAILS with ``message`` (its script does not run)."""
+        self._glue_fault = message
+        try:
+            yield
+        finally:
+            self._glue_fault = None
+
+    def cold_start(self, *logical: str) -> None:
+        """The next invocation of these functions (default: all) loads the handler afresh, as a new Lambda
+        container would: whatever the warm one cached (app config, tokens) is gone."""
+        for name in logical or tuple(self.sandboxes):
+            box = self.sandboxes[name]
+            with box._lock:
+                box._module = None
 
     # ------------------------------------------------------------------ pieces
     def _aws_env(self) -> dict[str, str]:
@@ -192,6 +226,8 @@ class LocalStack:
             log = open(self.workdir / "logs" / f"{logical}.log", "a", buffering=1)
 
             def run(arguments: dict[str, str], script=path, job=name, log=log) -> str | None:
+                if self._glue_fault is not None:
+                    return self._glue_fault
                 argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local"]
                 for k, v in arguments.items():
                     argv += [k, v]
@@ -248,12 +284,14 @@ class LocalStack:
         self.api_url = self._api.start()
 
     def _upload_glue_library(self) -> None:
-        """What `make deploy` uploads for the Glue job's --extra-py-files, so the stack matches AWS."""
+        """What the deploy uploads after `sam deploy` (the Glue script and its --extra-py-files library)."""
         raw = self.outputs.get("RawBucketName")
         if not raw:
             return
         archive = shutil.make_archive(str(self.workdir / "pricefeed"), "zip", PROJECT_ROOT / "src", "pricefeed")
         self.client("s3").upload_file(archive, raw, "_artifacts/pricefeed.zip")
+        for script in sorted((PROJECT_ROOT / "glue").glob("*.py")):  # the job's ScriptLocation, as deployed
+            self.client("s3").upload_file(str(script), raw, f"_artifacts/{script.name}")
 
 
 def _quiet_moto() -> None:

@@ -1,0 +1,125 @@
+"""`pricefeed run` progress with failures and the Fyers budget, `pricefeed redrive`, and `--stack NAME`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pricefeed.cli import app
+
+DAY = "2026-09-15"  # a trading day no other e2e test uses
+
+
+def _text(result) -> str:
+    return " ".join(result.output.split())  # rich wraps to the terminal's width
+
+
+@pytest.fixture
+def local_state(pipeline, tmp_path, monkeypatch):
+    """What `pricefeed local up` leaves for the other commands: the endpoint and the stack's outputs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PRICEFEED_STACK", raising=False)
+    (tmp_path / ".pricefeed").mkdir()
+    state = {"pid": 0, "endpoint": pipeline.stack.endpoint_url, **pipeline.stack.outputs}
+    (tmp_path / ".pricefeed" / "local.json").write_text(json.dumps(state))
+    return pipeline
+
+
+def test_a_run_shows_its_failures_and_budget_and_redrive_retries_only_the_failed_ticker(local_state):
+    pipeline, sim = local_state, local_state.sim
+    sim.reset_stats()
+    sim.set_faults(fail_next_5xx=40)  # longer than the retry policy: the one known ticker is dead-lettered
+    try:
+        first = CliRunner().invoke(app, ["run", "--date", DAY, "--symbols", "NSE:ONGC-EQ,NSE:NOSUCHREDRIVE-EQ"])
+    finally:
+        sim.set_faults(fail_next_5xx=0)
+    fetched = sim.stats()["history_requests_by_symbol"]["NSE:ONGC-EQ"]
+    text = _text(first)
+
+    # The run goes on (a failed ticker never fails the run) and the progress said what happened
+    assert first.exit_code == 0, first.output
+    assert "tickers done" in text and "1 failed, 1 unknown" in text
+    assert f"Fyers requests: {fetched} this run" in text  # the account budget, read as the workers share it
+    assert "2 dead letter(s)" in text and "TransientFyersError" in text
+
+    # `status` points at redrive, and redrive retries only what can succeed: not the unknown symbol
+    sim.reset_stats()
+    again = CliRunner().invoke(app, ["redrive"])
+    text = _text(again)
+    assert again.exit_code == 0, again.output
+    assert "redriving 1 failed ticker(s)" in text and "NSE:ONGC-EQ" in text
+    assert sim.stats()["history_requests_by_symbol"] == {"NSE:ONGC-EQ": 1}
+    assert f"SUCCEEDED; dates {DAY} .. {DAY}; 1 ticker(s) planned, 0 unknown" in text
+    assert "coverage: 1 complete, 0 with gaps" in text
+    bars = pipeline.stack.client("s3").list_objects_v2(
+        Bucket=pipeline.stack.outputs["ProcessedBucketName"],
+        Prefix="processed/timeframe=1m/exchange=NSE/symbol=ONGC-EQ/year=2026/month=09/day=15/",
+    )
+    assert bars["KeyCount"] == 1
+
+    # The redrive run itself had no failures: nothing more to redrive, and nothing is started
+    sfn, machine = pipeline.stack.client("stepfunctions"), pipeline.stack.outputs["StateMachineArn"]
+    runs_before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    nothing = CliRunner().invoke(app, ["redrive"])
+    assert nothing.exit_code == 2 and "no failed tickers to redrive" in _text(nothing)
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == runs_before
+
+
+def test_status_reaches_a_deployed_stack_by_name_through_cloudformation(pipeline, tmp_path, monkeypatch):
+    # No `local up` state here: only the stack's name, the AWS endpoint and credentials, as on a laptop
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", pipeline.stack.endpoint_url)
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+    name = pipeline.stack.stack_name
+    ran = CliRunner().invoke(app, ["run", "--stack", name, "--date", "2026-09-16", "--symbols", "NSE:ITC-EQ"])
+    shown = CliRunner().invoke(app, ["status", "--stack", name, "--last", "2"])
+    missing = CliRunner().invoke(app, ["status", "--stack", "no-such-stack"])
+    bad_name = CliRunner().invoke(app, ["status", "--stack", "not a stack!"])
+
+    assert ran.exit_code == 0, ran.output
+    assert f"on stack {name}" in _text(ran) and "tickers done" in _text(ran)
+    assert "Fyers requests: 1 this run" in _text(ran)
+    assert shown.exit_code == 0, shown.output
+    assert f"recent runs on stack {name}" in _text(shown)
+    assert "SUCCEEDED; dates 2026-09-16 .. 2026-09-16; 1 ticker(s) planned" in _text(shown)
+    assert missing.exit_code == 2 and "no-such-stack" in _text(missing) and "does not exist" in _text(missing)
+    assert bad_name.exit_code == 2 and "is not a CloudFormation stack name" in _text(bad_name)
+
+
+def test_without_a_stack_every_command_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PRICEFEED_STACK", raising=False)
+    for command in (["status"], ["redrive"], ["run", "--date", DAY]):
+        shown = CliRunner().invoke(app, command)
+        assert shown.exit_code == 2, command
+        assert "pricefeed local up" in _text(shown) and "--stack NAME" in _text(shown)
+
+
+def test_query_live_reads_the_stacks_own_lake_through_an_incremental_mirror(local_state):
+    pipeline = local_state
+    ran = CliRunner().invoke(app, ["run", "--date", "2026-09-17", "--symbols", "NSE:TCS-EQ"])
+    assert ran.exit_code == 0, ran.output
+    sql = (
+        "select timeframe, count(*) as n from bars where symbol = 'TCS-EQ' and trade_date = '2026-09-17' "
+        "group by timeframe order by timeframe"
+    )
+
+    first = CliRunner().invoke(app, ["query", "--live", "--csv", sql])
+    again = CliRunner().invoke(app, ["query", "--live", "--csv", sql])
+
+    assert first.exit_code == 0, first.output
+    assert "15m,25\n1d,1\n1m,375\n5m,75\n" in first.output
+    assert "0 file(s) fetched" in _text(again) and "15m,25" in again.output
+    # A file gone from the stack (a partition rewritten under a new name) is gone from the mirror too
+    s3, processed = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    prefix = "processed/timeframe=1d/exchange=NSE/symbol=TCS-EQ/year=2026/month=09/day=17/"
+    for obj in s3.list_objects_v2(Bucket=processed, Prefix=prefix)["Contents"]:
+        s3.delete_object(Bucket=processed, Key=obj["Key"])
+    after = CliRunner().invoke(app, ["query", "--live", "--csv", sql])
+    assert "1 removed" in _text(after) and "1d,1" not in after.output and "1m,375" in after.output

@@ -1,0 +1,74 @@
+"""What `pricefeed redrive` starts for a run, and how a stack is chosen."""
+
+from __future__ import annotations
+
+import pytest
+
+from pricefeed.errors import InvalidInput
+from pricefeed.launch import redrive_input
+from pricefeed.target import StackNotFound, resolve
+
+
+def _run(status="SUCCEEDED", letters=(), **kw) -> dict:
+    run = {
+        "name": "cli-1",
+        "status": status,
+        "error": None,
+        "input": {},
+        "from": "2026-11-02",
+        "to": "2026-11-06",
+        "tickers_key": "config/nse_tickers.csv",
+        "dead_letters": [{"symbol": s, "attempts": a} for s, a in letters],
+    }
+    return {**run, **kw}
+
+
+def test_a_finished_run_is_redriven_with_its_failed_tickers_over_its_dates_and_not_its_unknown_ones():
+    run_input, csv, what = redrive_input(_run(letters=[("NSE:B-EQ", 5), ("NSE:A-EQ", 1), ("NSE:X-EQ", 0)]))
+    assert run_input == {"from": "2026-11-02", "to": "2026-11-06"}
+    assert csv == "symbol\nNSE:A-EQ\nNSE:B-EQ\n"
+    assert "2 failed ticker(s)" in what
+
+
+def test_unknown_symbols_are_retried_only_when_asked():
+    with pytest.raises(InvalidInput, match="1 unknown to Fyers"):
+        redrive_input(_run(letters=[("NSE:X-EQ", 0)]))
+    _, csv, _ = redrive_input(_run(letters=[("NSE:X-EQ", 0)]), include_unknown=True)
+    assert csv == "symbol\nNSE:X-EQ\n"
+
+
+def test_a_one_day_run_is_redriven_as_that_day():
+    run_input, _, _ = redrive_input(_run(letters=[("NSE:A-EQ", 5)], **{"from": "2026-11-06"}))
+    assert run_input == {"date": "2026-11-06"}
+
+
+def test_a_run_that_failed_as_a_whole_is_redriven_with_its_whole_list():
+    run_input, csv, what = redrive_input(_run(status="FAILED", error="States.TaskFailed"))
+    assert run_input == {"from": "2026-11-02", "to": "2026-11-06", "tickers_key": "config/nse_tickers.csv"}
+    assert csv is None and "States.TaskFailed" in what
+
+
+def test_a_run_that_failed_before_planning_is_started_again_with_its_input():
+    run = _run(status="FAILED", input={"date": "2026-11-06"}, **{"from": None, "to": None})
+    assert redrive_input(run)[:2] == ({"date": "2026-11-06"}, None)
+
+
+def test_a_running_or_clean_run_is_not_redriven():
+    with pytest.raises(InvalidInput, match="still running"):
+        redrive_input(_run(status="RUNNING"))
+    with pytest.raises(InvalidInput, match="no failed tickers"):
+        redrive_input(_run())
+
+
+def test_no_stack_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("PRICEFEED_STACK", raising=False)
+    with pytest.raises(StackNotFound, match=r"pricefeed local up.*--stack NAME"):
+        resolve(state_file=tmp_path / "none.json")
+
+
+def test_a_bad_stack_name_or_profile_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    with pytest.raises(InvalidInput, match="not a CloudFormation stack name"):
+        resolve("../etc")
+    with pytest.raises(InvalidInput, match="--profile 'nope' is not in your AWS config"):
+        resolve("pricefeed", profile="nope")

@@ -1,0 +1,55 @@
+"""The local mirror of a stack's lake that `query --live` and `report --live` read."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from pricefeed.mirror import sync
+
+RAW, PROCESSED = "raw-bucket", "processed-bucket"
+
+
+@pytest.fixture
+def s3(mocked_aws):
+    client = boto3.client("s3", region_name=mocked_aws)
+    for bucket in (RAW, PROCESSED):
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
+    return client
+
+
+def _sync(s3, directory):
+    return sync(s3, raw_bucket=RAW, processed_bucket=PROCESSED, directory=directory)
+
+
+def test_only_changed_objects_are_fetched_and_vanished_ones_removed(s3, tmp_path):
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/a.parquet", Body=b"one")
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=5m/b.parquet", Body=b"two")
+    s3.put_object(Bucket=RAW, Key="ohlcv/errors/symbol=X/failed-1.json", Body=b"{}")
+    s3.put_object(Bucket=RAW, Key="ohlcv/NSE/SBIN-EQ/raw.json", Body=b"not mirrored")
+
+    assert _sync(s3, tmp_path) == {"downloaded": 3, "removed": 0, "unchanged": 0}
+    assert (tmp_path / "processed/processed/timeframe=1m/a.parquet").read_bytes() == b"one"
+    assert (tmp_path / "raw/ohlcv/errors/symbol=X/failed-1.json").exists()
+    assert not (tmp_path / "raw/ohlcv/NSE").exists()  # raw answers are not needed by query or report
+
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/a.parquet", Body=b"one, rewritten")
+    s3.delete_object(Bucket=PROCESSED, Key="processed/timeframe=5m/b.parquet")
+    assert _sync(s3, tmp_path) == {"downloaded": 1, "removed": 1, "unchanged": 1}
+    assert (tmp_path / "processed/processed/timeframe=1m/a.parquet").read_bytes() == b"one, rewritten"
+    assert not (tmp_path / "processed/processed/timeframe=5m/b.parquet").exists()
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_key_that_would_leave_the_mirror_is_never_written(s3, tmp_path):
+    s3.put_object(Bucket=PROCESSED, Key="processed/../../../escape.txt", Body=b"x")
+    mirror = tmp_path / "mirror"
+    assert _sync(s3, mirror)["downloaded"] == 0
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_file_deleted_locally_is_fetched_again(s3, tmp_path):
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/a.parquet", Body=b"one")
+    _sync(s3, tmp_path)
+    (tmp_path / "processed/processed/timeframe=1m/a.parquet").unlink()
+    assert _sync(s3, tmp_path)["downloaded"] == 1
