@@ -11,9 +11,10 @@ from functools import cache
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pricefeed.config import Settings
-from pricefeed.errors import PricefeedError, RateLimited
+from pricefeed.errors import PricefeedError, RateLimited, storage_error
 from pricefeed.fyers import FyersClient
 from pricefeed.ingest import IngestRequest, ingest_symbol
 from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
@@ -78,7 +79,10 @@ def handler(event, context):
     attempt = request.attempt + 1
     started = time.monotonic()
     try:
-        result = asyncio.run(_run(request, settings))
+        try:
+            result = asyncio.run(_run(request, settings))
+        except (ClientError, BotoCoreError) as exc:  # S3/DynamoDB: named, so the state machine can retry it
+            raise storage_error(exc) from None
     except PricefeedError as exc:
         if isinstance(exc, RateLimited):  # Fyers answered 429 (even after the client's own retries)
             metrics.add_metric(name=RATE_LIMITED, unit=MetricUnit.Count, value=1)

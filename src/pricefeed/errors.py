@@ -60,3 +60,50 @@ class InvalidInput(PricefeedError, ValueError):
 
 class NotLoggedIn(PricefeedError):
     """No usable Fyers tokens are stored: run the login flow first."""
+
+
+# --- AWS storage (S3, DynamoDB) --------------------------------------------------------------
+class StorageError(PricefeedError):
+    """S3 or DynamoDB refused for good (access denied, no such bucket or table, bad parameters)."""
+
+
+class TransientStorageError(StorageError):
+    """S3 or DynamoDB failed in a way worth retrying: a 5xx, throttling, a dropped or timed-out connection."""
+
+
+#: Error codes AWS uses for throttling and passing trouble (besides any HTTP 5xx).
+_TRANSIENT_AWS_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+#: botocore's connection-level failures (by class name, so this module needs no botocore import).
+_TRANSIENT_BOTOCORE = frozenset(
+    {"EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError", "ConnectionError"}
+)
+
+
+def storage_error(exc: Exception) -> StorageError:
+    """A botocore ``ClientError``/``BotoCoreError`` as a named error the state machine can route on: what
+    failed (operation, code, HTTP status), never the request itself."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", "Unknown"))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        operation = getattr(exc, "operation_name", "an AWS call")
+        message = f"{operation} failed: {code} (HTTP {status})"
+        transient = code in _TRANSIENT_AWS_CODES or (isinstance(status, int) and status >= 500)
+        return (TransientStorageError if transient else StorageError)(message)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    transient = bool(names & _TRANSIENT_BOTOCORE)
+    return (TransientStorageError if transient else StorageError)(f"AWS call failed: {type(exc).__name__}")

@@ -8,11 +8,12 @@
 - Storage: each answer is ONE raw envelope (Fyers' body verbatim, ``no_data`` included: it is the
   recorded proof the range was asked) under the IST date of its ``range_from``, plus a reference
   object under every further IST date it covers (``pricefeed.raw``).
-- Then, and only then, the watermark moves to the last window's ``range_to`` (a crash mid-way makes
-  the retry ask again, never skip) — except when the market was live at the end of the range (the newest
-  candle is within ``SETTLE_S`` of ``range_to``): then it stops ``SETTLE_S`` earlier, so the next run asks
-  those minutes again in its one request and a minute Fyers had not published yet is not skipped for
-  good (the newest answer wins per minute). After the close nothing is asked twice.
+- Then the run's manifest is written, and only then the watermark moves to the last window's
+  ``range_to`` (a crash or a failed write mid-way makes the retry ask again, never skip) — except when
+  the market was live at the end of the range (the newest candle is within ``SETTLE_S`` of
+  ``range_to``): then it stops ``SETTLE_S`` earlier, so the next run asks those minutes again in its one
+  request and a minute Fyers had not published yet is not skipped for good (the newest answer wins per
+  minute). After the close nothing is asked twice.
   The run's manifest is written under ``ingested_prefix``:
   ``{"symbol", "requests", "raw_keys", "dates" (IST dates with >= 1 ended candle), "covered_from",
   "covered_to"}`` (epoch seconds, ``null`` when nothing was asked). The aggregation job reads it.
@@ -172,11 +173,6 @@ async def ingest_symbol(
     for w_from, w_to in windows:
         answer = await client.history(request.symbol, RESOLUTION, w_from, w_to)
         stored.append(await asyncio.to_thread(store_answer, s3, raw_bucket, request.symbol, w_from, w_to, answer))
-    if stored and watermarks is not None:
-        last = stored[-1]
-        live = last.newest is not None and last.newest + 60 > last.range_to + 1 - SETTLE_S
-        covered = last.range_to - SETTLE_S if live else last.range_to
-        await asyncio.to_thread(watermarks.advance, request.symbol, covered, last.key)
 
     dates = sorted(set().union(*(s.dates for s in stored)))
     if prefix:
@@ -191,6 +187,13 @@ async def ingest_symbol(
         key = paths.ingested_manifest_key(prefix, request.symbol)
         body = json.dumps(manifest, indent=2).encode()  # json, not lake: the Lambda layer has no orjson/pyarrow
         await asyncio.to_thread(s3.put_object, Bucket=raw_bucket, Key=key, Body=body, ContentType="application/json")
+    # Last: a watermark moved before the manifest is written would skip the symbol-days of a failed write for
+    # good (the retry would ask nothing, and the aggregation builds only what manifests name).
+    if stored and watermarks is not None:
+        last = stored[-1]
+        live = last.newest is not None and last.newest + 60 > last.range_to + 1 - SETTLE_S
+        covered = last.range_to - SETTLE_S if live else last.range_to
+        await asyncio.to_thread(watermarks.advance, request.symbol, covered, last.key)
     summary = {
         "symbol": request.symbol,
         "candles": sum(s.candles for s in stored),

@@ -55,7 +55,7 @@ def run_ticker(ingest: Script) -> tuple[dict, Script]:
     return wait_for(sfn, arn), record
 
 
-@pytest.mark.parametrize("error", ["TransientFyersError", "RateLimited"])
+@pytest.mark.parametrize("error", ["TransientFyersError", "RateLimited", "TransientStorageError"])
 def test_a_transient_error_is_retried_then_dead_lettered(aws, error):
     attempts = 1 + transient_retry_attempts()
     ingest = Script(*[error] * attempts)
@@ -82,6 +82,7 @@ def test_a_transient_error_is_retried_then_dead_lettered(aws, error):
         "NotLoggedIn",
         "RateBudgetExhausted",
         "InvalidInput",
+        "StorageError",
     ],
 )
 def test_a_permanent_error_goes_to_the_dead_letter_without_a_retry(aws, error):
@@ -112,3 +113,21 @@ def test_a_transient_error_that_clears_succeeds_without_a_dead_letter(aws):
     assert len(ingest.events) == 3 and record.events == []
     assert outcome["status"] == "SUCCEEDED"
     assert json.loads(outcome["output"])["echo"]["symbol"] == "NSE:SBIN-EQ"
+
+
+def test_aws_failures_are_named_by_whether_a_retry_can_help():
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    def client_error(code: str, status: int) -> ClientError:
+        answer = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(answer, "PutObject")
+
+    assert type(errors.storage_error(client_error("InternalError", 500))) is errors.TransientStorageError
+    assert type(errors.storage_error(client_error("SlowDown", 503))) is errors.TransientStorageError
+    assert type(errors.storage_error(client_error("ProvisionedThroughputExceededException", 400))) is (
+        errors.TransientStorageError
+    )
+    assert type(errors.storage_error(client_error("AccessDenied", 403))) is errors.StorageError
+    assert type(errors.storage_error(EndpointConnectionError(endpoint_url="http://x"))) is errors.TransientStorageError
+    assert type(errors.storage_error(NoCredentialsError())) is errors.StorageError
+    assert str(errors.storage_error(client_error("SlowDown", 503))) == "PutObject failed: SlowDown (HTTP 503)"

@@ -36,6 +36,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser import models as sfn_parser_models
+from moto.s3 import models as s3_models
 
 
 def params(func):
@@ -78,6 +79,8 @@ out = {
     "state_machines_is_list": isinstance(backend.state_machines, list),
     "start_execution": params(backend_cls.start_execution),
     "default_user_config_is_dict": isinstance(default_user_config, dict),
+    "s3_put_object": params(s3_models.S3Backend.put_object),
+    "s3_put_object_is_function": inspect.isfunction(s3_models.S3Backend.__dict__.get("put_object")),
 }
 print(json.dumps(out))
 """
@@ -158,6 +161,11 @@ def test_stepfunctions_parser_backend_can_create_and_start_executable_machines(u
     # the execution-name wrapper passes (arn, name, *rest) positionally
     assert names(unpatched["start_execution"])[:3] == ["self", "state_machine_arn", "name"]
     assert unpatched["default_user_config_is_dict"]
+
+
+def test_s3_put_object_takes_the_bucket_and_key_first(unpatched):
+    assert unpatched["s3_put_object_is_function"]
+    assert names(unpatched["s3_put_object"])[:4] == ["self", "bucket_name", "key_name", "value"]
 
 
 GLUE_SYNC = {
@@ -471,3 +479,51 @@ def test_every_dynamodb_action_runs_under_one_lock_so_conditional_writes_are_ato
     ddb.put_item(TableName="t", Item={"pk": {"S": "c"}}, ConditionExpression="attribute_not_exists(pk)")
 
     assert seen == [True]
+
+
+def _s3_bucket() -> object:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": REGION})
+    return s3
+
+
+def test_a_failing_s3_write_answers_500_internal_error_for_matching_keys_only(aws):
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    s3 = _s3_bucket()
+    once = boto3.client("s3", region_name=REGION, config=Config(retries={"max_attempts": 1}))
+    handle = motopatch.fail_s3_writes(r"^ohlcv/raw/symbol=SBIN-EQ/", bucket="raw")
+    try:
+        with pytest.raises(ClientError) as refused:
+            once.put_object(Bucket="raw", Key="ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/x.json", Body=b"{}")
+        s3.put_object(Bucket="raw", Key="ohlcv/raw/symbol=INFY-EQ/exchange=NSE/x.json", Body=b"{}")
+        s3.put_object(Bucket="raw", Key="elsewhere/ohlcv/raw/symbol=SBIN-EQ/x.json", Body=b"{}")
+    finally:
+        assert motopatch.stop_failing_s3_writes(handle) >= 1  # how many attempts it refused
+
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert refused.value.response["Error"]["Code"] == "InternalError"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]]
+    assert keys == ["elsewhere/ohlcv/raw/symbol=SBIN-EQ/x.json", "ohlcv/raw/symbol=INFY-EQ/exchange=NSE/x.json"]
+    # once stopped, the same key is written again
+    s3.put_object(Bucket="raw", Key="ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/x.json", Body=b"{}")
+
+
+def test_the_s3_write_hook_wraps_put_object_once(aws):
+    from moto.s3 import models as s3_models
+
+    motopatch.apply(retry_time_scale=0.0)
+    wrapped = s3_models.S3Backend.put_object.__wrapped__
+    assert not hasattr(wrapped, "__wrapped__") and wrapped.__qualname__ == "S3Backend.put_object"
+
+
+def test_a_failing_s3_write_is_limited_to_its_bucket(aws):
+    s3 = _s3_bucket()
+    s3.create_bucket(Bucket="other", CreateBucketConfiguration={"LocationConstraint": REGION})
+    handle = motopatch.fail_s3_writes(r"\.json$", bucket="other")
+    try:
+        s3.put_object(Bucket="raw", Key="a.json", Body=b"{}")
+    finally:
+        assert motopatch.stop_failing_s3_writes(handle) == 0
+    assert s3.get_object(Bucket="raw", Key="a.json")["Body"].read() == b"{}"

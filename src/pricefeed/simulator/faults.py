@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import asdict, dataclass, fields
@@ -12,7 +13,10 @@ _CHOICES = {
     "no_data_style": ("empty_list", "absent"),
     "daily_stamp": ("utc_midnight", "ist_midnight"),
     "invalid_symbol_status": (200, 400),
+    "candle_order": ("asc", "desc"),
 }
+#: "the next N faultable requests" knobs, in the order ``draw`` spends them, and the fault each one causes.
+_COUNTERS = {"fail_next_5xx": "5xx", "fail_next_reset": "reset", "fail_next_malformed": "malformed"}
 
 
 @dataclass
@@ -32,7 +36,16 @@ class Knobs:
     returns a new refresh token and revokes the old one), ``block_after_minute_violations`` (an app is refused
     until the next IST midnight once it exceeded the per-minute limit in this many distinct minutes of the IST
     day; default 3 like Fyers; None = off).
-    ``fail_next_5xx`` makes exactly the next N faultable requests answer 5xx (a deterministic transient outage).
+    ``fail_next_5xx`` makes exactly the next N faultable requests answer 5xx (a deterministic transient outage);
+    ``fail_next_reset`` / ``fail_next_malformed`` likewise close the connection / cut the JSON body in half.
+
+    History answers (``/data/history`` only): ``rate_limit_storm_until`` (epoch seconds per the simulator clock)
+    answers every history request before that moment HTTP 429 ``-429`` with ``Retry-After``/``X-Retry-After-Ms``
+    until then (another program is spending the app's budget; the answer is sent after the simulator's own
+    limiter counted the request); ``delisted_symbols`` answer -300 although the symbol master still lists them
+    (delisted since the master was published); ``candle_order`` "asc"|"desc", ``duplicate_candles`` (every
+    candle sent twice in a row) and ``price_shift`` (rupees added to open/high/low/close: a revised answer)
+    change the shape of ``ok`` answers.
     """
 
     latency_ms: float = 0.0
@@ -47,6 +60,13 @@ class Knobs:
     refresh_rotates: bool = False
     block_after_minute_violations: int | None = 3
     fail_next_5xx: int = 0  # the next N faultable requests answer 5xx, then normal service resumes
+    fail_next_reset: int = 0  # the next N faultable requests get their connection reset
+    fail_next_malformed: int = 0  # the next N faultable requests get HTTP 200 with a cut-off JSON body
+    rate_limit_storm_until: float | None = None
+    delisted_symbols: tuple[str, ...] = ()
+    candle_order: str = "asc"
+    duplicate_candles: bool = False
+    price_shift: float = 0.0
 
 
 class Faults:
@@ -70,10 +90,19 @@ class Faults:
                 raise ValueError("latency_ms must be a number >= 0")
             if name in _CHOICES and value not in _CHOICES[name]:
                 raise ValueError(f"{name} must be one of {_CHOICES[name]}")
-            if name in ("retry_after_header", "refresh_rotates") and not isinstance(value, bool):
+            if name in ("retry_after_header", "refresh_rotates", "duplicate_candles") and not isinstance(value, bool):
                 raise ValueError(f"{name} must be a boolean")
-            if name == "fail_next_5xx" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-                raise ValueError("fail_next_5xx must be an int >= 0")
+            if name in _COUNTERS and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise ValueError(f"{name} must be an int >= 0")
+            if name in ("rate_limit_storm_until", "price_shift") and not (
+                (value is None and name == "rate_limit_storm_until")
+                or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
+            ):
+                raise ValueError(f"{name} must be a finite number" + (" or null" if name.endswith("until") else ""))
+            if name == "delisted_symbols":
+                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                    raise ValueError("delisted_symbols must be a list of symbols")
+                changes[name] = tuple(value)
             if name == "block_after_minute_violations" and not (
                 value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
             ):
@@ -92,9 +121,10 @@ class Faults:
         """Which fault (``"reset"``, ``"5xx"``, ``"malformed"`` or None) hits this request, plus a
         second uniform number for picking the fault's details."""
         with self._lock:
-            if self.knobs.fail_next_5xx > 0:
-                self.knobs.fail_next_5xx -= 1
-                return "5xx", self._rng.random()
+            for counter, fault in _COUNTERS.items():
+                if getattr(self.knobs, counter) > 0:
+                    setattr(self.knobs, counter, getattr(self.knobs, counter) - 1)
+                    return fault, self._rng.random()
             reset, err, bad = self.knobs.reset_rate, self.knobs.error_5xx_rate, self.knobs.malformed_rate
             if not (reset or err or bad):
                 return None, 0.0  # no draw, so enabling faults later starts the same sequence

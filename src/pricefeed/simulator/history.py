@@ -11,8 +11,11 @@ Nothing exists before 2017-07-03 (``no_data``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
+
+from aiohttp import web
 
 from . import market, master
 from .errors import ApiError, invalid_input
@@ -57,10 +60,40 @@ def check_symbol(symbol: str | None, unknown: frozenset[str], status: int) -> st
     raise ApiError(status, -300, "Invalid symbol provided")
 
 
+class RateLimitStorm(ApiError):
+    """HTTP 429 ``-429`` while the ``rate_limit_storm_until`` knob lasts, with the wait in the headers."""
+
+    def __init__(self, wait_s: float):
+        super().__init__(429, -429, "request limit reached")
+        self.wait_s = max(wait_s, 0.001)
+
+    def response(self) -> web.Response:
+        reply = super().response()
+        reply.headers["Retry-After"] = str(max(1, math.ceil(self.wait_s)))
+        reply.headers["X-Retry-After-Ms"] = str(max(1, math.ceil(self.wait_s * 1000)))
+        return reply
+
+
+def _reshaped(candles: list[list[float | int]], knobs: Mapping[str, Any]) -> list[list[float | int]]:
+    """The ``price_shift`` / ``candle_order`` / ``duplicate_candles`` knobs applied to an answer's candles."""
+    shift = knobs.get("price_shift") or 0.0
+    if shift:
+        candles = [[c[0], *(round(p + shift, 2) for p in c[1:5]), c[5]] for c in candles]
+    if knobs.get("candle_order") == "desc":
+        candles = candles[::-1]
+    if knobs.get("duplicate_candles"):
+        candles = [copy for c in candles for copy in (c, list(c))]
+    return candles
+
+
 def history_reply(
     query: Mapping[str, str], *, seed: int, unknown: frozenset[str], now: float, knobs: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The JSON body for a history request that passed authentication (raises ApiError)."""
+    storm_until = knobs.get("rate_limit_storm_until")
+    if storm_until is not None and now < storm_until:
+        raise RateLimitStorm(storm_until - now)
+    unknown = unknown | frozenset(knobs.get("delisted_symbols") or ())
     resolution = parse_resolution(query.get("resolution"))
     range_from, range_to = parse_range(query)
     symbol = check_symbol(query.get("symbol"), unknown, knobs["invalid_symbol_status"])
@@ -69,7 +102,7 @@ def history_reply(
         raise invalid_input()
     candles = market.history(seed, symbol, resolution, range_from, range_to, now, knobs["daily_stamp"])
     if candles:
-        return {"s": "ok", "code": 200, "message": "", "candles": candles}
+        return {"s": "ok", "code": 200, "message": "", "candles": _reshaped(candles, knobs)}
     body: dict[str, Any] = {"s": "no_data", "code": 200, "message": ""}
     if knobs["no_data_style"] == "empty_list":
         body["candles"] = []

@@ -1,0 +1,725 @@
+"""The fault-injection matrix: one e2e test per fault, on the local stack (template.yaml + the ASL on moto) with the
+Fyers simulator's fault knobs and the local stack's S3/Glue fault hooks.
+
+Every row checks (a) the execution's outcome, (b) the accounting identity of its faulted run(s), and (c) that a
+rerun after the fault clears leaves every planned symbol-day with all its 375 session minutes in the 1m Parquet,
+no duplicate minute, and bars equal to the newest raw answer of each minute.
+
+Accounting, per run (counted from S3, never typed): *planned* = the distinct valid tickers of the run's CSV x its
+IST trading date. A symbol-day is *stored* when the run's ingest manifest (``ohlcv/runs/<run>/ingested/``) names a
+raw answer that lies under that day's raw prefix and covers its session; *dead-lettered* when exactly ONE dead
+letter of the run (``ohlcv/errors/...``, ``run_id`` = the run) names it. A ticker that failed, was retried and
+then stored is stored, with no dead letter. ``lost = planned - stored - dead-lettered`` must be 0, nothing may be
+both, and a dead-lettered ticker has no manifest in that run (nothing half-committed). An answer written by an
+attempt that failed afterwards (the manifest write failed) stays in raw (raw is never rewritten): it is in no
+manifest, so it is not counted stored, and the rerun's newer answer wins. CSV rows that are not tickers (blank,
+malformed) are not planned: the plan reports them in its output (``rejected`` with line and reason;
+``duplicates`` counted); a well-formed ticker on an exchange Fyers has no master for is planned and dead-lettered.
+
+Outcomes (run = the faulted run; "rerun" = after the fault clears; "all stored" = planned == stored, no dead letter):
+
+| Row                                  | Fault injected              | Faulted run                      | Rerun       |
+| ------------------------------------ | --------------------------- | -------------------------------- | ----------- |
+| 429 storm                            | 429 + Retry-After for 4 s   | SUCCEEDED, retried, all stored   | -           |
+| 429 storm, 2nd breach of the day     | a breach earlier + storm    | SUCCEEDED, all dead-lettered (a) | fills all   |
+| 5xx bursts                           | next 4 answers 5xx          | SUCCEEDED, retried, all stored   | -           |
+| timeouts                             | slower than client timeout  | SUCCEEDED, retried, all stored   | -           |
+| connection resets                    | next 4 connections reset    | SUCCEEDED, retried, all stored   | -           |
+| malformed JSON                       | next 4 answers half a JSON  | SUCCEEDED, retried, all stored   | -           |
+| token expired mid-run                | token dies after 2 answers  | SUCCEEDED, 1 refresh, all stored | -           |
+| refresh fails: wrong PIN             | expired token, wrong PIN    | SUCCEEDED, all dead-lettered (b) | fills all   |
+| refresh fails: refresh token expired | both tokens expired         | SUCCEEDED, all dead-lettered (c) | fills all   |
+| invalid symbol                       | unknown; delisted since     | SUCCEEDED, 2 dead-lettered (d)   | fills 1 (d) |
+| S3 write fails for one ticker        | PutObject 500 InternalError | SUCCEEDED, 2 dead-lettered (e)   | fills all   |
+| Glue job fails                       | the job run FAILS           | FAILED (f), all stored in raw    | builds bars |
+| duplicate + out-of-order candles     | 2nd ingest reshaped (g)     | SUCCEEDED twice, all stored      | wins again  |
+| bad ticker CSV rows                  | blank, dup, malformed, XYZ: | SUCCEEDED, 1 dead-lettered (h)   | -           |
+
+(a) RateBudgetExhausted naming the breaches: the run stops asking rather than risk Fyers' day-long block; the
+    simulator never blocks the account. The rerun is the next IST day (the budget's breaches reset).
+(b) BadRequest naming the invalid PIN (never the PIN itself), one refused refresh shared by every worker; the
+    rerun follows fixing the PIN and logging in again. (c) NotLoggedIn "refresh token expired": log in again.
+(d) InvalidSymbol: the plan's (0 attempts, no request) for the one not in the symbol master; the ingest's (1
+    request, never retried) for the delisted one. Once Fyers serves the delisted one again the rerun stores it;
+    the unknown one is dead-lettered by every run (permanent, not a fault that clears).
+(e) One ticker's raw keys, another's ingest manifest: S3's 500 is TransientStorageError, retried by the state
+    machine (5 attempts) and then dead-lettered; no manifest, nothing of the first written at all, neither
+    watermark moved (so a retry or the next scheduled run asks again); the orphan answer of the second is
+    harmless (newest answer wins).
+(f) In "Aggregate what was ingested into Parquet bars", with the job's error; no bars, no partitions.
+(g) Newest-first, every candle twice, prices revised by +1.5: one bar per minute, the newest answer's values; a
+    third, ordinary ingest wins in turn.
+(h) Blank-symbol and malformed rows are in the plan output's ``rejected`` (line, value, reason), the duplicate
+    is collapsed and counted in ``duplicates``; the ticker on exchange XYZ (no Fyers master) is planned, listed
+    in ``unknown`` and dead-lettered InvalidSymbol naming the exchange. An empty line is no row at all.
+
+Each row uses its own NSE trading date in September 2026 and its own synthetic tickers (``NSE:SIM29xx-EQ``), so it
+shares no symbol-day with another test; each leaves the shared stack and simulator as it found them (knobs, the
+login, the rate budget, the app config). The client's timeout is compressed for the timeout row only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+from pricefeed import paths
+from pricefeed.fyers import FyersClient
+from pricefeed.launch import start_run
+from pricefeed.local.run import login, wait_for
+from pricefeed.plan import run_prefix
+from pricefeed.ratelimit import AccountRateLimiter
+from pricefeed.session import LOCK_PREFIX
+from pricefeed.sessions import DEFAULT_CALENDAR
+from pricefeed.tokens import TokenStore
+from pricefeed.watermark import Watermarks
+
+INGEST = "IngestSymbolFunction"
+
+
+def sims(*numbers: int) -> list[str]:
+    return [f"NSE:SIM{n:04d}-EQ" for n in numbers]
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    name: str
+    status: str
+    output: dict
+    described: dict
+
+
+def start_day(pipeline, day: date, symbols: list[str] | None = None, *, csv: str | None = None) -> str:
+    """Start a run of ``day`` for ``symbols`` (or the given CSV text), as `pricefeed run` does; its ARN."""
+    stack = pipeline.stack
+    return start_run(
+        stack.client("stepfunctions"),
+        stack.client("s3"),
+        state_machine_arn=stack.outputs["StateMachineArn"],
+        raw_bucket=stack.outputs["RawBucketName"],
+        run_input={"date": day.isoformat()},
+        csv=csv if csv is not None else "symbol\n" + "".join(f"{s}\n" for s in symbols or []),
+    )
+
+
+def finish(pipeline, arn: str) -> Run:
+    described = wait_for(pipeline.stack, arn, timeout_s=180)
+    return Run(described["name"], described["status"], json.loads(described.get("output") or "{}"), described)
+
+
+def run_day(pipeline, day: date, symbols: list[str] | None = None, *, csv: str | None = None) -> Run:
+    return finish(pipeline, start_day(pipeline, day, symbols, csv=csv))
+
+
+def history_requests(pipeline) -> int:
+    return pipeline.sim.stats()["requests"].get("/data/history", 0)
+
+
+# ---------------------------------------------------------------------------------------------- reading S3
+
+
+def _raw(pipeline) -> tuple[object, str]:
+    return pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+
+
+def _keys(s3, bucket: str, prefix: str) -> list[str]:
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return sorted(keys)
+
+
+def _json(s3, bucket: str, key: str) -> dict | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def _session(day: date) -> list[int]:
+    return DEFAULT_CALENDAR.minute_starts(day).tolist()
+
+
+def manifest(pipeline, run: Run, symbol: str) -> dict | None:
+    s3, raw = _raw(pipeline)
+    return _json(s3, raw, paths.ingested_manifest_key(run_prefix(run.name) + "ingested/", symbol))
+
+
+def _answer_covers(s3, raw: str, key: str, symbol: str, day: date) -> bool:
+    """Whether ``key`` (named by a manifest) is an answer for ``symbol`` under ``day``'s raw prefix (itself or a
+    reference with its file name) whose range covers the day's session, as Fyers sent it (HTTP 200, s ok/no_data)."""
+    listed = {k.rsplit("/", 1)[1] for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))}
+    envelope = _json(s3, raw, key)
+    if key.rsplit("/", 1)[1] not in listed or envelope is None or envelope.get("symbol") != symbol:
+        return False
+    session = _session(day)
+    return (
+        envelope["range_from"] <= session[0]
+        and envelope["range_to"] >= session[-1] + 59
+        and envelope["http_status"] == 200
+        and envelope["response"].get("s") in ("ok", "no_data")
+    )
+
+
+@dataclass
+class Accounting:
+    planned: set[tuple[str, date]]
+    stored: set[tuple[str, date]]
+    letters: dict[tuple[str, date], list[dict]]  # every dead letter of the run, by symbol-day
+
+    @property
+    def dead_lettered(self) -> set[tuple[str, date]]:
+        return set(self.letters) & self.planned
+
+    @property
+    def lost(self) -> set[tuple[str, date]]:
+        return self.planned - self.stored - self.dead_lettered
+
+    def letter(self, symbol: str, day: date) -> dict:
+        (only,) = self.letters[(symbol, day)]
+        return only
+
+
+def account(pipeline, run: Run, planned: list[str], day: date) -> Accounting:
+    """The run's accounting, from S3 (see the module docstring)."""
+    s3, raw = _raw(pipeline)
+    stored = set()
+    for symbol in planned:
+        found = manifest(pipeline, run, symbol)
+        if found and any(_answer_covers(s3, raw, key, symbol, day) for key in found["raw_keys"]):
+            stored.add((symbol, day))
+    letters: dict[tuple[str, date], list[dict]] = {}
+    for key in _keys(s3, raw, paths.DEAD_LETTER_ROOT):
+        letter = _json(s3, raw, key) or {}
+        if letter.get("run_id") == run.name:
+            letters.setdefault((letter["symbol"], date.fromisoformat(letter["trading_date"])), []).append(
+                {"key": key, **letter}
+            )
+    return Accounting({(s, day) for s in planned}, stored, letters)
+
+
+def check_identity(pipeline, run: Run, acc: Accounting, tally, row: str) -> None:
+    """(b): count the run into the matrix, then hold it to the identity."""
+    tally.add(
+        row,
+        planned=len(acc.planned),
+        stored=len(acc.stored),
+        dead_lettered=len(acc.dead_lettered),
+        lost=len(acc.lost),
+    )
+    assert acc.lost == set(), f"{row}: planned symbol-days neither stored nor dead-lettered: {sorted(acc.lost)}"
+    assert acc.stored & acc.dead_lettered == set(), f"{row}: stored AND dead-lettered: {acc.stored & acc.dead_lettered}"
+    assert set(acc.letters) <= acc.planned, f"{row}: dead letters for unplanned symbol-days: {set(acc.letters)}"
+    assert all(len(v) == 1 for v in acc.letters.values()), f"{row}: more than one dead letter for a symbol-day"
+    for symbol, _day in acc.dead_lettered:
+        assert manifest(pipeline, run, symbol) is None, f"{row}: {symbol} dead-lettered but has an ingest manifest"
+
+
+# ---------------------------------------------------------------------------------------------- bars
+
+
+def bars_1m(pipeline, symbol: str, day: date):
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    exchange, name = paths.split_symbol(symbol)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=paths.processed_key("1m", exchange, name, day))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return pq.read_table(io.BytesIO(body))
+
+
+def newest_from_raw(pipeline, symbol: str, day: date) -> dict[int, tuple]:
+    """minute → (o, h, l, c, v) of the newest raw answer holding it (the later copy within one answer), from every
+    answer under the day's raw prefix: what the bars must say."""
+    s3, raw = _raw(pipeline)
+    answers = {}
+    for key in _keys(s3, raw, paths.raw_day_prefix(symbol, day)):
+        doc = _json(s3, raw, key)
+        if "response" not in doc:  # a reference to a multi-day answer
+            key, doc = doc["ref"], _json(s3, raw, doc["ref"])
+        answers[key] = doc
+    session, best = set(_session(day)), {}
+    for doc in sorted(answers.values(), key=lambda d: d["fetched_at"]):
+        ended_by = min(datetime.fromisoformat(doc["fetched_at"]).timestamp(), doc["range_to"] + 1)
+        for c in doc["response"].get("candles") or []:
+            if c[0] in session and c[0] + 60 <= ended_by:
+                best[c[0]] = tuple(c[1:6])
+    return best
+
+
+def check_bars(pipeline, day: date, symbols: list[str]) -> None:
+    """(c): every session minute once, in order, equal to the newest raw answer; the ledger says complete."""
+    for symbol in symbols:
+        table = bars_1m(pipeline, symbol, day)
+        assert table is not None, f"{symbol} {day}: no 1m bars"
+        minutes = [int(t.timestamp()) for t in table.column("ts").to_pylist()]
+        assert minutes == _session(day) and len(minutes) == 375, f"{symbol} {day}: {len(minutes)} minutes"
+        rows = table.select(["open", "high", "low", "close", "volume"]).to_pylist()
+        got = {m: tuple(r.values()) for m, r in zip(minutes, rows, strict=True)}
+        assert got == newest_from_raw(pipeline, symbol, day), f"{symbol} {day}: bars differ from the newest raw"
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    for symbol in symbols:
+        exchange, name = paths.split_symbol(symbol)
+        body = s3.get_object(Bucket=bucket, Key=paths.coverage_key(exchange, name, day))["Body"].read()
+        (ledger,) = pq.read_table(io.BytesIO(body)).to_pylist()
+        assert ledger["complete"] and ledger["stored_minutes"] == ledger["expected_minutes"] == 375
+
+
+# ---------------------------------------------------------------------------------------------- shared state
+
+
+@pytest.fixture(autouse=True)
+def leave_as_found(pipeline) -> Iterator[None]:
+    """Every row leaves the simulator's knobs as it found them, whatever happened."""
+    knobs = pipeline.sim.set_faults()
+    yield
+    pipeline.sim.set_faults(**knobs)
+
+
+def _state_table(pipeline) -> tuple[object, str]:
+    return pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
+
+
+def budget(pipeline) -> AccountRateLimiter:
+    db, table = _state_table(pipeline)
+    return AccountRateLimiter(db, table, pipeline.sim.config.app_id)
+
+
+def next_ist_day_for_the_budget(pipeline) -> None:
+    """The rate budget as after midnight IST (no breaches today), and a fresh simulator window."""
+    db, table = _state_table(pipeline)
+    db.delete_item(TableName=table, Key={"pk": {"S": budget(pipeline).key}})
+    pipeline.sim.reset_stats()
+
+
+def log_in_again(pipeline) -> None:
+    """What a person does after a refresh failure: log in at /oauth/login. Also forgets the failed refresh's
+    record (the lease item) and starts fresh ingest containers, so later tests see a clean login."""
+    login(pipeline.stack)
+    db, table = _state_table(pipeline)
+    db.delete_item(TableName=table, Key={"pk": {"S": LOCK_PREFIX + pipeline.sim.config.app_id}})
+    pipeline.stack.cold_start(INGEST)
+
+
+def wait_for_room_in_the_minute(seconds: float) -> None:
+    """The limiter counts 429 breaches per clock minute: start a short storm only when it fits in this one."""
+    deadline = time.monotonic() + 70
+    while 60 - time.time() % 60 < seconds:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------- the rows
+
+
+def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipeline, fault_matrix):
+    row, day, symbols = "429 storm", date(2026, 9, 1), sims(2901, 2902, 2903)
+    fault_matrix.ran(row)
+    next_ist_day_for_the_budget(pipeline)
+    try:
+        wait_for_room_in_the_minute(12)
+        storm_ends = time.time() + 4.0
+        pipeline.sim.set_faults(rate_limit_storm_until=storm_ends)
+
+        run = run_day(pipeline, day, symbols)
+
+        assert run.status == "SUCCEEDED", run.described.get("error")
+        acc = account(pipeline, run, symbols, day)
+        check_identity(pipeline, run, acc, fault_matrix, row)
+        assert acc.stored == acc.planned and acc.letters == {}
+        assert history_requests(pipeline) > len(symbols)  # the storm's 429s, then one answer each
+        s3, raw = _raw(pipeline)
+        for symbol in symbols:  # the breaker held every worker back until the storm was over
+            fetched = [_json(s3, raw, k)["fetched_at"] for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))]
+            assert [datetime.fromisoformat(f).timestamp() >= storm_ends for f in fetched] == [True]
+        status = budget(pipeline).status()
+        assert status["breaches_today"] == 1
+        assert not pipeline.sim.stats()["blocked"]
+        check_bars(pipeline, day, symbols)
+    finally:
+        next_ist_day_for_the_budget(pipeline)
+
+
+def test_a_storm_that_would_be_the_second_breach_of_the_day_stops_the_run_asking(pipeline, fault_matrix):
+    row, day, symbols = "429 storm, 2nd breach of the day", date(2026, 9, 2), sims(2904, 2905, 2906)
+    fault_matrix.ran(row)
+    next_ist_day_for_the_budget(pipeline)
+    db, table = _state_table(pipeline)
+    try:
+        # A storm a minute ago already cost one breach today.
+        earlier = AccountRateLimiter(db, table, pipeline.sim.config.app_id, clock=lambda: time.time() - 61)
+        asyncio.run(earlier.record_rate_limited(0.001))
+        pipeline.sim.set_faults(rate_limit_storm_until=time.time() + 120)
+
+        run = run_day(pipeline, day, symbols)
+        pipeline.sim.set_faults(rate_limit_storm_until=None)
+
+        assert run.status == "SUCCEEDED", run.described.get("error")
+        acc = account(pipeline, run, symbols, day)
+        check_identity(pipeline, run, acc, fault_matrix, row)
+        assert acc.dead_lettered == acc.planned
+        for symbol in symbols:
+            letter = acc.letter(symbol, day)
+            assert letter["error_type"] == "RateBudgetExhausted" and "breaches" in letter["error_message"]
+        assert budget(pipeline).status()["breaches_today"] == 2
+        assert not pipeline.sim.stats()["blocked"]
+    finally:
+        next_ist_day_for_the_budget(pipeline)  # after midnight IST
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED"
+    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    check_bars(pipeline, day, symbols)
+
+
+def test_5xx_bursts_are_retried_and_every_ticker_lands(pipeline, fault_matrix):
+    row, day, symbols = "5xx bursts", date(2026, 9, 3), sims(2907, 2908, 2909)
+    fault_matrix.ran(row)
+    pipeline.sim.reset_stats()
+    pipeline.sim.set_faults(fail_next_5xx=4)
+
+    run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
+    assert history_requests(pipeline) == len(symbols) + 4
+    check_bars(pipeline, day, symbols)
+
+
+def test_answers_slower_than_the_client_timeout_are_retried_and_every_ticker_lands(pipeline, fault_matrix, monkeypatch):
+    row, day, symbols = "timeouts", date(2026, 9, 4), sims(2910, 2911, 2912)
+    fault_matrix.ran(row)
+    # The client waits 20 s for an answer, here 1 s; the simulator answers after 1.5 s until 2 requests arrived.
+    monkeypatch.setitem(FyersClient.__init__.__kwdefaults__, "timeout_s", 1.0)
+    pipeline.sim.reset_stats()
+    pipeline.sim.set_faults(latency_ms=1500)
+    arn = start_day(pipeline, day, symbols)
+    deadline = time.monotonic() + 60
+    while history_requests(pipeline) < 2:
+        assert time.monotonic() < deadline, "no history request arrived"
+        time.sleep(0.02)
+    pipeline.sim.set_faults(latency_ms=0)
+    run = finish(pipeline, arn)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
+    assert history_requests(pipeline) >= len(symbols) + 2  # the timed-out ones were asked again
+    check_bars(pipeline, day, symbols)
+
+
+def test_connection_resets_are_retried_and_every_ticker_lands(pipeline, fault_matrix):
+    row, day, symbols = "connection resets", date(2026, 9, 7), sims(2913, 2914, 2915)
+    fault_matrix.ran(row)
+    pipeline.sim.reset_stats()
+    pipeline.sim.set_faults(fail_next_reset=4)
+
+    run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
+    assert pipeline.sim.stats()["faults"].get("reset") == 4
+    assert history_requests(pipeline) == len(symbols) + 4
+    check_bars(pipeline, day, symbols)
+
+
+def test_malformed_json_answers_are_retried_and_never_reach_raw(pipeline, fault_matrix):
+    row, day, symbols = "malformed JSON", date(2026, 9, 8), sims(2916, 2917, 2918)
+    fault_matrix.ran(row)
+    pipeline.sim.reset_stats()
+    pipeline.sim.set_faults(fail_next_malformed=4)
+
+    run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
+    assert pipeline.sim.stats()["faults"].get("malformed") == 4
+    s3, raw = _raw(pipeline)
+    for symbol in symbols:  # one answer each, whole: the cut-off bodies were refused, not stored
+        (key,) = _keys(s3, raw, paths.raw_day_prefix(symbol, day))
+        assert len(_json(s3, raw, key)["response"]["candles"]) == 375
+    check_bars(pipeline, day, symbols)
+
+
+def test_an_access_token_expiring_mid_run_is_refreshed_once(pipeline, fault_matrix):
+    row, day, symbols = "token expired mid-run", date(2026, 9, 9), sims(2919, 2920, 2921, 2922)
+    fault_matrix.ran(row)
+    pipeline.sim.reset_stats()
+    pipeline.sim.expire_tokens_after(2)
+
+    run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
+    assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token") == 1
+    check_bars(pipeline, day, symbols)
+
+
+def test_a_refresh_refused_for_a_wrong_pin_dead_letters_the_tickers_naming_the_pin(pipeline, fault_matrix):
+    row, day, symbols = "refresh fails: wrong PIN", date(2026, 9, 10), sims(2923, 2924, 2925)
+    fault_matrix.ran(row)
+    secrets, arn = pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["AppConfigSecretArn"]
+    config = secrets.get_secret_value(SecretId=arn)["SecretString"]
+    wrong = json.loads(config)
+    wrong["pin"] = "0000" if wrong["pin"] != "0000" else "9999"
+    try:
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(wrong))
+        pipeline.stack.cold_start(INGEST)  # a new container reads the (wrong) app config
+        pipeline.sim.reset_stats()
+        pipeline.sim.expire_tokens_after(0)
+
+        run = run_day(pipeline, day, symbols)
+
+        assert run.status == "SUCCEEDED", run.described.get("error")
+        acc = account(pipeline, run, symbols, day)
+        check_identity(pipeline, run, acc, fault_matrix, row)
+        assert acc.dead_lettered == acc.planned
+        for symbol in symbols:
+            letter = acc.letter(symbol, day)
+            assert letter["error_type"] == "BadRequest" and "invalid pin" in letter["error_message"].lower()
+            assert wrong["pin"] not in letter["error_message"]
+        assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token") == 1  # refused once, for all
+    finally:
+        secrets.put_secret_value(SecretId=arn, SecretString=config)
+        log_in_again(pipeline)
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED"
+    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    check_bars(pipeline, day, symbols)
+
+
+def test_an_expired_refresh_token_dead_letters_the_tickers_asking_for_a_login(pipeline, fault_matrix):
+    row, day, symbols = "refresh fails: refresh token expired", date(2026, 9, 11), sims(2926, 2927, 2928)
+    fault_matrix.ran(row)
+    store = TokenStore(pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["TokenSecretArn"])
+    tokens = store.load()
+    try:
+        # Day 16 of the login: the refresh token has run out, and Fyers refuses the access token.
+        store.save(replace(tokens, refresh_expires_at=datetime.now(UTC) - timedelta(hours=1)))
+        pipeline.stack.cold_start(INGEST)
+        pipeline.sim.reset_stats()
+        pipeline.sim.expire_tokens_after(0)
+
+        run = run_day(pipeline, day, symbols)
+
+        assert run.status == "SUCCEEDED", run.described.get("error")
+        acc = account(pipeline, run, symbols, day)
+        check_identity(pipeline, run, acc, fault_matrix, row)
+        assert acc.dead_lettered == acc.planned
+        for symbol in symbols:
+            letter = acc.letter(symbol, day)
+            assert letter["error_type"] == "NotLoggedIn" and "refresh token expired" in letter["error_message"]
+        assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token", 0) == 0  # nothing to refresh with
+    finally:
+        log_in_again(pipeline)
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED"
+    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    check_bars(pipeline, day, symbols)
+
+
+def test_invalid_symbols_are_dead_lettered_once_and_never_retried(pipeline, fault_matrix):
+    row, day = "invalid symbol", date(2026, 9, 16)
+    fault_matrix.ran(row)
+    good, delisted, unknown = sims(2929, 2930), "NSE:SIM2931-EQ", "NSE:NOSUCHCO-EQ"
+    symbols = [*good, delisted, unknown]
+    pipeline.sim.reset_stats()
+    pipeline.sim.set_faults(delisted_symbols=[delisted])  # still in today's symbol master, -300 from history
+
+    run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == {(s, day) for s in good}
+    by_plan, by_ingest = acc.letter(unknown, day), acc.letter(delisted, day)
+    assert (by_plan["error_type"], by_plan["attempts"]) == ("InvalidSymbol", 0)
+    assert "symbol master" in by_plan["error_message"]
+    assert (by_ingest["error_type"], by_ingest["attempts"]) == ("InvalidSymbol", 1)
+    assert "invalid symbol" in by_ingest["error_message"].lower()
+    asked = pipeline.sim.stats()["history_requests_by_symbol"]
+    assert unknown not in asked and asked[delisted] == 1  # never retried
+    assert [u["symbol"] for u in run.output["unknown"]] == [unknown]
+
+    pipeline.sim.set_faults(delisted_symbols=[])  # Fyers serves it again; the unknown one stays unknown
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED"
+    again = account(pipeline, rerun, symbols, day)
+    assert again.stored == {(s, day) for s in [*good, delisted]} and again.dead_lettered == {(unknown, day)}
+    check_bars(pipeline, day, [*good, delisted])
+
+
+def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_watermark(pipeline, fault_matrix):
+    row, day = "S3 write fails for one ticker", date(2026, 9, 17)
+    fault_matrix.ran(row)
+    raw_fails, manifest_fails, fine = "NSE:SIM2932-EQ", "NSE:SIM2933-EQ", sims(2934, 2935)
+    symbols = [raw_fails, manifest_fails, *fine]
+    raw_bucket = pipeline.stack.outputs["RawBucketName"]
+    watermarks = Watermarks(*_state_table(pipeline))
+    raw_prefix = paths.raw_symbol_prefix(raw_fails)
+    with (
+        pipeline.stack.fail_s3_writes(f"^{raw_prefix}", bucket=raw_bucket) as refused_raw,
+        pipeline.stack.fail_s3_writes(r"^ohlcv/runs/[^/]+/ingested/NSE/SIM2933-EQ\.json$", bucket=raw_bucket) as m,
+    ):
+        run = run_day(pipeline, day, symbols)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    assert refused_raw["refused"] >= 1 and m["refused"] >= 1
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == {(s, day) for s in fine}
+    for symbol in (raw_fails, manifest_fails):
+        letter = acc.letter(symbol, day)
+        # S3's 500 is worth retrying: the state machine retried the ticker before dead-lettering it
+        assert (letter["error_type"], letter["attempts"]) == ("TransientStorageError", 5), letter
+        assert letter["error_message"] == "PutObject failed: InternalError (HTTP 500)"
+        assert watermarks.get(symbol) is None  # a retry or the next scheduled run asks again
+    s3, raw = _raw(pipeline)
+    assert _keys(s3, raw, raw_prefix) == []  # nothing of the refused ticker was half-written
+    assert all(watermarks.get(s) is not None for s in fine)
+    assert bars_1m(pipeline, raw_fails, day) is None and bars_1m(pipeline, manifest_fails, day) is None
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED"
+    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    check_bars(pipeline, day, symbols)
+
+
+def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(pipeline, fault_matrix):
+    row, day, symbols = "Glue job fails", date(2026, 9, 18), sims(2936, 2937, 2938)
+    fault_matrix.ran(row)
+
+    with pipeline.stack.fail_glue_jobs("Executor lost: the job's workers were terminated"):
+        run = run_day(pipeline, day, symbols)
+
+    assert run.status == "FAILED"
+    assert "Executor lost" in (run.described.get("cause") or ""), run.described
+    history = pipeline.stack.client("stepfunctions").get_execution_history(
+        executionArn=run.described["executionArn"], maxResults=1000
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "Aggregate what was ingested into Parquet bars" in entered
+    assert "Register the partitions the job wrote" not in entered
+    acc = account(pipeline, run, symbols, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
+    assert all(bars_1m(pipeline, s, day) is None for s in symbols)
+    glue, names = pipeline.stack.client("glue"), {paths.split_symbol(s)[1] for s in symbols}
+    for table in ("bars", "coverage"):  # the catalog's tables; both end their keys with symbol/year/month/day
+        parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)
+        assert [p for p in parts["Partitions"] if p["Values"][-4] in names] == []
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED", rerun.described.get("error")
+    check_bars(pipeline, day, symbols)
+    registered = [
+        p
+        for table in ("bars", "coverage")
+        for p in glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)[
+            "Partitions"
+        ]
+        if p["Values"][-4] in names and p["Values"][-3:] == ["2026", "09", "18"]
+    ]
+    assert len(registered) == len(symbols) * (len(paths.TIMEFRAMES) + 1)  # 4 timeframes + the coverage ledger
+
+
+def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per_minute(pipeline, fault_matrix):
+    row, day, symbols = "duplicate + out-of-order candles", date(2026, 9, 21), sims(2939, 2940, 2941)
+    fault_matrix.ran(row)
+
+    first = run_day(pipeline, day, symbols)
+    # The second ingest of the day: Fyers answers newest-first, every candle twice, with revised prices.
+    pipeline.sim.set_faults(candle_order="desc", duplicate_candles=True, price_shift=1.5)
+    second = run_day(pipeline, day, symbols)
+    pipeline.sim.set_faults(candle_order="asc", duplicate_candles=False, price_shift=0.0)
+
+    for run in (first, second):
+        assert run.status == "SUCCEEDED", run.described.get("error")
+        acc = account(pipeline, run, symbols, day)
+        check_identity(pipeline, run, acc, fault_matrix, row)
+        assert acc.stored == acc.planned
+    s3, raw = _raw(pipeline)
+    for symbol in symbols:
+        answers = [_json(s3, raw, k) for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))]
+        (older, newer) = sorted(answers, key=lambda d: d["fetched_at"])
+        assert [c[0] for c in newer["response"]["candles"]][:4] == [_session(day)[-1]] * 2 + [_session(day)[-2]] * 2
+        bars = bars_1m(pipeline, symbol, day)
+        minutes = [int(t.timestamp()) for t in bars.column("ts").to_pylist()]
+        closes = dict(zip(minutes, bars.column("close").to_pylist(), strict=True))
+        assert closes == {c[0]: c[4] for c in newer["response"]["candles"]}  # the newest answer won every minute
+        assert closes != {c[0]: c[4] for c in older["response"]["candles"]}
+    check_bars(pipeline, day, symbols)
+
+    third = run_day(pipeline, day, symbols)  # the next, ordinary answer wins in turn
+
+    assert third.status == "SUCCEEDED"
+    check_bars(pipeline, day, symbols)
+    for symbol in symbols:
+        assert bars_1m(pipeline, symbol, day).column("close")[0].as_py() == newest_from_raw(pipeline, symbol, day)[
+            _session(day)[0]
+        ][3]
+
+
+def test_bad_rows_of_the_ticker_csv_are_reported_and_the_good_ones_land(pipeline, fault_matrix):
+    row, day = "bad ticker CSV rows", date(2026, 9, 22)
+    fault_matrix.ran(row)
+    csv = (
+        "symbol,name\n"
+        "NSE:SIM2942-EQ,good 1\n"  # line 2
+        ",blank symbol\n"  # line 3
+        "\n"  # an empty line is no row at all
+        "NSE:SIM2943-EQ,good 2\n"  # line 5
+        " nse:sim2943-eq ,the same ticker again\n"  # line 6: a duplicate
+        "SIM2944,no exchange\n"  # line 7
+        "NSE:BAD/NAME,slash in the name\n"  # line 8
+        "XYZ:SIM2945-EQ,an exchange Fyers has no master for\n"  # line 9
+        "NSE:SIM2946-EQ,good 3\n"  # line 10
+    )
+    good, unknown_exchange = sims(2942, 2943, 2946), "XYZ:SIM2945-EQ"
+    planned = [*good, unknown_exchange]
+
+    run = run_day(pipeline, day, csv=csv)
+
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    out = run.output
+    assert [(r["line"], r["value"]) for r in out["rejected"]] == [(3, ""), (7, "SIM2944"), (8, "NSE:BAD/NAME")]
+    reasons = [r["reason"] for r in out["rejected"]]
+    assert reasons[0] == "blank symbol" and "EXCHANGE:SYMBOL" in reasons[1] and "invalid name" in reasons[2]
+    assert out["rejected_count"] == 3 and out["duplicates"] == 1
+    assert [u["symbol"] for u in out["unknown"]] == [unknown_exchange] and "exchange XYZ" in out["unknown"][0]["reason"]
+    assert out["count"] == len(good)
+    acc = account(pipeline, run, planned, day)
+    check_identity(pipeline, run, acc, fault_matrix, row)
+    assert acc.stored == {(s, day) for s in good} and acc.dead_lettered == {(unknown_exchange, day)}
+    letter = acc.letter(unknown_exchange, day)
+    assert (letter["error_type"], letter["attempts"]) == ("InvalidSymbol", 0)
+    assert "exchange XYZ" in letter["error_message"]
+    check_bars(pipeline, day, good)
