@@ -164,6 +164,10 @@ def test_deploy_uploads_the_glue_library_where_the_job_reads_it() -> None:
     assert "RawBucketName" in load_template()["Outputs"]
     extra_py_files = load_template()["Resources"]["AggregateJob"]["Properties"]["DefaultArguments"]["--extra-py-files"]
     assert extra_py_files == {"Fn::Sub": "s3://${RawBucket}/_artifacts/pricefeed.zip"}
+    # and the script itself, from the repo to where the template's ScriptLocation points
+    script = load_template()["Resources"]["AggregateJob"]["Properties"]["Command"]["ScriptLocation"]
+    assert script == {"Fn::Sub": "s3://${RawBucket}/_artifacts/aggregate_bars.py"}
+    assert 'aws s3 cp glue/aggregate_bars.py "s3://${raw_bucket}/_artifacts/aggregate_bars.py"' in upload["run"]
 
 
 def workflow_parameter_overrides() -> dict[str, str]:

@@ -55,6 +55,10 @@ def zip_dir(directory: Path) -> bytes:
     return buf.getvalue()
 
 
+#: A Glue script the template reads from the raw bucket's ``_artifacts/`` (what the deploy uploads).
+ARTIFACT_SCRIPT = "s3://${RawBucket}/_artifacts/"
+
+
 def package(template: dict, *, s3, bucket: str, root: Path = PROJECT_ROOT) -> Packaged:
     """Upload every local CodeUri/ContentUri/DefinitionUri/ScriptLocation to ``bucket`` and point at it."""
     code_dirs: dict[str, Path] = {}
@@ -85,6 +89,10 @@ def package(template: dict, *, s3, bucket: str, root: Path = PROJECT_ROOT) -> Pa
             if isinstance(location, str) and not location.startswith("s3://"):
                 scripts[name] = root / location
                 command["ScriptLocation"] = upload((root / location).read_bytes(), ".py")
+            elif isinstance(location, dict) and str(location.get("Fn::Sub", "")).startswith(ARTIFACT_SCRIPT):
+                # Deployed beside the library (``_artifacts/<script>``, uploaded after `sam deploy`): the script
+                # is glue/<script> here, and the stack uploads it where the template says (see LocalStack).
+                scripts[name] = root / "glue" / location["Fn::Sub"][len(ARTIFACT_SCRIPT) :]
     return Packaged(template, {}, code_dirs, definitions, scripts)
 
 
