@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -45,17 +46,20 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         if not raw:
             continue
         try:
-            return max(0.0, float(raw) * scale)
+            seconds = float(raw) * scale
         except ValueError:
-            with contextlib.suppress(TypeError, ValueError):
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
                 return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
+            continue
+        if math.isfinite(seconds):  # "inf"/"nan" say nothing usable
+            return max(0.0, seconds)
     return None
 
 
 def _json_object(body: bytes) -> dict | None:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError), or absurdly nested
         return None
     return value if isinstance(value, dict) else None
 
@@ -65,7 +69,7 @@ def _int_or_none(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
         return None
 
 

@@ -26,6 +26,8 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=15)
 #: Fallback when an access token is not a JWT: real tokens have expired at the next 06:00 IST.
 ACCESS_TOKEN_EXPIRES_AT_IST = time(6, 0)
 AUTH_TIMEOUT_S = 20.0
+#: Longest token accepted from Fyers (real ones are JWTs of well under 2 kB).
+MAX_TOKEN_LENGTH = 16_384
 
 
 def app_id_hash(app_id: str, secret_key: str) -> str:
@@ -82,7 +84,7 @@ def jwt_expiry(token: str) -> datetime | None:
         if isinstance(exp, bool) or not isinstance(exp, int | float):
             return None
         return datetime.fromtimestamp(exp, UTC)
-    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError):
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError):
         return None
 
 
@@ -149,7 +151,7 @@ class Tokens:
         """Inverse of :meth:`to_json`. ``InvalidInput`` (naming the field, never a value) if unusable."""
         try:
             data = json.loads(text) if isinstance(text, str | bytes) else dict(text)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise InvalidInput("stored tokens are not a JSON object") from None
         if not isinstance(data, dict):
             raise InvalidInput("stored tokens are not a JSON object")
@@ -165,6 +167,8 @@ class Tokens:
                 raise InvalidInput(
                     f"stored tokens: field '{name}' is missing or not an ISO datetime"
                 ) from None
+            if values[name].utcoffset() is None:
+                raise InvalidInput(f"stored tokens: field '{name}' has no time zone")
         return cls(**values)
 
 
@@ -176,7 +180,14 @@ def _token_field(payload: Mapping[str, Any], name: str, context: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
         raise TransientFyersError(f"{context}: the answer has no '{name}'")
+    if not _well_formed_token(value):
+        raise TransientFyersError(f"{context}: the answer's '{name}' is malformed")
     return value
+
+
+def _well_formed_token(value: str) -> bool:
+    """Printable ASCII without whitespace, of a sane length: what may go into an Authorization header."""
+    return len(value) <= MAX_TOKEN_LENGTH and value.isascii() and value.isprintable() and " " not in value
 
 
 def tokens_from_exchange(payload: Mapping[str, Any], now: datetime) -> Tokens:
@@ -202,6 +213,8 @@ def tokens_after_refresh(old: Tokens, payload: Mapping[str, Any], now: datetime)
     access = _token_field(payload, "access_token", "validate-refresh-token")
     new_refresh = payload.get("refresh_token")
     rotated = isinstance(new_refresh, str) and bool(new_refresh) and new_refresh != old.refresh_token
+    if rotated:
+        new_refresh = _token_field(payload, "refresh_token", "validate-refresh-token")
     return Tokens(
         access_token=access,
         refresh_token=new_refresh if rotated else old.refresh_token,

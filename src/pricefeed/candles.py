@@ -123,8 +123,8 @@ class Envelope:
         excluded["malformed_row"] = self.malformed if first else 0
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
         sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, split_symbol(self.symbol)[0])
+        received = len(matrix) + excluded["malformed_row"]  # before _validate counts its non-finite rows
         columns = _validate(matrix, sessions, ended_by_us, excluded)
-        received = len(matrix) + excluded["malformed_row"]
         return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded)
 
 
@@ -155,7 +155,7 @@ def read_raw_object(raw: bytes, *, source: str) -> Envelope | RawReference:
         # as inf, so such a row counts once as malformed_row instead of failing the whole answer.
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the stdlib parser goes
             raise InvalidInput(f"raw envelope {source}: not valid JSON ({exc})") from None
     if is_reference(doc):
         return parse_reference(doc, source=source)
@@ -203,6 +203,10 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
         raise bad(f"last_trading_date {last_trading_date} is before trading_date {trading_date}")
     if fetched_at.utcoffset() is None:
         raise bad(f"fetched_at {doc['fetched_at']!r} has no time zone")
+    try:
+        fetched_at = fetched_at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before datetime.min in UTC
+        raise bad(f"fetched_at {doc['fetched_at']!r} is out of range") from None
     range_from, range_to = doc.get("range_from"), doc.get("range_to")
     if type(range_from) is not int or type(range_to) is not int or range_from > range_to:
         raise bad(f"range {range_from!r}..{range_to!r} is not two ordered epoch seconds")
@@ -212,10 +216,12 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
     if not isinstance(response, dict) or response.get("s") not in ("ok", "no_data"):
         status = response.get("s") if isinstance(response, dict) else response
         raise bad(f"response status {status!r} is neither 'ok' nor 'no_data'")
-    rows = response.get("candles", [] if response["s"] == "no_data" else None)
+    rows = response.get("candles")
+    if response["s"] == "no_data" and not isinstance(rows, list):  # absent, null, ...: no candles (as the client)
+        rows = []
     if not isinstance(rows, list):
         raise bad("response.candles is missing or not a list")
-    return symbol, trading_date, last_trading_date, fetched_at.astimezone(UTC), range_to, rows
+    return symbol, trading_date, last_trading_date, fetched_at, range_to, rows
 
 
 def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:

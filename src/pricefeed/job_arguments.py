@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+from botocore.exceptions import ClientError
 
 from pricefeed import lake
 from pricefeed.aggregate_job import IngestManifest, run_aggregation, unique_symbols
@@ -25,11 +26,15 @@ from pricefeed.paths import check_prefix, split_symbol
 REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
 OPTIONAL_JOB_ARGUMENTS = ("dates", "from", "to", "ingested_prefix")
 JOB_ARGUMENTS = REQUIRED_JOB_ARGUMENTS + OPTIONAL_JOB_ARGUMENTS
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d also takes other scripts' digits
+#: What botocore accepts as a bucket name (it refuses anything else before sending the request).
+_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 
 def parse_dates(text: str | None, *, argument: str = "--dates") -> list[date]:
     """``"2025-11-25,2025-11-26"`` -> dates; ``InvalidInput`` naming ``argument`` if malformed."""
+    if text is not None and not isinstance(text, str):
+        raise InvalidInput(f"{argument} must be text of comma-separated YYYY-MM-DD dates")
     parts = [p.strip() for p in (text or "").split(",") if p.strip()]
     if not parts:
         raise InvalidInput(f"{argument} is empty; expected comma-separated YYYY-MM-DD dates")
@@ -67,10 +72,15 @@ def load_manifests(s3, bucket: str, prefix: str, *, argument: str = "--ingested_
     """Every ingest manifest (``*.json``) under ``s3://bucket/prefix``; ``InvalidInput`` naming a bad one."""
     check_prefix(prefix, name=argument)
     manifests = []
-    for key in lake.list_keys(s3, bucket, prefix):
+    try:
+        keys = lake.list_keys(s3, bucket, prefix)
+    except ClientError as exc:
+        _no_such_bucket(exc, f"{argument} s3://{bucket}/{prefix}")
+        raise
+    for key in keys:
         if not key.endswith(".json"):
             continue
-        source = f"ingest manifest s3://{bucket}/{key}"
+        source = f"ingest manifest s3://{bucket}/{key} (from {argument})"
         document = _read_json(s3, bucket, key, source)
         symbol = document.get("symbol") if isinstance(document, dict) else None
         dates = document.get("dates") if isinstance(document, dict) else None
@@ -78,7 +88,7 @@ def load_manifests(s3, bucket: str, prefix: str, *, argument: str = "--ingested_
             raise InvalidInput(f'{source} must be {{"symbol": "EXCH:SYMBOL", "dates": ["YYYY-MM-DD", ...], ...}}')
         try:
             split_symbol(symbol)
-            parsed = parse_dates(",".join(dates), argument=f'{source} "dates"') if dates else []
+            parsed = parse_dates(",".join(dates), argument='"dates"') if dates else []
         except InvalidInput as exc:
             raise InvalidInput(f"{source}: {exc}") from None
         manifests.append(IngestManifest(symbol, tuple(sorted(set(parsed)))))
@@ -92,25 +102,57 @@ def _read_json(s3, bucket: str, key: str, source: str) -> object:
         raise InvalidInput(f"{source} does not exist") from None
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"{source} is not JSON ({exc})") from None
+    except ClientError as exc:
+        _no_such_bucket(exc, source)
+        raise
+
+
+def _no_such_bucket(exc: ClientError, source: str) -> None:
+    """``InvalidInput`` naming ``source`` when S3 said its bucket does not exist (else return: re-raise it)."""
+    if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        raise InvalidInput(f"{source}: the bucket does not exist") from None
+
+
+def _check_bucket(name: str, value: str) -> str:
+    if not _BUCKET.fullmatch(value):
+        raise InvalidInput(f"job argument --{name} {value[:80]!r} is not an S3 bucket name")
+    return value
+
+
+def _check_key(name: str, value: str) -> str:
+    # isprintable() also refuses lone surrogates (from undecodable argv bytes), which S3 cannot take.
+    if not value.isprintable() or len(value.encode("utf-8")) > 1024:
+        raise InvalidInput(f"job argument --{name} {value[:80]!r} is not an S3 key (printable, at most 1024 bytes)")
+    return value
 
 
 def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context: Any = None) -> dict:
     """Validate the Glue job arguments (:data:`JOB_ARGUMENTS`) and run :func:`run_aggregation`: on the
     executors of ``spark_context`` when given (``pricefeed.spark_runner``), else on threads here."""
 
+    if not isinstance(args, Mapping):
+        raise InvalidInput("job arguments must be a mapping of --name to value")
+
     def given(name: str) -> str | None:
         value = args.get(name)
         return value.strip() if isinstance(value, str) and value.strip() else None
 
+    # Every argument is checked before anything is read or written, so a bad one touches nothing.
     for name in REQUIRED_JOB_ARGUMENTS:
         if given(name) is None:
             raise InvalidInput(f"job argument --{name} is missing or empty")
+    raw_bucket = _check_bucket("raw_bucket", given("raw_bucket"))
+    processed_bucket = _check_bucket("processed_bucket", given("processed_bucket"))
+    symbols_key = _check_key("symbols_key", given("symbols_key"))
+    result_key = _check_key("result_key", given("result_key"))
     prefix = given("ingested_prefix")
-    symbols, run_dates = load_run(s3, args["raw_bucket"], args["symbols_key"])
+    if prefix is not None:
+        check_prefix(_check_key("ingested_prefix", prefix), name="job argument --ingested_prefix")
+    run_dates: list[date] | None = None
     if given("dates") is not None and (given("from") or given("to")):
         raise InvalidInput("job arguments --dates and --from/--to exclude each other")
     if given("dates") is not None:
-        run_dates = parse_dates(args["dates"])
+        run_dates = parse_dates(given("dates"))
     elif given("from") or given("to"):
         if not (given("from") and given("to")):
             raise InvalidInput("job arguments --from and --to go together")
@@ -118,26 +160,29 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
         last = parse_dates(given("to"), argument="--to")
         if len(first) != 1 or len(last) != 1:
             raise InvalidInput("job arguments --from and --to each take one YYYY-MM-DD date")
-        run_dates = days(first[0], last[0])  # InvalidInput when --to is before --from
-    elif prefix is None and not run_dates:
-        run_dates = [ist_today()]
+        if last[0] < first[0]:
+            raise InvalidInput(f"job argument --to ({last[0]}) is before --from ({first[0]})")
+        run_dates = days(first[0], last[0])
+    symbols, document_dates = load_run(s3, raw_bucket, symbols_key)
+    if run_dates is None:
+        run_dates = document_dates
+        if prefix is None and not run_dates:
+            run_dates = [ist_today()]
     aggregate_all = None
     if spark_context is not None:
         from pricefeed.spark_runner import aggregate_on_spark
 
         def aggregate_all(work: list[tuple[str, date]]) -> list:
-            return aggregate_on_spark(
-                spark_context, work, raw_bucket=args["raw_bucket"], processed_bucket=args["processed_bucket"]
-            )
+            return aggregate_on_spark(spark_context, work, raw_bucket=raw_bucket, processed_bucket=processed_bucket)
 
     return run_aggregation(
         s3=s3,
-        raw_bucket=args["raw_bucket"],
-        processed_bucket=args["processed_bucket"],
+        raw_bucket=raw_bucket,
+        processed_bucket=processed_bucket,
         symbols=symbols,
         dates=run_dates,
-        ingested=load_manifests(s3, args["raw_bucket"], prefix) if prefix else None,
-        result_key=args["result_key"],
+        ingested=load_manifests(s3, raw_bucket, prefix) if prefix else None,
+        result_key=result_key,
         aggregate_all=aggregate_all,
     )
 

@@ -29,6 +29,7 @@ from pricefeed.tokens import AppConfig, TokenStore
 STATE_TTL_S = 600
 STATE_PK_PREFIX = "oauth-state#"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ISSUED = re.compile(r"[0-9]{1,12}")
 RESTART = "start again at /oauth/login"
 
 
@@ -48,12 +49,16 @@ def new_state(app: AppConfig, *, now: float | None = None) -> str:
 def check_state(app: AppConfig, state: str | None, *, now: float | None = None) -> str:
     """The state's nonce if ``state`` was issued by :func:`new_state` for this app within STATE_TTL_S;
     else ``InvalidInput`` saying why. (Whether it was used before is :func:`consume_state`'s job.)"""
-    parts = (state or "").split(".")
-    if len(parts) != 3 or not parts[0].isdigit():
+    parts = (state or "").split(".") if isinstance(state, str | None) else []
+    # ASCII digits only ("²".isdigit() is true, int("²") fails) and no more than an epoch needs.
+    if len(parts) != 3 or not _ISSUED.fullmatch(parts[0]):
         raise InvalidInput(f"login state is missing or malformed: {RESTART}")
     issued, nonce, sig = parts
+    if not _NONCE.fullmatch(nonce):
+        raise InvalidInput(f"login state does not match: {RESTART}")
     good = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(good, sig) or not _NONCE.fullmatch(nonce):
+    # Compared as bytes: compare_digest refuses non-ASCII str.
+    if not hmac.compare_digest(good.encode(), sig.encode("utf-8", "replace")):
         raise InvalidInput(f"login state does not match: {RESTART}")
     age = (now if now is not None else time.time()) - int(issued)
     if not 0 <= age <= STATE_TTL_S:
@@ -99,6 +104,8 @@ async def complete_login(
     ``InvalidInput`` (a 400 page) for a forged, expired, reused or missing state or a bad callback — in
     which case nothing is stored; Fyers' refusal of the code is its named ``FyersError``.
     """
+    if not isinstance(query, Mapping):
+        raise InvalidInput(f"login callback: the query string is missing or malformed: {RESTART}")
     now = clock()
     nonce = check_state(app, auth.query_value(query.get("state")), now=now)
     code = auth.parse_callback(query)

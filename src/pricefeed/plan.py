@@ -7,6 +7,7 @@ known symbols. See ``.issue3-contracts.md`` ("Plan output") for the output's fie
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,6 +23,9 @@ MINUTE_HISTORY_START = date(2017, 7, 3)
 #: How many rejected or unknown symbols the output lists (all are counted).
 MAX_REPORTED = 100
 _INPUT_FIELDS = frozenset({"date", "from", "to", "tickers_key"})
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A Step Functions execution name (the run id): no whitespace, control characters or '/'.
+_RUN_ID = re.compile(r"[^\s/]{1,80}")
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,21 @@ class PlanRequest:
         if not isinstance(event, dict):
             raise InvalidInput("plan event must be an object")
         run_id = event.get("run_id")
-        if not isinstance(run_id, str) or not run_id or "/" in run_id:
-            raise InvalidInput("plan event needs a 'run_id' string without '/'")
+        if not _is_run_id(run_id):
+            raise InvalidInput(
+                "plan event needs a 'run_id' string (an execution name: 1-80 printable characters, "
+                f"no '/' or whitespace), got {_shown(run_id)}"
+            )
         given = event.get("input") or {}
         if not isinstance(given, dict):
             raise InvalidInput("execution input must be a JSON object")
         unknown = set(given) - _INPUT_FIELDS
         if unknown:
-            raise InvalidInput(f"execution input has unknown field(s): {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(str(name)[:40] for name in unknown))
+            raise InvalidInput(f"execution input has unknown field(s): {names}")
         tickers_key = given.get("tickers_key")
-        if tickers_key is not None and (not isinstance(tickers_key, str) or not tickers_key):
-            raise InvalidInput("execution input 'tickers_key' must be a non-empty string")
+        if tickers_key is not None:
+            _check_tickers_key(tickers_key)
         today = ist_today(now)
         present = {name for name in ("date", "from", "to") if given.get(name) not in (None, "")}
         if not present:
@@ -77,8 +85,38 @@ class PlanRequest:
         return cls(run_id, first, last, False, tickers_key)
 
 
+def _is_run_id(value: object) -> bool:
+    if not isinstance(value, str) or value in (".", ".."):
+        return False
+    return bool(_RUN_ID.fullmatch(value)) and value.isprintable()
+
+
+def _check_tickers_key(key: object) -> None:
+    """A ticker list's S3 key: relative, normalised (no empty, '.' or '..' segments), printable, <= 1024 bytes."""
+    what = "execution input 'tickers_key'"
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{what} must be a non-empty string")
+    # isprintable() also refuses lone surrogates, which cannot be sent to S3.
+    if not key.isprintable() or key.strip() != key or len(key.encode("utf-8")) > 1024:
+        raise InvalidInput(f"{what} {_shown(key)} is not a usable S3 key (printable, trimmed, at most 1024 bytes)")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidInput(f"{what} {_shown(key)} must be a relative key without empty, '.' or '..' segments")
+
+
+def _shown(value: object) -> str:
+    """A value for a message: its repr, cut short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _input_date(given: dict, name: str, today: date) -> date:
-    day = parse_date(given[name], what=f"execution input '{name}'")
+    value = given[name]
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise InvalidInput(f"execution input '{name}' must be a YYYY-MM-DD string, got {_shown(value)}")
+    day = parse_date(value, what=f"execution input '{name}'")
     if day > today:
         raise InvalidInput(f"execution input '{name}' ({day}) is after today in IST ({today})")
     if day < MINUTE_HISTORY_START:

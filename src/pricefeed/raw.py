@@ -110,7 +110,12 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
         split_symbol(symbol)
     except InvalidInput as exc:
         raise bad(str(exc)) from None
-    if not isinstance(ref, str) or not ref.startswith(raw_symbol_prefix(symbol)) or not ref.endswith(".json"):
+    if (
+        not isinstance(ref, str)
+        or not ref.startswith(raw_symbol_prefix(symbol))
+        or not ref.endswith(".json")
+        or any(part in ("", ".", "..") for part in ref.split("/"))
+    ):
         raise bad(f"ref {ref!r} is not a raw envelope key of {symbol}")
     try:
         trading_date = date.fromisoformat(doc["trading_date"])
@@ -119,7 +124,11 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
         raise bad(f"trading_date/fetched_at missing or not ISO-8601 ({exc})") from None
     if fetched_at.utcoffset() is None:
         raise bad(f"fetched_at {doc['fetched_at']!r} has no time zone")
+    try:
+        fetched_at = fetched_at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before datetime.min in UTC
+        raise bad(f"fetched_at {doc['fetched_at']!r} is out of range") from None
     range_from, range_to = doc.get("range_from"), doc.get("range_to")
     if type(range_from) is not int or type(range_to) is not int or range_from > range_to:
         raise bad(f"range {range_from!r}..{range_to!r} is not two ordered epoch seconds")
-    return RawReference(ref, symbol, trading_date, range_from, range_to, fetched_at.astimezone(UTC))
+    return RawReference(ref, symbol, trading_date, range_from, range_to, fetched_at)
