@@ -32,7 +32,7 @@ def _digest(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)  # ~60 MB at most: a simulator serving thousands of symbol-days stays flat
 def minute_candles(seed: int, symbol: str, day: dt.date) -> tuple[Candle, ...]:
     """The full sessions of final 1-minute candles of ``symbol`` on IST date ``day`` (none on a holiday)."""
     minutes = DEFAULT_CALENDAR.minute_starts(day, symbol.partition(":")[0])
