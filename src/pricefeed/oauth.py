@@ -127,7 +127,13 @@ def page(title: str, message: str, status: int) -> dict:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
     )
-    return {"statusCode": status, "headers": {"content-type": "text/html; charset=utf-8"}, "body": body}
+    headers = {
+        "content-type": "text/html; charset=utf-8",
+        # The callback's URL carries the auth code: never cached, never sent on as a Referer.
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+    }
+    return {"statusCode": status, "headers": headers, "body": body}
 
 
 def success_page(tokens: auth.Tokens) -> dict:

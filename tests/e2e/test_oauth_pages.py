@@ -94,6 +94,9 @@ def test_a_successful_login_page_names_no_token(login):
     assert page.status_code == 200 and "Logged in to Fyers" in page.text
     assert _leaks(page, login.secrets()) == []  # the tokens just stored by this very callback
     assert auth_code not in page.text
+    # The URL holding the auth code is neither cached nor passed on as a Referer
+    assert page.headers.get("cache-control") == "no-store"
+    assert page.headers.get("referrer-policy") == "no-referrer"
 
 
 def test_a_replayed_callback_is_a_400_that_stores_nothing_and_shows_no_token(login):
