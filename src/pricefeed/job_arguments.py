@@ -22,6 +22,7 @@ from pricefeed.aggregate_job import IngestManifest, run_aggregation, unique_symb
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import days, ist_today
 from pricefeed.paths import check_prefix, split_symbol
+from pricefeed.plan import MINUTE_HISTORY_START
 
 REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
 OPTIONAL_JOB_ARGUMENTS = ("dates", "from", "to", "ingested_prefix")
@@ -46,6 +47,13 @@ def parse_dates(text: str | None, *, argument: str = "--dates") -> list[date]:
             dates.append(date.fromisoformat(part))
         except ValueError:
             raise InvalidInput(f"{argument} has {part!r}, which is not a YYYY-MM-DD date") from None
+    today = ist_today()
+    for day in dates:  # a typo'd year would otherwise aggregate decades of empty days
+        if not MINUTE_HISTORY_START <= day <= today:
+            raise InvalidInput(
+                f"{argument} has {day}, outside the minute history there is "
+                f"({MINUTE_HISTORY_START} .. IST today, {today})"
+            )
     return dates
 
 

@@ -256,6 +256,8 @@ BAD_GLUE_ARGS = [
     ({"--from": "2025-11-26", "--to": "2025-11-20"}, ["--to (2025-11-20) is before --from (2025-11-26)"]),
     ({"--from": "26-11-2025", "--to": "2025-11-27"}, ["--from", "'26-11-2025'"]),
     ({"--from": "2025-11-26"}, ["--from and --to go together"]),
+    ({"--from": "2025-11-26", "--to": "2062-11-27"}, ["--to has 2062-11-27, outside the minute history"]),
+    ({"--dates": "2017-06-30"}, ["--dates has 2017-06-30, outside the minute history"]),
     ({"--dates": "2025-11-25,2025-13-01"}, ["--dates", "'2025-13-01'"]),
     ({"--dates": "2025-11-25", "--to": "2025-11-26"}, ["--dates and --from/--to exclude each other"]),
     ({"--raw_bucket": " "}, ["--raw_bucket is missing or empty"]),
