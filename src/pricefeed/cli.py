@@ -166,8 +166,14 @@ def local_up(
 
             day_input = json.dumps({"date": last_closed_trading_day().isoformat()})
             console.print(
-                f"Try: aws --endpoint-url {stack.endpoint_url} --region ap-south-1 stepfunctions start-execution "
-                f"--state-machine-arn {stack.outputs['StateMachineArn']} --input '{day_input}'"
+                f"Try (another terminal, this directory): pricefeed run --date {last_closed_trading_day()}; "
+                "pricefeed status; pricefeed report --live --png report.png",
+                soft_wrap=True,
+            )
+            console.print(
+                f"or: aws --endpoint-url {stack.endpoint_url} --region ap-south-1 stepfunctions start-execution "
+                f"--state-machine-arn {stack.outputs['StateMachineArn']} --input '{day_input}'",
+                soft_wrap=True,
             )
             console.print("Ctrl-C or `pricefeed local down` stops it.")
             stop = []
