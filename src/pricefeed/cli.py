@@ -90,6 +90,11 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
             'hive_partitioning=true) limit 5"',
             soft_wrap=True,
         )
+        console.print(
+            f'or: pricefeed query --lake {export} "select symbol, count(*) from bars group by symbol"; '
+            f"pricefeed report --lake {export} --png report.png",
+            soft_wrap=True,
+        )
 
 
 def _print_sample_bars(export: Path, result) -> None:
