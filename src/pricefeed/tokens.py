@@ -111,7 +111,7 @@ def load_app_config(
     if text and text.strip():
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidInput(f"app config secret {secret_id!r} is not JSON") from None
         if not isinstance(data, dict):
             raise InvalidInput(f"app config secret {secret_id!r} is not a JSON object")
@@ -119,10 +119,14 @@ def load_app_config(
     missing: list[str] = []
     for name, env_name in APP_CONFIG_ENV.items():
         value = environ.get(env_name) or data.get(name)
-        if value is None or not str(value).strip():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # a PIN typed as a JSON number
+        if value is not None and not isinstance(value, str):  # named, never shown: it may be the secret itself
+            raise InvalidInput(f"app config secret {secret_id!r}: {name} must be a string")
+        if value is None or not value.strip():
             missing.append(name)
         else:
-            values[name] = str(value).strip()
+            values[name] = value.strip()
     if missing:
         names = ", ".join(f"{name} (env {APP_CONFIG_ENV[name]})" for name in missing)
         raise InvalidInput(f"app config secret {secret_id!r} is missing: {names}")

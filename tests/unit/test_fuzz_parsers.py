@@ -1039,3 +1039,74 @@ def test_dates_arguments_parse_or_name_the_argument(text):
     dates = named(lambda: job_arguments.parse_dates(text, argument="--dates"), "--dates")
     if not isinstance(dates, PricefeedError):
         assert dates and all(type(d) is date for d in dates)
+
+
+# --- the Map item the ingest gets, and the app config secret ---------------------------------------------
+@st.composite
+def ingest_items(draw) -> object:
+    item: dict = {}
+    fields = {
+        "symbol": st.one_of(st.sampled_from(["NSE:SBIN-EQ", "NSE:M&M-EQ", "SBIN", "NSE:", ":X", ""]), SCALARS),
+        "from": DATE_VALUES,
+        "to": DATE_VALUES,
+        "date": DATE_VALUES,
+        "incremental": st.one_of(st.booleans(), SCALARS),
+        "run_id": st.one_of(st.text(max_size=20), SCALARS),
+        "attempt": st.one_of(st.integers(-3, 10), SCALARS),
+        "ingested_prefix": st.one_of(st.sampled_from(["ohlcv/runs/r/ingested/", "/abs/", "no-slash", ""]), SCALARS),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=8, unique=True)):
+        item[name] = draw(fields[name])
+    return item if draw(st.integers(0, 19)) else draw(JSON_VALUES)
+
+
+@fuzz(400)
+@given(ingest_items())
+@example({"symbol": "NSE:SBIN-EQ", "from": "2025-11-26", "to": "2025-11-25"})
+@example({"symbol": "NSE:SBIN-EQ", "date": "2025-11-25", "attempt": True})
+def test_an_ingest_item_gives_a_request_or_names_the_field(item):
+    from pricefeed.ingest import IngestRequest
+
+    request = named(lambda: IngestRequest.parse(item), "ingest item", "symbol")
+    if isinstance(request, PricefeedError):
+        return
+    assert request.from_date <= request.to_date
+    assert isinstance(request.attempt, int) and request.attempt >= 0
+    assert request.ingested_prefix is None or request.ingested_prefix.endswith("/")
+
+
+class _OneSecret:
+    """A Secrets Manager client that holds one value."""
+
+    def __init__(self, text: str | None):
+        self.text = text
+
+    def get_secret_value(self, SecretId: str) -> dict:
+        return {"SecretString": self.text}
+
+
+APP_SECRET_TEXTS = st.one_of(
+    st.text(max_size=40),
+    JSON_VALUES.map(lambda v: json.dumps(v, allow_nan=True)),
+    st.dictionaries(
+        st.sampled_from(["app_id", "secret_key", "redirect_uri", "pin", "extra"]), SCALARS | JSON_VALUES, max_size=5
+    ).map(json.dumps),
+    st.sampled_from([d.decode() for d in DEEP]),
+)
+
+
+@fuzz(300)
+@given(APP_SECRET_TEXTS)
+@example('{"app_id": "A-100", "secret_key": {"k": 1}, "redirect_uri": "http://127.0.0.1:1/cb", "pin": "1234"}')
+@example("[" * 5000)
+def test_the_app_config_secret_gives_a_config_or_names_the_field_never_a_value(text):
+    from pricefeed.tokens import load_app_config
+
+    config = named(lambda: load_app_config(_OneSecret(text), "app-config", environ={}), "app config secret")
+    if isinstance(config, PricefeedError):
+        data = json.loads(text) if text.startswith("{") and len(text) < 4000 else {}
+        for value in (data.values() if isinstance(data, dict) else ()):
+            if isinstance(value, str) and len(value) >= 4:
+                assert value not in str(config), "the error shows a value of the secret"
+        return
+    assert all(isinstance(getattr(config, f), str) and getattr(config, f) for f in ("app_id", "secret_key", "pin"))
