@@ -56,6 +56,12 @@ class RequestGate(Protocol):
     async def record_rate_limited(self, retry_after: float | None) -> None: ...
 
 
+#: Token replacements per call. The first may hand over a token stored earlier that Fyers refuses too (every
+#: token issued before 06:00 IST dies then, a newer login's included); the second then refreshes. Refused after
+#: that, the fault is not a stale token.
+MAX_TOKEN_REPLACEMENTS = 2
+
+
 class AccessTokens(Protocol):
     """Where the access token comes from and how an expired one is replaced (``pricefeed.session.TokenKeeper``)."""
 
@@ -147,9 +153,10 @@ class FyersClient:
     one and closes it on exit. ``sleep``, ``backoff_*`` and ``max_wait_s`` (the longest Retry-After
     waited out in-client) tune the retry waits; see :func:`call_with_retries`.
 
-    Give either a fixed ``access_token`` or ``tokens`` (then an expired token is replaced once per call
-    and the call redone). With a ``gate`` every attempt first takes a slot of the account-wide budget, and
-    a 429 trips the gate's breaker, so all workers pause, not only this one.
+    Give either a fixed ``access_token`` or ``tokens`` (then an expired token is replaced, at most
+    ``MAX_TOKEN_REPLACEMENTS`` times per call, and the call redone). With a ``gate`` every attempt first
+    takes a slot of the account-wide budget, and a 429 trips the gate's breaker, so all workers pause, not
+    only this one.
     """
 
     def __init__(
@@ -252,14 +259,14 @@ class FyersClient:
                 symbol, resolution, int(range_from), int(range_to), status, body, payload, candles, fetched_at
             )
 
-        try:
-            return await self._with_retries(once)
-        except TokenExpired:
-            if self._tokens is None:
-                raise
-            # Replaced once per call: a second TokenExpired right after a fresh token is not a stale token.
-            self._access_token = await self._tokens.replace_expired(self._access_token)
-            return await self._with_retries(once)
+        for replaced in range(MAX_TOKEN_REPLACEMENTS + 1):
+            try:
+                return await self._with_retries(once)
+            except TokenExpired:
+                if self._tokens is None or replaced == MAX_TOKEN_REPLACEMENTS:
+                    raise
+                self._access_token = await self._tokens.replace_expired(self._access_token)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _with_retries(self, once: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(

@@ -367,3 +367,20 @@ def test_a_call_refused_for_an_expired_token_is_repeated_once_with_the_new_one(s
     assert answer.payload["s"] in ("ok", "no_data")
     assert sim.stats()["requests"]["/data/history"] - before == 2
     assert refresh_calls(sim) == 1
+
+
+def test_a_stored_token_that_fyers_refuses_too_is_followed_by_one_refresh_within_the_call(sim, clock, logged_in):
+    # A warm worker holds the token of the first login; a later login stored a second one; at 06:00 IST Fyers
+    # expires both. The worker is handed the stored one first, is refused again, and then refreshes once.
+    worker = keeper(sim, clock, *logged_in)
+    first = asyncio.run(worker.access_token())
+    login(sim, clock, *logged_in)
+    assert stored(logged_in[0]).access_token != first
+    sim.expire_tokens_in(0)
+
+    async def call():
+        async with FyersClient(sim.url, APP.app_id, tokens=worker, max_attempts=1) as client:
+            return await client.history("NSE:SBIN-EQ", "1", *history_window(clock))
+
+    assert asyncio.run(call()).payload["s"] in ("ok", "no_data")
+    assert refresh_calls(sim) == 1
