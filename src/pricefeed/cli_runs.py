@@ -41,7 +41,7 @@ def _target(stack: str | None, profile: str | None, region: str | None) -> Targe
 
 def _budget_reader(target: Target):
     """A callable giving the account's budget use now, or None when it can't be read (never fatal)."""
-    from pricefeed.launch import read_budget
+    from pricefeed.ratelimit import read_budget_use
     from pricefeed.tokens import load_app_config
 
     try:
@@ -53,7 +53,7 @@ def _budget_reader(target: Target):
 
     def read():
         try:
-            return read_budget(dynamodb, table=table, account=account)
+            return read_budget_use(dynamodb, table=table, account=account)
         except Exception:  # noqa: BLE001 - a missed reading only leaves the figure stale
             return None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import ist_today, parse_date
+from pricefeed.istime import parse_date
 from pricefeed.plan import run_prefix
 from pricefeed.tickers import parse_ticker_csv
 
@@ -30,18 +30,6 @@ class Progress:
     ingested: int
     failed: int = 0
     unknown: int = 0
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The Fyers account's request budget as the workers share it (the ``budget#<app id>`` item)."""
-
-    day: str
-    used_today: int
-    per_day: int | None
-    per_minute: int | None
-    paused: bool
-    breaches_today: int
 
 
 def execution_input(*, day: str | None, first: str | None, last: str | None) -> dict:
@@ -116,24 +104,6 @@ def progress(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str, seen: di
 def _count(s3: Any, bucket: str, prefix: str) -> int:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sum(len(page.get("Contents", [])) for page in pages)
-
-
-def read_budget(dynamodb: Any, *, table: str, account: str) -> Budget | None:
-    """Today's use of ``account``'s budget (None before its first request). Read-only, eventually consistent."""
-    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"budget#{account}"}}).get("Item")
-    if not item:
-        return None
-    number = lambda name: int(item[name]["N"]) if name in item else None  # noqa: E731
-    today = ist_today().isoformat()
-    same_day = item["day"]["S"] == today
-    return Budget(
-        day=today,
-        used_today=int(item["used"]["N"]) if same_day else 0,
-        per_day=number("per_day"),
-        per_minute=number("per_minute"),
-        paused=float(item["paused_until"]["N"]) > time.time(),
-        breaches_today=len(item["breaches"]["L"]) if same_day else 0,
-    )
 
 
 def redrive_input(run: dict, *, include_unknown: bool = False) -> tuple[dict, str | None, str]:

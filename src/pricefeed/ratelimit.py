@@ -61,6 +61,45 @@ class _Budget:
         return self if day == self.day else replace(self, day=day, used=0, breaches=frozenset())
 
 
+def budget_key(account: str) -> str:
+    """The state-table key of ``account``'s budget item."""
+    return f"budget#{account}"
+
+
+def _from_item(item: dict[str, Any]) -> _Budget:
+    return _Budget(
+        tat=Decimal(item["tat"]["N"]),
+        day=item["day"]["S"],
+        used=int(item["used"]["N"]),
+        paused_until=Decimal(item["paused_until"]["N"]),
+        breaches=frozenset(int(v["N"]) for v in item["breaches"]["L"]),
+        version=int(item["version"]["N"]),
+    )
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """What an onlooker (`pricefeed run`'s progress) sees of an account's budget today."""
+
+    day: str
+    used_today: int
+    per_day: int | None
+    per_minute: int | None
+    paused: bool
+    breaches_today: int
+
+
+def read_budget_use(dynamodb_client: Any, *, table: str, account: str, now: float | None = None) -> BudgetUse | None:
+    """Today's (IST) use of ``account``'s budget; None before its first request. Read-only, never reserves."""
+    item = dynamodb_client.get_item(TableName=table, Key={"pk": {"S": budget_key(account)}}).get("Item")
+    if not item:
+        return None
+    at = _dec(time.time() if now is None else now)
+    b = _from_item(item).on_day(_ist_day(at))
+    limit = lambda name: int(item[name]["N"]) if name in item else None  # noqa: E731 - written since this release
+    return BudgetUse(b.day, b.used, limit("per_day"), limit("per_minute"), b.paused_until > at, len(b.breaches))
+
+
 def _ist_day(epoch: Decimal) -> str:
     return ist_today(datetime.fromtimestamp(float(epoch), UTC)).isoformat()
 
@@ -97,7 +136,7 @@ class AccountRateLimiter:
         self._db = dynamodb_client
         self.table_name = table_name
         self.account = account
-        self.key = f"budget#{account}"
+        self.key = budget_key(account)
         self.per_day = per_day
         self.per_minute = per_minute
         self.window_s = window_s
@@ -201,16 +240,7 @@ class AccountRateLimiter:
     def _read(self) -> _Budget:
         key = {"pk": {"S": self.key}}
         item = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
-        if not item:
-            return _Budget()
-        return _Budget(
-            tat=Decimal(item["tat"]["N"]),
-            day=item["day"]["S"],
-            used=int(item["used"]["N"]),
-            paused_until=Decimal(item["paused_until"]["N"]),
-            breaches=frozenset(int(v["N"]) for v in item["breaches"]["L"]),
-            version=int(item["version"]["N"]),
-        )
+        return _from_item(item) if item else _Budget()
 
     def _write(self, b: _Budget, expected_version: int, now: Decimal) -> bool:
         """Put ``b`` if the item still has ``expected_version`` (0 = absent); False when another worker won."""

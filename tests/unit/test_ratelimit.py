@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from awskit import Serialized, create_state_table
 from pricefeed.errors import RateBudgetExhausted, RateLimited
-from pricefeed.ratelimit import AccountRateLimiter
+from pricefeed.ratelimit import AccountRateLimiter, BudgetUse, read_budget_use
 
 TABLE = "pricefeed-state"
 T0 = datetime(2026, 3, 4, 6, 0, 10, tzinfo=UTC).timestamp()  # 11:30:10 IST, 10 s into a UTC minute
@@ -96,6 +96,18 @@ def test_the_daily_count_resets_at_ist_midnight_not_utc_midnight(ddb):
     clock.t = IST_MIDNIGHT  # 18:30 UTC
     assert run(lim.acquire()) == 0
     assert lim.status()["day"] == "2026-03-05" and lim.status()["used_today"] == 1
+
+
+def test_an_onlooker_reads_todays_use_with_the_limits_and_a_new_ist_day_starts_at_zero(ddb):
+    clock = Clock(IST_MIDNIGHT - 5)
+    assert read_budget_use(ddb, table=TABLE, account="APP-100", now=clock.t) is None  # no request yet
+    run(acquire_n(limiter(ddb, clock, per_minute=120, per_day=500), 3))
+
+    today = read_budget_use(ddb, table=TABLE, account="APP-100", now=clock.t)
+    tomorrow = read_budget_use(ddb, table=TABLE, account="APP-100", now=IST_MIDNIGHT)
+
+    assert today == BudgetUse("2026-03-04", 3, 500, 120, paused=False, breaches_today=0)
+    assert (tomorrow.day, tomorrow.used_today) == ("2026-03-05", 0)
 
 
 def test_a_slot_further_than_max_wait_is_refused_and_nothing_is_reserved(ddb):
