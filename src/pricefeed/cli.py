@@ -161,7 +161,8 @@ def local_up(
             stack.client("s3").upload_file(str(tickers), stack.outputs["RawBucketName"], "config/nse_tickers.csv")
             login(stack, on_url=console.print)
             STATE_FILE.parent.mkdir(exist_ok=True)
-            STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "endpoint": stack.endpoint_url, **stack.outputs}))
+            state = {"pid": os.getpid(), "endpoint": stack.endpoint_url, "stack_name": stack.stack_name}
+            STATE_FILE.write_text(json.dumps({**state, **stack.outputs}))
             console.print(
                 f"[bold green]Local stack up[/] at {stack.endpoint_url} (region ap-south-1); Fyers at {fyers_url}"
             )

@@ -113,29 +113,13 @@ def fyers_base_url(target: Any, environ: Mapping[str, str] = os.environ) -> str:
     override = (environ.get("FYERS_API_BASE_URL") or "").strip()
     if override:
         return override.rstrip("/")
-    cfn = target.client("cloudformation")
     try:
-        if target.local:
-            # The local stack's state file does not name its CloudFormation stack: find it by an output.
-            stacks = [
-                s
-                for s in cfn.describe_stacks()["Stacks"]
-                if any(
-                    o.get("OutputKey") == "StateMachineArn"
-                    and o.get("OutputValue") == target.outputs.get("StateMachineArn")
-                    for o in s.get("Outputs") or []
-                )
-            ]
-        else:
-            stacks = cfn.describe_stacks(StackName=target.name)["Stacks"]
+        params = target.parameters()
     except (ClientError, BotoCoreError) as exc:
         raise LoginError(
             f"cannot read the parameters of stack {target.name} ({_aws_reason(exc)}): your AWS identity needs "
             "cloudformation:DescribeStacks, or set FYERS_API_BASE_URL"
         ) from None
-    if not stacks:
-        raise LoginError(f"cannot find the CloudFormation stack of {target.name}: is it still running?")
-    params = {p.get("ParameterKey"): p.get("ParameterValue") for p in stacks[0].get("Parameters") or []}
     return (params.get("FyersApiBaseUrl") or DEFAULT_FYERS_API_BASE_URL).rstrip("/")
 
 

@@ -19,6 +19,8 @@ from pricefeed.errors import InvalidInput, PricefeedError
 #: Written by `pricefeed local up` in the directory it runs from, removed when it stops.
 STATE_FILE = Path(".pricefeed") / "local.json"
 LOCAL_REGION = "ap-south-1"
+#: The local stack's CloudFormation name when its state file does not say (LocalStack's default).
+LOCAL_STACK_NAME = "pricefeed"
 #: Outputs every command may rely on (template.yaml's Outputs).
 REQUIRED_OUTPUTS = ("StateMachineArn", "RawBucketName", "ProcessedBucketName", "TokenSecretArn")
 
@@ -35,6 +37,7 @@ class Target:
     outputs: dict[str, str]
     session: Any = field(repr=False)
     endpoint_url: str | None = None
+    stack_name: str = ""  # the CloudFormation stack's name (``name`` is "local" for the local stack)
 
     @property
     def local(self) -> bool:
@@ -43,6 +46,11 @@ class Target:
     def client(self, service: str) -> Any:
         kw = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
         return self.session.client(service, **kw)
+
+    def parameters(self) -> dict[str, str]:
+        """The stack's parameters, as CloudFormation has them (a botocore error when they cannot be read)."""
+        described = self.client("cloudformation").describe_stacks(StackName=self.stack_name or self.name)
+        return {p["ParameterKey"]: p["ParameterValue"] for p in described["Stacks"][0].get("Parameters") or []}
 
     def output(self, key: str) -> str:
         try:
@@ -74,8 +82,9 @@ def resolve(
             aws_secret_access_key="local",  # noqa: S106 - moto takes any credentials
             region_name=LOCAL_REGION,
         )
-        outputs = {k: v for k, v in state.items() if isinstance(v, str) and k not in ("endpoint",)}
-        return Target("local", outputs, session, endpoint_url=state["endpoint"])
+        outputs = {k: v for k, v in state.items() if isinstance(v, str) and k not in ("endpoint", "stack_name")}
+        stack_name = state.get("stack_name") or LOCAL_STACK_NAME
+        return Target("local", outputs, session, endpoint_url=state["endpoint"], stack_name=stack_name)
     if not stack.replace("-", "").isalnum() or not stack[0].isalpha() or len(stack) > 128:
         raise InvalidInput(f"--stack {stack!r} is not a CloudFormation stack name")
     import botocore.exceptions
@@ -97,4 +106,4 @@ def resolve(
     missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
     if missing:
         raise StackNotFound(f"stack {stack} is not a pricefeed stack (no output {', '.join(missing)})")
-    return Target(stack, outputs, session)
+    return Target(stack, outputs, session, stack_name=stack)
