@@ -59,18 +59,6 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
 #: Where tests leave files a person may want to look at (screenshots, reports); CI keeps the folder.
 ARTIFACTS = ROOT / "test-artifacts"
 
-#: How Chromium is started here: headless, no sandbox (root in CI), and nothing that phones home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -79,18 +67,19 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Headless Debian Chromium driven by Playwright (a fresh profile per launch). `make test` installs
-    Chromium and sets PRICEFEED_CHROMIUM; run by hand, /usr/bin/chromium is used.
+    """Headless Debian Chromium driven by Playwright (a fresh profile per launch), found and started as
+    `pricefeed report --png` does. `make test` installs Chromium and sets PRICEFEED_CHROMIUM.
 
     Module-scoped on purpose: while Playwright's sync API is open, an asyncio loop runs in this thread and
     every later ``asyncio.run`` in the tests would fail."""
-    import os
-
     from playwright.sync_api import sync_playwright
 
-    executable = os.environ.get("PRICEFEED_CHROMIUM", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        pytest.fail(f"no Chromium at {executable}: `make chromium` installs Debian's package (make test does)")
+    from pricefeed.report import CHROMIUM_ARGS, BrowserNotFound, find_chromium
+
+    try:
+        executable = find_chromium()  # the one `pricefeed report --png` uses
+    except BrowserNotFound as exc:
+        pytest.fail(f"{exc} (make test installs Debian's package)")
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:

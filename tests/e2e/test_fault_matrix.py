@@ -73,8 +73,7 @@ import pytest
 
 from pricefeed import paths
 from pricefeed.fyers import FyersClient
-from pricefeed.launch import start_run
-from pricefeed.local.run import login, wait_for
+from pricefeed.local.run import login, start_execution, wait_for
 from pricefeed.plan import run_prefix
 from pricefeed.ratelimit import AccountRateLimiter
 from pricefeed.session import LOCK_PREFIX
@@ -102,15 +101,8 @@ class Run:
 
 def start_day(pipeline, day: date, symbols: list[str] | None = None, *, csv: str | None = None) -> str:
     """Start a run of ``day`` for ``symbols`` (or the given CSV text), as `pricefeed run` does; its ARN."""
-    stack = pipeline.stack
-    return start_run(
-        stack.client("stepfunctions"),
-        stack.client("s3"),
-        state_machine_arn=stack.outputs["StateMachineArn"],
-        raw_bucket=stack.outputs["RawBucketName"],
-        run_input={"date": day.isoformat()},
-        csv=csv if csv is not None else "symbol\n" + "".join(f"{s}\n" for s in symbols or []),
-    )
+    text = csv if csv is not None else "symbol\n" + "".join(f"{s}\n" for s in symbols or [])
+    return start_execution(pipeline.stack, day, csv=text)
 
 
 def finish(pipeline, arn: str) -> Run:
@@ -207,6 +199,13 @@ def account(pipeline, run: Run, planned: list[str], day: date) -> Accounting:
                 {"key": key, **letter}
             )
     return Accounting({(s, day) for s in planned}, stored, letters)
+
+
+def counted(pipeline, run: Run, planned: list[str], day: date, tally, row: str) -> Accounting:
+    """The run's accounting, counted into the matrix and held to the identity."""
+    acc = account(pipeline, run, planned, day)
+    check_identity(pipeline, run, acc, tally, row)
+    return acc
 
 
 def check_identity(pipeline, run: Run, acc: Accounting, tally, row: str) -> None:
@@ -335,8 +334,7 @@ def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipe
         run = run_day(pipeline, day, symbols)
 
         assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = account(pipeline, run, symbols, day)
-        check_identity(pipeline, run, acc, fault_matrix, row)
+        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.stored == acc.planned and acc.letters == {}
         assert history_requests(pipeline) > len(symbols)  # the storm's 429s, then one answer each
         s3, raw = _raw(pipeline)
@@ -366,8 +364,7 @@ def test_a_storm_that_would_be_the_second_breach_of_the_day_stops_the_run_asking
         pipeline.sim.set_faults(rate_limit_storm_until=None)
 
         assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = account(pipeline, run, symbols, day)
-        check_identity(pipeline, run, acc, fault_matrix, row)
+        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.dead_lettered == acc.planned
         for symbol in symbols:
             letter = acc.letter(symbol, day)
@@ -393,8 +390,7 @@ def test_5xx_bursts_are_retried_and_every_ticker_lands(pipeline, fault_matrix):
     run = run_day(pipeline, day, symbols)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert history_requests(pipeline) == len(symbols) + 4
     check_bars(pipeline, day, symbols)
@@ -416,8 +412,7 @@ def test_answers_slower_than_the_client_timeout_are_retried_and_every_ticker_lan
     run = finish(pipeline, arn)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert history_requests(pipeline) >= len(symbols) + 2  # the timed-out ones were asked again
     check_bars(pipeline, day, symbols)
@@ -432,8 +427,7 @@ def test_connection_resets_are_retried_and_every_ticker_lands(pipeline, fault_ma
     run = run_day(pipeline, day, symbols)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert pipeline.sim.stats()["faults"].get("reset") == 4
     assert history_requests(pipeline) == len(symbols) + 4
@@ -449,8 +443,7 @@ def test_malformed_json_answers_are_retried_and_never_reach_raw(pipeline, fault_
     run = run_day(pipeline, day, symbols)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert pipeline.sim.stats()["faults"].get("malformed") == 4
     s3, raw = _raw(pipeline)
@@ -469,8 +462,7 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once(pipeline, fault_matr
     run = run_day(pipeline, day, symbols)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token") == 1
     check_bars(pipeline, day, symbols)
@@ -492,8 +484,7 @@ def test_a_refresh_refused_for_a_wrong_pin_dead_letters_the_tickers_naming_the_p
         run = run_day(pipeline, day, symbols)
 
         assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = account(pipeline, run, symbols, day)
-        check_identity(pipeline, run, acc, fault_matrix, row)
+        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.dead_lettered == acc.planned
         for symbol in symbols:
             letter = acc.letter(symbol, day)
@@ -526,8 +517,7 @@ def test_an_expired_refresh_token_dead_letters_the_tickers_asking_for_a_login(pi
         run = run_day(pipeline, day, symbols)
 
         assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = account(pipeline, run, symbols, day)
-        check_identity(pipeline, run, acc, fault_matrix, row)
+        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.dead_lettered == acc.planned
         for symbol in symbols:
             letter = acc.letter(symbol, day)
@@ -554,8 +544,7 @@ def test_invalid_symbols_are_dead_lettered_once_and_never_retried(pipeline, faul
     run = run_day(pipeline, day, symbols)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == {(s, day) for s in good}
     by_plan, by_ingest = acc.letter(unknown, day), acc.letter(delisted, day)
     assert (by_plan["error_type"], by_plan["attempts"]) == ("InvalidSymbol", 0)
@@ -591,8 +580,7 @@ def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_water
 
     assert run.status == "SUCCEEDED", run.described.get("error")
     assert refused_raw["refused"] >= 1 and m["refused"] >= 1
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == {(s, day) for s in fine}
     for symbol in (raw_fails, manifest_fails):
         letter = acc.letter(symbol, day)
@@ -627,8 +615,7 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert "Aggregate what was ingested into Parquet bars" in entered
     assert "Register the partitions the job wrote" not in entered
-    acc = account(pipeline, run, symbols, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
     assert all(bars_1m(pipeline, s, day) is None for s in symbols)
     glue, names = pipeline.stack.client("glue"), {paths.split_symbol(s)[1] for s in symbols}
@@ -663,8 +650,7 @@ def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per
 
     for run in (first, second):
         assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = account(pipeline, run, symbols, day)
-        check_identity(pipeline, run, acc, fault_matrix, row)
+        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.stored == acc.planned
     s3, raw = _raw(pipeline)
     for symbol in symbols:
@@ -716,8 +702,7 @@ def test_bad_rows_of_the_ticker_csv_are_reported_and_the_good_ones_land(pipeline
     assert out["rejected_count"] == 3 and out["duplicates"] == 1
     assert [u["symbol"] for u in out["unknown"]] == [unknown_exchange] and "exchange XYZ" in out["unknown"][0]["reason"]
     assert out["count"] == len(good)
-    acc = account(pipeline, run, planned, day)
-    check_identity(pipeline, run, acc, fault_matrix, row)
+    acc = counted(pipeline, run, planned, day, fault_matrix, row)
     assert acc.stored == {(s, day) for s in good} and acc.dead_lettered == {(unknown_exchange, day)}
     letter = acc.letter(unknown_exchange, day)
     assert (letter["error_type"], letter["attempts"]) == ("InvalidSymbol", 0)

@@ -925,16 +925,26 @@ ARGUMENT_VALUES = st.one_of(
 )
 
 
+GLUE_BASE_ARGUMENTS = {
+    "raw_bucket": "raw",
+    "processed_bucket": "processed",
+    "symbols_key": "runs/r/symbols.json",
+    "result_key": "runs/r/aggregate-result.json",
+}
+
+
+def glue_argv(**changes: str) -> list[str]:
+    """The script's argv with the base arguments, some of them changed."""
+    argv = ["aggregate_bars.py"]
+    for name, value in {**GLUE_BASE_ARGUMENTS, **changes}.items():
+        argv += [f"--{name}", value]
+    return argv
+
+
 @st.composite
 def glue_argvs(draw) -> list[str]:
     argv = ["aggregate_bars.py"]
-    base = {
-        "raw_bucket": "raw",
-        "processed_bucket": "processed",
-        "symbols_key": "runs/r/symbols.json",
-        "result_key": "runs/r/aggregate-result.json",
-    }
-    chosen = dict(base) if draw(st.booleans()) else {}
+    chosen = dict(GLUE_BASE_ARGUMENTS) if draw(st.booleans()) else {}
     for _ in range(draw(st.integers(0, 4))):
         chosen[draw(OPTION_NAMES)] = draw(ARGUMENT_VALUES)
     for name, value in chosen.items():
@@ -976,45 +986,9 @@ def test_glue_job_arguments_give_a_run_or_name_the_argument(glue_lake):
 
     @fuzz(200)
     @given(glue_argvs())
-    @example(
-        [
-            "aggregate_bars.py",
-            "--raw_bucket",
-            " raw ",
-            "--processed_bucket",
-            "processed",
-            "--symbols_key",
-            "runs/r/symbols.json",
-            "--result_key",
-            "runs/r/aggregate-result.json",
-        ]
-    )
-    @example(
-        [
-            "aggregate_bars.py",
-            "--raw_bucket",
-            "no-such-bucket",
-            "--processed_bucket",
-            "processed",
-            "--symbols_key",
-            "runs/r/symbols.json",
-            "--result_key",
-            "runs/r/aggregate-result.json",
-        ]
-    )
-    @example(
-        [
-            "aggregate_bars.py",
-            "--raw_bucket",
-            "raw",
-            "--processed_bucket",
-            "processed",
-            "--symbols_key",
-            "runs/r/\ud800",
-            "--result_key",
-            "runs/r/aggregate-result.json",
-        ]
-    )
+    @example(glue_argv(raw_bucket=" raw "))
+    @example(glue_argv(raw_bucket="no-such-bucket"))
+    @example(glue_argv(symbols_key="runs/r/\ud800"))
     def run(argv):
         calls.clear()
         parsed = named(lambda: script.job_arguments(argv), "job argument")

@@ -81,19 +81,22 @@ def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
     raise NotLoggedIn("no Fyers login happened in time")
 
 
-def start_execution(stack: LocalStack, day: date, tickers_csv: Path) -> str:
-    """Start a run of ``day`` for the tickers in ``tickers_csv`` (as `pricefeed run` does); its ARN."""
+def start_execution(stack: LocalStack, day: date, tickers_csv: Path | None = None, *, csv: str | None = None) -> str:
+    """Start a run of ``day`` for the tickers in the file ``tickers_csv`` or the CSV text ``csv`` (as `pricefeed
+    run` does); its ARN."""
     from pricefeed.launch import start_run
 
-    if not tickers_csv.is_file():
-        raise InvalidInput(f"ticker list {tickers_csv} does not exist")
+    if csv is None:
+        if tickers_csv is None or not tickers_csv.is_file():
+            raise InvalidInput(f"ticker list {tickers_csv} does not exist")
+        csv = tickers_csv.read_text(encoding="utf-8")
     return start_run(
         stack.client("stepfunctions"),
         stack.client("s3"),
         state_machine_arn=stack.outputs["StateMachineArn"],
         raw_bucket=stack.outputs["RawBucketName"],
         run_input={"date": day.isoformat()},
-        csv=tickers_csv.read_text(encoding="utf-8"),
+        csv=csv,
     )
 
 
