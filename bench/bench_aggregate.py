@@ -57,14 +57,14 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pricefeed import paths
-from pricefeed.aggregate_job import run_aggregation
+from pricefeed.aggregate.job import run_aggregation
 from pricefeed.istime import IST, ist_midnight_epoch
-from pricefeed.raw import build_envelope, build_reference
+from pricefeed.lake import paths
+from pricefeed.lake.envelope import build_envelope, build_reference
 from pricefeed.simulator.market import minute_candles
 
 try:  # the exchange calendar, when the library has it: synthetic days must be trading days for both sides
-    from pricefeed.sessions import is_trading_day
+    from pricefeed.trading_calendar import is_trading_day
 except ImportError:  # pragma: no cover - before the calendar existed
 
     def is_trading_day(day: date, exchange: str = "NSE") -> bool:

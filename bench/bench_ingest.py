@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pricefeed.local.run import app_config, free_port, login, simulator_parameters, start_execution, wait_for
 from pricefeed.local.stack import LocalStack
-from pricefeed.sessions import last_closed_trading_day
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
+from pricefeed.trading_calendar import last_closed_trading_day
 
 
 def _percentile(values: list[float], q: float) -> float:

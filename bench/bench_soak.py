@@ -29,10 +29,10 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from pricefeed.launch import progress, start_run
 from pricefeed.local.run import app_config, free_port, login, simulator_parameters, wait_for
 from pricefeed.local.stack import LocalStack
-from pricefeed.sessions import TradingCalendar, last_closed_trading_day
+from pricefeed.ops.launch import progress, start_run
+from pricefeed.trading_calendar import TradingCalendar, last_closed_trading_day
 
 
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:

@@ -1,4 +1,4 @@
-"""Glue entry script: read the job arguments, then run ``pricefeed.job_arguments`` (no logic here).
+"""Glue entry script: read the job arguments, then run ``pricefeed.aggregate.arguments`` (no logic here).
 
 Arguments: --raw_bucket --processed_bucket --symbols_key (JSON document {"symbols": [...], "dates"?: [...]}
 in the raw bucket) --result_key, and --ingested_prefix (the run's ingest manifests: aggregate exactly
@@ -13,13 +13,13 @@ import sys
 
 import boto3
 
-from pricefeed.errors import InvalidInput
-from pricefeed.job_arguments import (
+from pricefeed.aggregate.arguments import (
     JOB_ARGUMENTS,
     OPTIONAL_JOB_ARGUMENTS,
     REQUIRED_JOB_ARGUMENTS,
     run_from_job_arguments,
 )
+from pricefeed.errors import InvalidInput
 
 EXECUTORS = ("spark", "threads")
 
@@ -51,7 +51,7 @@ def spark_context(args: dict, on_glue: bool):
         raise InvalidInput(f"job argument --executor is {executor!r}, not one of {', '.join(EXECUTORS)}")
     if executor == "threads":
         return None
-    from pricefeed.spark_runner import spark_context as context
+    from pricefeed.aggregate.spark import spark_context as context
 
     return context(on_glue=on_glue)
 

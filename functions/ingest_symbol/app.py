@@ -1,7 +1,8 @@
-"""IngestSymbol: one Map item → one symbol's requested minutes of raw Fyers candles in S3. Logic: pricefeed.ingest.
+"""IngestSymbol: one Map item → one symbol's requested minutes of raw Fyers candles in S3.
+Logic: pricefeed.ingest.symbol_range.
 
-Every request first takes a slot of the account-wide rate budget (pricefeed.ratelimit); the access token comes
-from a cached read of the token secret and an expired one is refreshed once for all workers (pricefeed.session).
+Every request first takes a slot of the account-wide rate budget (pricefeed.fyers.ratelimit); the access token comes
+from a cached read of the token secret and an expired one is refreshed once for all workers (pricefeed.auth.keeper).
 """
 
 import asyncio
@@ -13,15 +14,15 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pricefeed.auth.keeper import TokenKeeper
+from pricefeed.auth.store import load_app_config
 from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError, RateLimited, storage_error
-from pricefeed.fyers import FyersClient
-from pricefeed.ingest import IngestRequest, ingest_symbol
+from pricefeed.fyers.client import FyersClient
+from pricefeed.fyers.ratelimit import AccountRateLimiter
+from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
+from pricefeed.ingest.watermark import Watermarks
 from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
-from pricefeed.ratelimit import AccountRateLimiter
-from pricefeed.session import TokenKeeper
-from pricefeed.tokens import load_app_config
-from pricefeed.watermark import Watermarks
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)

@@ -1,7 +1,7 @@
 """OAuth: GET /oauth/login → redirect to Fyers; GET /oauth/callback → verify the single-use state, exchange
 the auth code and store the tokens.
 
-Logic: pricefeed.oauth. Responses never carry a token. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID,
+Logic: pricefeed.auth.callback. Responses never carry a token. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID,
 FYERS_API_BASE_URL, and STATE_TABLE (callback only).
 """
 
@@ -10,10 +10,10 @@ import asyncio
 import boto3
 from aws_lambda_powertools import Logger
 
+from pricefeed.auth.callback import complete_login, error_page, login_location, page, success_page
+from pricefeed.auth.store import TokenStore, load_app_config
 from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError
-from pricefeed.oauth import complete_login, error_page, login_location, page, success_page
-from pricefeed.tokens import TokenStore, load_app_config
 
 logger = Logger()
 

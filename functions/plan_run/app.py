@@ -1,13 +1,14 @@
 """PlanRun: ticker list → symbol-master check → the Map's item list and the run's artefact keys.
-Logic: pricefeed.plan (dates, dead letters for unknown symbols) and pricefeed.symbols (the master)."""
+Logic: pricefeed.ingest.plan (dates, dead letters for unknown symbols) and pricefeed.fyers.symbol_master
+(the master)."""
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.config import Settings
+from pricefeed.ingest.plan import PlanRequest, plan_run
 from pricefeed.metric_names import DEAD_LETTERS, NAMESPACE
-from pricefeed.plan import PlanRequest, plan_run
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)

@@ -1,11 +1,11 @@
-"""RecordFailure: a Map item that failed for good → one dead-letter object. Logic: pricefeed.deadletter."""
+"""RecordFailure: a Map item that failed for good → one dead-letter object. Logic: pricefeed.ingest.dead_letters."""
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.config import Settings
-from pricefeed.deadletter import record_failure
+from pricefeed.ingest.dead_letters import record_failure
 from pricefeed.metric_names import DEAD_LETTERS, NAMESPACE
 
 logger = Logger()

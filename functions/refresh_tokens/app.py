@@ -1,7 +1,7 @@
 """RefreshTokens (EventBridge schedule, 08:45 IST Mon-Fri): refresh the Fyers access token before the market
 day; warn on SNS and through the RefreshTokenDaysLeft metric when the refresh token nears expiry.
 
-Logic: pricefeed.token_renewal.scheduled_refresh. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID, STATE_TABLE,
+Logic: pricefeed.auth.renewal.scheduled_refresh. Env: APP_CONFIG_SECRET_ID, TOKEN_SECRET_ID, STATE_TABLE,
 TOKEN_ALERT_TOPIC_ARN, FYERS_API_BASE_URL (and POWERTOOLS_METRICS_NAMESPACE=pricefeed).
 """
 
@@ -11,12 +11,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from pricefeed.auth.keeper import TokenKeeper
+from pricefeed.auth.renewal import scheduled_refresh
+from pricefeed.auth.store import load_app_config
 from pricefeed.config import Settings
 from pricefeed.errors import PricefeedError
 from pricefeed.metric_names import NAMESPACE, TOKEN_REFRESHES
-from pricefeed.session import TokenKeeper
-from pricefeed.token_renewal import scheduled_refresh
-from pricefeed.tokens import load_app_config
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)

@@ -1,14 +1,14 @@
-"""RepairPartitions: register the partitions the aggregation job wrote. Logic: pricefeed.catalog."""
+"""RepairPartitions: register the partitions the aggregation job wrote. Logic: pricefeed.aggregate.catalog."""
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from pricefeed.catalog import read_job_result, register_job_partitions
+from pricefeed.aggregate.catalog import read_job_result, register_job_partitions
 from pricefeed.config import Settings
 from pricefeed.errors import InvalidInput
+from pricefeed.lake.paths import BARS_TABLE, COVERAGE_TABLE
 from pricefeed.metric_names import BARS_STORED, MISSING_MINUTES, NAMESPACE, SYMBOL_DAYS_WITH_GAPS
-from pricefeed.paths import BARS_TABLE, COVERAGE_TABLE
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)

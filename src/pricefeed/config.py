@@ -28,7 +28,7 @@ class Settings:
     map_concurrency: int = DEFAULT_MAP_CONCURRENCY
     glue_database: str = ""
     glue_table: str = ""
-    #: The coverage-ledger table (``pricefeed.ledger``), registered next to the bars table.
+    #: The coverage-ledger table (``pricefeed.aggregate.ledger``), registered next to the bars table.
     glue_coverage_table: str = ""
     #: The DynamoDB table shared by every worker: rate budget, refresh lock, OAuth states, watermarks.
     state_table: str = ""

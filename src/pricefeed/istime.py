@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pricefeed.errors import InvalidInput
 
 IST = ZoneInfo("Asia/Kolkata")
+# Fyers keeps no minute history before this IST date.
+MINUTE_HISTORY_START = date(2017, 7, 3)
+# A YYYY-MM-DD date in ASCII digits (``\d`` also takes other scripts' digits).
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def utcnow() -> datetime:

@@ -71,15 +71,15 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from pricefeed import paths
-from pricefeed.fyers import FyersClient
+from pricefeed.auth.keeper import LOCK_PREFIX
+from pricefeed.auth.store import TokenStore
+from pricefeed.fyers.client import FyersClient
+from pricefeed.fyers.ratelimit import AccountRateLimiter
+from pricefeed.ingest.watermark import Watermarks
+from pricefeed.lake import paths
 from pricefeed.local.run import login, start_execution, wait_for
-from pricefeed.plan import run_prefix
-from pricefeed.ratelimit import AccountRateLimiter
-from pricefeed.session import LOCK_PREFIX
-from pricefeed.sessions import DEFAULT_CALENDAR
-from pricefeed.tokens import TokenStore
-from pricefeed.watermark import Watermarks
+from pricefeed.symbol import split_symbol
+from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
 INGEST = "IngestSymbolFunction"
 
@@ -145,7 +145,7 @@ def _session(day: date) -> list[int]:
 
 def manifest(pipeline, run: Run, symbol: str) -> dict | None:
     s3, raw = _raw(pipeline)
-    return _json(s3, raw, paths.ingested_manifest_key(run_prefix(run.name) + "ingested/", symbol))
+    return _json(s3, raw, paths.ingested_manifest_key(paths.RunKeys(run.name).ingested_prefix, symbol))
 
 
 def _answer_covers(s3, raw: str, key: str, symbol: str, day: date) -> bool:
@@ -230,7 +230,7 @@ def check_identity(pipeline, run: Run, acc: Accounting, tally, row: str) -> None
 
 def bars_1m(pipeline, symbol: str, day: date):
     s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
-    exchange, name = paths.split_symbol(symbol)
+    exchange, name = split_symbol(symbol)
     try:
         body = s3.get_object(Bucket=bucket, Key=paths.processed_key("1m", exchange, name, day))["Body"].read()
     except s3.exceptions.NoSuchKey:
@@ -269,7 +269,7 @@ def check_bars(pipeline, day: date, symbols: list[str]) -> None:
         assert got == newest_from_raw(pipeline, symbol, day), f"{symbol} {day}: bars differ from the newest raw"
     s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
     for symbol in symbols:
-        exchange, name = paths.split_symbol(symbol)
+        exchange, name = split_symbol(symbol)
         body = s3.get_object(Bucket=bucket, Key=paths.coverage_key(exchange, name, day))["Body"].read()
         (ledger,) = pq.read_table(io.BytesIO(body)).to_pylist()
         assert ledger["complete"] and ledger["stored_minutes"] == ledger["expected_minutes"] == 375
@@ -618,7 +618,7 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
     assert all(bars_1m(pipeline, s, day) is None for s in symbols)
-    glue, names = pipeline.stack.client("glue"), {paths.split_symbol(s)[1] for s in symbols}
+    glue, names = pipeline.stack.client("glue"), {split_symbol(s)[1] for s in symbols}
     for table in ("bars", "coverage"):  # the catalog's tables; both end their keys with symbol/year/month/day
         parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)
         assert [p for p in parts["Partitions"] if p["Values"][-4] in names] == []

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pricefeed.ingest import SETTLE_S
+from pricefeed.auth.store import TokenStore
+from pricefeed.ingest.symbol_range import SETTLE_S
+from pricefeed.ingest.watermark import Watermarks
 from pricefeed.istime import IST, ist_midnight_epoch
-from pricefeed.launch import start_run
 from pricefeed.local.run import wait_for
-from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
-from pricefeed.tokens import TokenStore
-from pricefeed.watermark import Watermarks
+from pricefeed.ops.launch import start_run
+from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 
 def _start(pipeline, tmp_path: Path, symbols: list[str], execution_input: dict) -> tuple[dict, dict]:

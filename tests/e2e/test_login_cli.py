@@ -28,10 +28,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import boto3
 import pytest
 
-from pricefeed import auth
+from pricefeed.auth import fyers_oauth as auth
+from pricefeed.auth.store import TokenStore
+from pricefeed.istime import IST
 from pricefeed.local.run import SIMULATOR_DEFAULTS, free_port
-from pricefeed.login import CallbackReceiver, loopback_redirect
-from pricefeed.tokens import TokenStore
+from pricefeed.ops.login import CallbackReceiver, loopback_redirect
 
 APP = {"app_id": "LOGIN1-100", "secret_key": "login-test-app-secret", "pin": "7391"}
 CLIENT_ID = "XS00001"
@@ -168,7 +169,7 @@ class Command:
 
     def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from pricefeed.cli import app; app()", "login", *args],
+            [sys.executable, "-c", "from pricefeed.cli.main import app; app()", "login", *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -268,7 +269,7 @@ def test_login_through_the_fyers_form_stores_tokens_that_fyers_accepts(login_sta
     tokens = TokenStore(login_stack.client("secretsmanager"), login_stack.outputs["TokenSecretArn"]).load()
     status, body = _history(login_stack.sim_url, tokens.access_token)
     assert status == 200 and body["s"] in ("ok", "no_data"), body
-    assert tokens.refresh_expires_at.astimezone(auth.IST).strftime("%Y-%m-%d %H:%M IST") in output
+    assert tokens.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST") in output
     auth_code = parse_qs(urlsplit(callbacks[0]).query)["auth_code"][0]
     _assert_no_secrets(output, tokens.access_token, tokens.refresh_token, auth_code, APP["secret_key"], APP["pin"])
     after = login_stack.token_versions()
@@ -462,7 +463,7 @@ def test_fyers_refusing_the_code_says_to_check_the_app_secret_and_stores_nothing
 
 
 def test_which_redirect_uris_this_machine_receives():
-    from pricefeed.login import LoginError, Loopback
+    from pricefeed.ops.login import LoginError, Loopback
 
     assert loopback_redirect("http://127.0.0.1:8765/callback") == Loopback("127.0.0.1", 8765, "/callback")
     assert loopback_redirect("http://localhost:9000/fyers") == Loopback("127.0.0.1", 9000, "/fyers")

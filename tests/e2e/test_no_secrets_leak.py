@@ -429,8 +429,8 @@ def _scenario(out: Path) -> None:
     import requests
     from typer.testing import CliRunner
 
-    from pricefeed.auth import app_id_hash
-    from pricefeed.cli import app as cli
+    from pricefeed.auth.fyers_oauth import app_id_hash
+    from pricefeed.cli.main import app as cli
     from pricefeed.local.deploy import ACCOUNT
     from pricefeed.local.run import free_port, login, simulator_parameters, start_execution, wait_for
     from pricefeed.local.stack import LocalStack

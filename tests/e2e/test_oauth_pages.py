@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from pricefeed.auth import app_id_hash
+from pricefeed.auth.fyers_oauth import app_id_hash
 
 
 def test_the_local_stack_creates_each_functions_log_group_under_its_real_name(pipeline):

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pricefeed.cli import app
+from pricefeed.cli.main import app
 
 DAY = "2026-09-15"  # a trading day no other e2e test uses
 

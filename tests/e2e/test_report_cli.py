@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pricefeed.cli import app
+from pricefeed.cli.main import app
 from pricefeed.local.run import export, start_execution, wait_for
 
 DAY = date(2026, 11, 4)  # a Wednesday no other e2e test runs

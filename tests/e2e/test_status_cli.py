@@ -7,7 +7,7 @@ from datetime import date
 
 from typer.testing import CliRunner
 
-from pricefeed.cli import app
+from pricefeed.cli.main import app
 from pricefeed.local.run import start_execution, wait_for
 
 

@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from pricefeed import paths
-from pricefeed.aggregate_job import run_aggregation
+from pricefeed.aggregate.arguments import load_manifests
+from pricefeed.aggregate.job import run_aggregation
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_today
-from pricefeed.job_arguments import load_manifests
-from pricefeed.raw import build_envelope, build_reference
+from pricefeed.lake import paths
+from pricefeed.lake.envelope import build_envelope, build_reference
 
 RAW, PROCESSED = "raw", "processed"
 DAY = date(2025, 11, 25)

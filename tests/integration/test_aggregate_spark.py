@@ -16,9 +16,9 @@ import boto3
 import orjson
 import pytest
 
-from pricefeed import paths
 from pricefeed.istime import ist_day_range
-from pricefeed.raw import build_envelope
+from pricefeed.lake import paths
+from pricefeed.lake.envelope import build_envelope
 from pricefeed.simulator import market
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is part of requirements/dev.lock")

@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from awskit import create_state_table
-from pricefeed import paths
-from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
-from pricefeed.job_arguments import run_from_job_arguments
-from pricefeed.sessions import is_trading_day
+from pricefeed.aggregate.arguments import run_from_job_arguments
+from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.ingest.watermark import Watermarks
+from pricefeed.lake import paths
 from pricefeed.simulator import market
-from pricefeed.watermark import Watermarks
+from pricefeed.trading_calendar import is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
 RAW, PROCESSED, TABLE, SYMBOL = "raw", "processed", "state", "NSE:SBIN-EQ"

@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pricefeed.catalog import register_job_partitions
+from pricefeed.aggregate.catalog import register_job_partitions
 from pricefeed.errors import InvalidInput
 
 DB = "pricefeed_test"

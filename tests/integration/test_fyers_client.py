@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import pytest
 
-from pricefeed.auth import exchange_auth_code, login_url, parse_callback, refresh_access_token
+from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback, refresh_access_token
 from pricefeed.errors import (
     BadRequest,
     FyersError,
@@ -21,7 +21,7 @@ from pricefeed.errors import (
     TokenExpired,
     TransientFyersError,
 )
-from pricefeed.fyers import FyersClient
+from pricefeed.fyers.client import FyersClient
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
 IST = timezone(timedelta(hours=5, minutes=30))

@@ -24,9 +24,11 @@ from collections import defaultdict
 
 import pytest
 
-from pricefeed import oauth, session, watermark
-from pricefeed.ratelimit import AccountRateLimiter
-from pricefeed.symbols import MASTER_ROOT
+from pricefeed.auth import callback as oauth
+from pricefeed.auth import keeper as session
+from pricefeed.fyers.ratelimit import AccountRateLimiter
+from pricefeed.fyers.symbol_master import MASTER_ROOT
+from pricefeed.ingest import watermark
 
 # Actions IAM only grants on Resource "*" (no resource-level permissions exist for them).
 STAR_ONLY = {

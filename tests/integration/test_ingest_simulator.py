@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from awskit import create_state_table
-from pricefeed import paths
-from pricefeed.auth import exchange_auth_code, login_url, parse_callback
-from pricefeed.fyers import FyersClient
-from pricefeed.ingest import IngestRequest, ingest_symbol
-from pricefeed.job_arguments import run_from_job_arguments
-from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
+from pricefeed.aggregate.arguments import run_from_job_arguments
+from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback
+from pricefeed.fyers.client import FyersClient
+from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
+from pricefeed.ingest.watermark import Watermarks
+from pricefeed.lake import paths
 from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
-from pricefeed.watermark import Watermarks
+from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
 APP_ID, SECRET, PIN = "PFSIM1-100", "sim-secret", "1234"

@@ -13,7 +13,7 @@ import pytest
 import requests
 from tokenkit import APP, LOGIN_AT, SECRET_KEY, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, start_simulator
 
-from pricefeed.auth import app_id_hash
+from pricefeed.auth.fyers_oauth import app_id_hash
 from pricefeed.errors import InvalidInput
 
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "oauth" / "app.py"

@@ -20,9 +20,9 @@ import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
 from pricefeed import metric_names
-from pricefeed.auth import Tokens
+from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidSymbol, RateLimited
-from pricefeed.paths import TIMEFRAMES
+from pricefeed.lake.paths import TIMEFRAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-south-1"
@@ -128,7 +128,7 @@ def test_every_metric_the_dashboard_plots_is_emitted_by_that_services_handler(tr
         assert metric in metric_names.EMITTED, metric
         handler = ROOT / "functions" / dims["service"] / "app.py"
         source = handler.read_text()
-        if metric == metric_names.REFRESH_TOKEN_DAYS_LEFT:  # added by pricefeed.token_renewal.scheduled_refresh
+        if metric == metric_names.REFRESH_TOKEN_DAYS_LEFT:  # added by pricefeed.auth.renewal.scheduled_refresh
             assert "scheduled_refresh(" in source and "metrics=metrics" in source
             continue
         assert re.search(rf"(add_metric|single_metric)\(\s*name={CONSTANT_OF[metric]}\b", source), (metric, handler)

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 import orjson
 from typer.testing import CliRunner
 
-from pricefeed import lake, paths
-from pricefeed.aggregate import build_bars
-from pricefeed.candles import parse_envelope
-from pricefeed.cli import app
-from pricefeed.ledger import day_coverage
-from pricefeed.raw import build_envelope
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import parse_envelope
+from pricefeed.aggregate.ledger import day_coverage
+from pricefeed.cli.main import app
+from pricefeed.lake import paths
+from pricefeed.lake import storage as lake
+from pricefeed.lake.envelope import build_envelope
+from pricefeed.symbol import split_symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2025, 11, 25)
@@ -37,7 +39,7 @@ def export_day(root: Path, symbol: str, minutes: int) -> None:
         body=orjson.dumps({"s": "ok", "candles": rows}),
     )
     day = build_bars(symbol, DAY, [parse_envelope(raw, source="s3://raw/k")])
-    exchange, name = paths.split_symbol(symbol)
+    exchange, name = split_symbol(symbol)
     for timeframe, table in day.tables.items():
         target = root / "processed" / paths.processed_key(timeframe, exchange, name, DAY)
         target.parent.mkdir(parents=True, exist_ok=True)

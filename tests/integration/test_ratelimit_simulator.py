@@ -18,11 +18,11 @@ import boto3
 import pytest
 
 from awskit import Serialized, create_state_table
-from pricefeed.auth import exchange_auth_code, login_url, parse_callback
+from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback
 from pricefeed.errors import RateLimited
-from pricefeed.fyers import FyersClient
+from pricefeed.fyers.client import FyersClient
+from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.istime import ist_midnight_epoch
-from pricefeed.ratelimit import AccountRateLimiter
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
 TABLE = "pricefeed-state"

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
-from pricefeed.auth import Tokens
+from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from pricefeed.errors import FyersError, TransientFyersError
+from pricefeed.fyers.symbol_master import fetch_url, parse_master, validate
+from pricefeed.ingest.plan import PlanRequest, plan_run
+from pricefeed.ingest.tickers import parse_ticker_csv
 from pricefeed.istime import ist_today
-from pricefeed.plan import PlanRequest, plan_run
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
-from pricefeed.symbols import fetch_url, parse_master, validate
-from pricefeed.tickers import parse_ticker_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "pricefeed-raw"

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pricefeed.tokens import APP_CONFIG_ENV
+from pricefeed.auth.store import APP_CONFIG_ENV
 
 ENCRYPTION_ALGORITHMS = {"AES256", "aws:kms", "aws:kms:dsse"}
 

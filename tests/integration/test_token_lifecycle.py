@@ -28,10 +28,10 @@ from tokenkit import (
     stored_secret,
 )
 
-from pricefeed.auth import IST, Tokens
+from pricefeed.auth.fyers_oauth import IST, Tokens
+from pricefeed.auth.renewal import scheduled_refresh
 from pricefeed.errors import BadRequest, NotLoggedIn, TokenExpired
-from pricefeed.fyers import FyersClient
-from pricefeed.token_renewal import scheduled_refresh
+from pricefeed.fyers.client import FyersClient
 
 WORKERS = 8
 

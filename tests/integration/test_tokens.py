@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from pricefeed.auth import Tokens
+from pricefeed.auth.fyers_oauth import Tokens
+from pricefeed.auth.store import AppConfig, TokenStore, load_app_config
 from pricefeed.errors import InvalidInput, NotLoggedIn
-from pricefeed.tokens import AppConfig, TokenStore, load_app_config
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 TOKENS = Tokens(

@@ -12,11 +12,11 @@ import boto3
 import requests
 
 from awskit import Serialized, create_state_table
-from pricefeed.auth import IST
-from pricefeed.oauth import complete_login, login_location
-from pricefeed.session import TokenKeeper
+from pricefeed.auth.callback import complete_login, login_location
+from pricefeed.auth.keeper import TokenKeeper
+from pricefeed.auth.store import AppConfig, TokenStore
+from pricefeed.istime import IST
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
-from pricefeed.tokens import AppConfig, TokenStore
 
 APP_ID, SECRET_KEY, PIN = "PFSIM1-100", "sim-secret-KEY-42", "4821"
 REDIRECT = "https://abc123.execute-api.ap-south-1.amazonaws.com/oauth/callback"

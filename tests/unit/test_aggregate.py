@@ -10,10 +10,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from pricefeed.aggregate import BAR_SCHEMA, build_bars
-from pricefeed.candles import parse_envelope
+from pricefeed.aggregate.bars import BAR_SCHEMA, build_bars
+from pricefeed.aggregate.candles import parse_envelope
 from pricefeed.errors import InvalidInput
-from pricefeed.raw import build_envelope
+from pricefeed.lake.envelope import build_envelope
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2025, 11, 25)

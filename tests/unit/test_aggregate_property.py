@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from pricefeed import lake, paths
-from pricefeed.aggregate import build_bars
-from pricefeed.aggregate_job import aggregate_symbol_day
-from pricefeed.candles import EXCLUSION_REASONS, parse_envelope
-from pricefeed.raw import build_envelope, build_reference
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import EXCLUSION_REASONS, parse_envelope
+from pricefeed.aggregate.job import aggregate_symbol_day
+from pricefeed.lake import paths
+from pricefeed.lake import storage as lake
+from pricefeed.lake.envelope import build_envelope, build_reference
 
 IST = ZoneInfo("Asia/Kolkata")
 D1, D2 = date(2025, 11, 25), date(2025, 11, 26)  # a Tuesday and a Wednesday, both NSE trading days

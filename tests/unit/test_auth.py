@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricefeed.auth import (
+from pricefeed.auth.fyers_oauth import (
     REFRESH_TOKEN_LIFETIME,
     Tokens,
     app_id_hash,
@@ -20,8 +20,8 @@ from pricefeed.auth import (
     tokens_after_refresh,
     tokens_from_exchange,
 )
+from pricefeed.auth.store import AppConfig
 from pricefeed.errors import InvalidInput, TransientFyersError
-from pricefeed.tokens import AppConfig
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)  # 15:30 IST
 

@@ -20,12 +20,12 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
+from pricefeed.auth.callback import new_state
+from pricefeed.auth.store import APP_CONFIG_ENV, AppConfig
 from pricefeed.errors import InvalidInput
+from pricefeed.fyers.symbol_master import master_key
 from pricefeed.istime import ist_today
-from pricefeed.oauth import new_state
-from pricefeed.raw import build_envelope
-from pricefeed.symbols import master_key
-from pricefeed.tokens import APP_CONFIG_ENV, AppConfig
+from pricefeed.lake.envelope import build_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW, PROCESSED = "pricefeed-raw", "pricefeed-processed"

@@ -6,9 +6,15 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from pricefeed.candles import EXCLUSION_REASONS, parse_envelope, read_envelope, read_raw_object, session_open_epoch
+from pricefeed.aggregate.candles import (
+    EXCLUSION_REASONS,
+    parse_envelope,
+    read_envelope,
+    read_raw_object,
+    session_open_epoch,
+)
 from pricefeed.errors import InvalidInput
-from pricefeed.raw import RawReference, build_reference
+from pricefeed.lake.envelope import RawReference, build_reference
 
 DAY = date(2025, 11, 25)
 OPEN = session_open_epoch(DAY)  # 09:15 IST

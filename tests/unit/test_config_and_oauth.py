@@ -2,10 +2,10 @@
 
 import pytest
 
+from pricefeed.auth.callback import STATE_TTL_S, check_state, error_page, new_state, page
+from pricefeed.auth.store import AppConfig
 from pricefeed.config import DEFAULT_FYERS_API_BASE_URL, DEFAULT_MAP_CONCURRENCY, DEFAULT_TICKER_LIST_KEY, Settings
 from pricefeed.errors import BadRequest, FyersError, InvalidInput, TokenExpired, TransientFyersError
-from pricefeed.oauth import STATE_TTL_S, check_state, error_page, new_state, page
-from pricefeed.tokens import AppConfig
 
 # --- Settings ------------------------------------------------------------------------------------------
 

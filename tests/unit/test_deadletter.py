@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 import boto3
 import pytest
 
-from pricefeed import paths
-from pricefeed.deadletter import describe_error, record_failure
 from pricefeed.errors import InvalidInput
+from pricefeed.ingest.dead_letters import describe_error, record_failure
+from pricefeed.lake import paths
 
 BUCKET = "pricefeed-raw"
 FAILED_AT = datetime(2026, 11, 25, 10, 15, 0, 250000, tzinfo=UTC)

@@ -28,17 +28,20 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from pricefeed import auth, job_arguments, oauth
-from pricefeed.answers import parse_answer, retry_after_seconds
-from pricefeed.candles import EXCLUSION_REASONS, Envelope, read_raw_object, session_open_epoch
+from pricefeed.aggregate import arguments as job_arguments
+from pricefeed.aggregate.candles import EXCLUSION_REASONS, Envelope, read_raw_object, session_open_epoch
+from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
+from pricefeed.auth import callback as oauth
+from pricefeed.auth import fyers_oauth as auth
+from pricefeed.auth.store import AppConfig
 from pricefeed.errors import FyersError, InvalidInput, PricefeedError, RateLimited
-from pricefeed.paths import split_symbol
-from pricefeed.plan import MINUTE_HISTORY_START, PlanRequest, _read_ticker_list
-from pricefeed.raw import RawReference, build_envelope, build_reference
-from pricefeed.rawstore import EnvelopeCache, day_envelopes, raw_day_keys
-from pricefeed.symbols import parse_master
-from pricefeed.tickers import normalize_symbol, parse_ticker_csv
-from pricefeed.tokens import AppConfig
+from pricefeed.fyers.answers import parse_answer, retry_after_seconds
+from pricefeed.fyers.symbol_master import parse_master
+from pricefeed.ingest.plan import PlanRequest, _read_ticker_list
+from pricefeed.ingest.tickers import parse_ticker_csv
+from pricefeed.istime import MINUTE_HISTORY_START
+from pricefeed.lake.envelope import RawReference, build_envelope, build_reference
+from pricefeed.symbol import normalize_symbol, split_symbol
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -478,7 +481,7 @@ def test_history_answers_classify_and_their_envelope_parses(status, headers, bod
     payload = check_answer(status, headers, body)
     if payload is None:
         return
-    # pricefeed.fyers stores an answer verbatim in an envelope when it is no_data, or ok with a candles list.
+    # pricefeed.fyers.client stores an answer verbatim in an envelope when it is no_data, or ok with a candles list.
     candles = payload.get("candles")
     if payload["s"] == "ok" and not isinstance(candles, list):
         return
@@ -1039,7 +1042,7 @@ def ingest_items(draw) -> object:
 @example({"symbol": "NSE:SBIN-EQ", "from": "2025-11-26", "to": "2025-11-25"})
 @example({"symbol": "NSE:SBIN-EQ", "date": "2025-11-25", "attempt": True})
 def test_an_ingest_item_gives_a_request_or_names_the_field(item):
-    from pricefeed.ingest import IngestRequest
+    from pricefeed.ingest.symbol_range import IngestRequest
 
     request = named(lambda: IngestRequest.parse(item), "ingest item", "symbol")
     if isinstance(request, PricefeedError):
@@ -1074,7 +1077,7 @@ APP_SECRET_TEXTS = st.one_of(
 @example('{"app_id": "A-100", "secret_key": {"k": 1}, "redirect_uri": "http://127.0.0.1:1/cb", "pin": "1234"}')
 @example("[" * 5000)
 def test_the_app_config_secret_gives_a_config_or_names_the_field_never_a_value(text):
-    from pricefeed.tokens import load_app_config
+    from pricefeed.auth.store import load_app_config
 
     config = named(lambda: load_app_config(_OneSecret(text), "app-config", environ={}), "app config secret")
     if isinstance(config, PricefeedError):

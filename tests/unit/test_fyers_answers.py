@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from pricefeed.answers import parse_answer, retry_after_seconds
 from pricefeed.errors import (
     BadRequest,
     FyersError,
@@ -14,6 +13,7 @@ from pricefeed.errors import (
     TokenExpired,
     TransientFyersError,
 )
+from pricefeed.fyers.answers import parse_answer, retry_after_seconds
 
 TOKEN = "eyJhbGciOi.SECRET-ACCESS-TOKEN.sig"
 CONTEXT = "history NSE:M&M-EQ 1 1700000000..1700086400"

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricefeed.chunking import MINUTE_HISTORY_START, MINUTE_HISTORY_START_EPOCH, minute_chunks, request_windows
 from pricefeed.errors import InvalidInput
-from pricefeed.fyers import minute_chunks as reexported
+from pricefeed.fyers.client import minute_chunks as reexported
+from pricefeed.fyers.windows import MINUTE_HISTORY_START_EPOCH, minute_chunks, request_windows
+from pricefeed.istime import MINUTE_HISTORY_START
 from pricefeed.simulator import market as sim_market
 from pricefeed.simulator.errors import ApiError
 from pricefeed.simulator.history import history_reply

@@ -12,7 +12,7 @@ from pricefeed.errors import (
     TokenExpired,
     TransientFyersError,
 )
-from pricefeed.fyers import call_with_retries
+from pricefeed.fyers.client import call_with_retries
 
 
 class Script:

@@ -15,14 +15,14 @@ import boto3
 import pytest
 
 from awskit import create_state_table
-from pricefeed import paths
-from pricefeed.candles import read_envelope
-from pricefeed.chunking import request_windows
+from pricefeed.aggregate.candles import read_envelope
 from pricefeed.errors import TransientFyersError
-from pricefeed.ingest import SETTLE_S, IngestRequest, ingest_symbol
-from pricefeed.sessions import DEFAULT_CALENDAR, is_trading_day
+from pricefeed.fyers.windows import request_windows
+from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.ingest.watermark import Watermarks
+from pricefeed.lake import paths
 from pricefeed.simulator import market
-from pricefeed.watermark import Watermarks
+from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
 RAW, TABLE, SYMBOL = "raw", "state", "NSE:SBIN-EQ"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pricefeed.errors import InvalidInput
-from pricefeed.launch import redrive_input
-from pricefeed.target import StackNotFound, resolve
+from pricefeed.ops.launch import redrive_input
+from pricefeed.ops.target import StackNotFound, resolve
 
 
 def _run(status="SUCCEEDED", letters=(), **kw) -> dict:

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import pyarrow.parquet as pq
 
-from pricefeed import lake
-from pricefeed.aggregate import build_bars
-from pricefeed.candles import EXCLUSION_REASONS, parse_envelope
-from pricefeed.ledger import LEDGER_SCHEMA, day_coverage, summarize
-from pricefeed.raw import build_envelope
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import EXCLUSION_REASONS, parse_envelope
+from pricefeed.aggregate.ledger import LEDGER_SCHEMA, day_coverage, summarize
+from pricefeed.lake import storage as lake
+from pricefeed.lake.envelope import build_envelope
 
 IST = ZoneInfo("Asia/Kolkata")
 SYMBOL = "NSE:SBIN-EQ"

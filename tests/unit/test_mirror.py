@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from pricefeed.mirror import sync
+from pricefeed.ops.mirror import sync
 
 RAW, PROCESSED = "raw-bucket", "processed-bucket"
 

@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from awskit import create_state_table
+from pricefeed.auth.callback import STATE_TTL_S, check_state, complete_login, consume_state, error_page, new_state
+from pricefeed.auth.store import AppConfig, TokenStore
 from pricefeed.errors import InvalidInput
-from pricefeed.oauth import STATE_TTL_S, check_state, complete_login, consume_state, error_page, new_state
-from pricefeed.tokens import AppConfig, TokenStore
 
 APP = AppConfig(app_id="XYZ123-100", secret_key="TOPSECRETKEY", redirect_uri="https://x/oauth/callback", pin="1234")
 ISSUED = 1_795_600_000.0
@@ -109,7 +109,7 @@ def test_a_nonce_outside_the_issued_alphabet_is_refused_even_when_signed():
     import hashlib
     import hmac
 
-    from pricefeed.oauth import _state_key
+    from pricefeed.auth.callback import _state_key
 
     sig = hmac.new(_state_key(APP), f"{int(ISSUED)}.a#b".encode(), hashlib.sha256).hexdigest()
     with pytest.raises(InvalidInput, match="does not match"):

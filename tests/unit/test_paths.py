@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricefeed import paths
 from pricefeed.errors import InvalidInput
+from pricefeed.lake import paths
+from pricefeed.symbol import join_symbol, split_symbol
 
 DAY = date(2026, 11, 25)
 FETCHED = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
@@ -24,7 +25,7 @@ FETCHED = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
     ],
 )
 def test_split_symbol_examples(symbol, expected):
-    assert paths.split_symbol(symbol) == expected
+    assert split_symbol(symbol) == expected
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_split_symbol_examples(symbol, expected):
 )
 def test_split_symbol_rejects_malformed_and_names_the_value(bad):
     with pytest.raises(InvalidInput) as err:
-        paths.split_symbol(bad)
+        split_symbol(bad)
     assert repr(bad) in str(err.value)
 
 
@@ -124,8 +125,8 @@ names = st.text(
 
 @given(exchanges, names)
 def test_split_join_round_trip(exchange, name):
-    symbol = paths.join_symbol(exchange, name)
-    assert paths.split_symbol(symbol) == (exchange, name)
+    symbol = join_symbol(exchange, name)
+    assert split_symbol(symbol) == (exchange, name)
     key = paths.processed_key("1d", exchange, name, DAY)
     assert f"/exchange={exchange}/symbol={name}/" in key
     assert paths.raw_day_prefix(symbol, DAY).startswith(f"ohlcv/raw/symbol={name}/exchange={exchange}/")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
-from pricefeed.plan import PlanRequest, plan_run
+from pricefeed.ingest.plan import PlanRequest, plan_run
 
 BUCKET = "pricefeed-raw"
 DEFAULT_KEY = "config/nse_tickers.csv"

@@ -1,4 +1,4 @@
-"""The account-wide rate budget (``pricefeed.ratelimit``) on moto DynamoDB, with a fake clock.
+"""The account-wide rate budget (``pricefeed.fyers.ratelimit``) on moto DynamoDB, with a fake clock.
 
 The fake ``sleep`` records every wait; with ``advance`` it also moves the clock (one worker waiting
 for its slot), without it time stands still (many workers reserving slots at the same instant).
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from awskit import Serialized, create_state_table
 from pricefeed.errors import RateBudgetExhausted, RateLimited
-from pricefeed.ratelimit import AccountRateLimiter, BudgetUse, read_budget_use
+from pricefeed.fyers.ratelimit import AccountRateLimiter, BudgetUse, read_budget_use
 
 TABLE = "pricefeed-state"
 T0 = datetime(2026, 3, 4, 6, 0, 10, tzinfo=UTC).timestamp()  # 11:30:10 IST, 10 s into a UTC minute

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pricefeed.errors import InvalidInput
-from pricefeed.ingest import IngestRequest, plan_range
-from pricefeed.raw import (
+from pricefeed.ingest.symbol_range import IngestRequest, plan_range
+from pricefeed.lake.envelope import (
     ENVELOPE_VERSION,
     RawReference,
     build_envelope,

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 import orjson
 import pytest
 
-from pricefeed.candles import Envelope
+from pricefeed.aggregate.candles import Envelope
+from pricefeed.aggregate.raw_reader import EnvelopeCache
 from pricefeed.errors import InvalidInput
-from pricefeed.raw import RawReference, build_envelope, build_reference
-from pricefeed.rawstore import EnvelopeCache
+from pricefeed.lake.envelope import RawReference, build_envelope, build_reference
 
 FETCHED = datetime(2025, 11, 27, 12, tzinfo=UTC)
 ENV_KEY = "ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2025/month=11/day=25/ingest-a.json"

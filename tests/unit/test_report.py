@@ -11,14 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pricefeed import paths, report
-from pricefeed.aggregate import build_bars
-from pricefeed.candles import EnvelopeCandles
-from pricefeed.cli import app
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import EnvelopeCandles
+from pricefeed.aggregate.ledger import day_coverage
+from pricefeed.cli.main import app
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import IST
-from pricefeed.ledger import day_coverage
+from pricefeed.lake import paths
+from pricefeed.ops import report
 from pricefeed.simulator.market import minute_candles
+from pricefeed.symbol import split_symbol
 
 DAY = date(2026, 11, 25)  # a Wednesday, an NSE session 09:15-15:30 IST
 
@@ -39,7 +41,7 @@ def write_day(lake: Path, symbol: str, day: date = DAY, *, gap: tuple[str, str] 
         close=cols[4] / 100, volume=cols[5], excluded={},
     )
     built = build_bars(symbol, day, [envelope])
-    exchange, name = paths.split_symbol(symbol)
+    exchange, name = split_symbol(symbol)
     for timeframe, table in built.tables.items():
         _write_parquet(lake / "processed" / paths.processed_key(timeframe, exchange, name, day), table)
     _write_parquet(lake / "processed" / paths.coverage_key(exchange, name, day), day_coverage(built).table())

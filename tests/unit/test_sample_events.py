@@ -4,9 +4,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from pricefeed.deadletter import describe_error
-from pricefeed.ingest import IngestRequest
-from pricefeed.plan import PlanRequest
+from pricefeed.ingest.dead_letters import describe_error
+from pricefeed.ingest.plan import PlanRequest
+from pricefeed.ingest.symbol_range import IngestRequest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

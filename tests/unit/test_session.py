@@ -9,12 +9,12 @@ import boto3
 import pytest
 
 from awskit import create_state_table
-from pricefeed import session as session_module
-from pricefeed.auth import Tokens
+from pricefeed.auth import keeper as session_module
+from pricefeed.auth.fyers_oauth import Tokens
+from pricefeed.auth.keeper import TokenKeeper, fingerprint
+from pricefeed.auth.renewal import login_page_url
+from pricefeed.auth.store import AppConfig
 from pricefeed.errors import FyersError, NotLoggedIn, RateLimited, TransientFyersError
-from pricefeed.session import TokenKeeper, fingerprint
-from pricefeed.token_renewal import login_page_url
-from pricefeed.tokens import AppConfig
 
 APP = AppConfig(
     app_id="XYZ123-100", secret_key="TOPSECRETKEY", redirect_uri="https://api.example/oauth/callback", pin="9876"
@@ -70,7 +70,7 @@ def clock():
 @pytest.fixture
 def fyers(monkeypatch):
     fake = FakeFyers()
-    monkeypatch.setattr(session_module.auth, "refresh_access_token", fake.refresh)
+    monkeypatch.setattr(session_module.fyers_oauth, "refresh_access_token", fake.refresh)
     return fake
 
 
@@ -165,7 +165,7 @@ def test_a_missing_secret_is_not_logged_in(aws, clock):
 
 def test_a_failed_refresh_is_shared_for_the_rest_of_the_lease_then_retried(aws, clock, monkeypatch):
     fake = FakeFyers(RateLimited("validate-refresh-token: rate limited; HTTP 429", retry_after=3))
-    monkeypatch.setattr(session_module.auth, "refresh_access_token", fake.refresh)
+    monkeypatch.setattr(session_module.fyers_oauth, "refresh_access_token", fake.refresh)
     with pytest.raises(RateLimited):
         asyncio.run(make_keeper(aws, clock).replace_expired(OLD.access_token))
     with pytest.raises(RateLimited, match="another worker: validate-refresh-token: rate limited"):

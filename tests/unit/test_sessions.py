@@ -6,7 +6,7 @@ import pytest
 
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import IST
-from pricefeed.sessions import SPECIAL_SESSIONS, TradingCalendar, is_trading_day, session_minutes
+from pricefeed.trading_calendar import SPECIAL_SESSIONS, TradingCalendar, is_trading_day, session_minutes
 
 
 def ist(day: date, hour: int, minute: int) -> int:

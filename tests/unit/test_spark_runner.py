@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricefeed.spark_runner import batches
+from pricefeed.aggregate.spark import batches
 
 D0 = date(2026, 11, 2)
 

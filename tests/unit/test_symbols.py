@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
-from pricefeed.symbols import (
+from pricefeed.fyers.symbol_master import (
     MASTER_ROOT,
     SymbolMaster,
     load_master,

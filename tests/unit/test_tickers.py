@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pricefeed.errors import InvalidInput
-from pricefeed.tickers import parse_ticker_csv
+from pricefeed.ingest.tickers import parse_ticker_csv
 
 
 def test_symbols_come_from_the_symbol_column_in_file_order_other_columns_ignored():

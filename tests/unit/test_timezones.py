@@ -30,11 +30,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 
-from pricefeed import chunking, istime, paths
-from pricefeed.aggregate import build_bars
-from pricefeed.candles import read_envelope
-from pricefeed.ingest import IngestRequest, plan_range
-from pricefeed.raw import build_envelope
+from pricefeed import istime
+from pricefeed.fyers import windows as chunking
+from pricefeed.lake import paths
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import read_envelope
+from pricefeed.ingest.symbol_range import IngestRequest, plan_range
+from pricefeed.lake.envelope import build_envelope
 
 D1, D2 = date(2025, 11, 25), date(2025, 11, 26)
 SYMBOL = "NSE:SBIN-EQ"

@@ -7,7 +7,7 @@ import pytest
 
 from awskit import create_state_table
 from pricefeed.errors import InvalidInput
-from pricefeed.watermark import Watermarks, watermark_pk
+from pricefeed.ingest.watermark import Watermarks, watermark_pk
 
 TABLE = "pricefeed-state"
 NOW = datetime(2026, 11, 26, 7, 6, 40, 250000, tzinfo=UTC)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from pricefeed.auth.store import TokenStore
 from pricefeed.errors import InvalidInput, NotLoggedIn
 from pricefeed.local.stack import LocalStack
-from pricefeed.tokens import TokenStore
 
 SIMULATOR_DEFAULTS = {"app_id": "PFSIM1-100", "secret_key": "sim-secret", "pin": "1234"}
 ENV_OVERRIDES = {
@@ -84,7 +84,7 @@ def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
 def start_execution(stack: LocalStack, day: date, tickers_csv: Path | None = None, *, csv: str | None = None) -> str:
     """Start a run of ``day`` for the tickers in the file ``tickers_csv`` or the CSV text ``csv`` (as `pricefeed
     run` does); its ARN."""
-    from pricefeed.launch import start_run
+    from pricefeed.ops.launch import start_run
 
     if csv is None:
         if tickers_csv is None or not tickers_csv.is_file():
@@ -114,7 +114,7 @@ def wait_for(stack: LocalStack, execution_arn: str, *, timeout_s: float = 1800) 
 
 def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     """Per ticker of the plan: rows stored per timeframe and its dead letter, if any."""
-    from pricefeed import paths
+    from pricefeed.lake import paths
 
     s3, raw = stack.client("s3"), stack.outputs["RawBucketName"]
     symbols = json.loads(s3.get_object(Bucket=raw, Key=output["symbols_key"])["Body"].read())["symbols"]

@@ -1,7 +1,7 @@
 """Deterministic NSE-like candles.
 
 Each (seed, symbol, IST date) seeds its own random walk over the day's session minutes, taken from the
-same exchange calendar the pipeline uses (``pricefeed.sessions``: 09:15-15:29 IST on NSE/BSE trading
+same exchange calendar the pipeline uses (``pricefeed.trading_calendar``: 09:15-15:29 IST on NSE/BSE trading
 days, nothing on holidays and weekends, special sessions such as Muhurat trading), so any slice of any
 range returns the same values for the same minutes. Prices are kept in paise (ints) so OHLC invariants
 hold exactly; they stay within 100-3000 rupees. Coarser resolutions are aggregated from the 1-minute series: intraday
@@ -17,7 +17,7 @@ import math
 import random
 from functools import lru_cache
 
-from pricefeed.sessions import DEFAULT_CALENDAR
+from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
 from .timeutil import HISTORY_START, ist_date, ist_midnight, session_open, utc_midnight
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from .timeutil import ist_date
 
 if TYPE_CHECKING:
-    from .app import SimState
+    from .state import SimState
 
 COLUMNS = 21
 SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")

@@ -11,8 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import SimState, build_app
+from .app import build_app
 from .config import SimulatorConfig
+from .state import SimState
 
 log = logging.getLogger("pricefeed.simulator")
 

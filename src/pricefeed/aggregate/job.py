@@ -1,0 +1,287 @@
+"""The aggregation job (run by the Glue task): raw answers of symbol-days -> Parquet partitions.
+
+Work list: with ``--ingested_prefix`` (the run's ingest manifests, ``pricefeed.ingest.symbol_range``), exactly the
+(symbol, IST date) pairs the manifests name: the dates where the ingest stored at least one ended
+candle, and, for a symbol whose manifest names none, the run's dates (``--dates``, else the ``dates``
+of the ``--symbols_key`` document), so such a day is still handled as ``empty`` below. Symbols of
+``--symbols_key`` without a manifest (their ingest failed) are reported as ``not_ingested``.
+Without ``--ingested_prefix``: every symbol x every ``--dates`` date.
+
+For each (symbol, IST date) it lists ``paths.raw_day_prefix``: envelopes, and references to the
+envelope of a multi-day answer (``pricefeed.lake.envelope``), which are followed; each envelope is read once
+per run (``pricefeed.aggregate.raw_reader.EnvelopeCache``) and gives only the candles of the day being built. It
+builds the 1m/5m/15m/1d bars (``aggregate.build_bars``: the newest fetch wins per minute) and replaces
+each partition's single file (``paths.processed_key``); a symbol's days are kept together in the work
+order and symbol-days run in parallel on a thread pool.
+
+Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
+(``pricefeed.aggregate.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
+written as its own partition (``paths.coverage_key``); ``no_raw`` and ``failed`` days get none, since
+nothing was derived from raw for them. The result's ``partitions`` name their Glue table (``bars`` or
+``coverage``) and its ``coverage`` entry summarizes the ledger rows of the run.
+
+Outcomes per symbol-day: ``written``; ``no_raw`` (no raw object: processed data is left alone, raw may
+have expired); ``empty`` (answers without a usable session candle: nothing is written and any
+processed file of that day is removed, since it can no longer be derived from raw); ``failed`` (a
+malformed raw object: that day is left untouched, the rest of the run completes, the result is
+written, and then ``InvalidInput`` names the bad object).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+
+from pricefeed.aggregate.bars import build_bars
+from pricefeed.aggregate.candles import EXCLUSION_REASONS
+from pricefeed.aggregate.ledger import DayCoverage, day_coverage, summarize
+from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
+from pricefeed.errors import InvalidInput
+from pricefeed.lake import storage
+from pricefeed.lake.paths import (
+    BARS_TABLE,
+    COVERAGE_PARTITION_KEYS,
+    COVERAGE_TABLE,
+    PARTITION_KEYS,
+    TIMEFRAMES,
+    coverage_key,
+    coverage_partition_values,
+    coverage_prefix,
+    partition_values,
+    processed_key,
+    processed_prefix,
+    split_symbol,
+)
+from pricefeed.trading_calendar import TradingCalendar
+
+log = logging.getLogger(__name__)
+
+#: Runs every symbol-day of a work list and returns their outcomes in order (a thread pool here, Spark on Glue).
+AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
+
+
+@dataclass(frozen=True)
+class IngestManifest:
+    """What one symbol's ingest stored in a run (only what the job needs of it)."""
+
+    symbol: str
+    dates: tuple[date, ...]  # IST dates with at least one ended candle
+
+
+@dataclass
+class SymbolDayOutcome:
+    """What happened to one symbol-day; ``status`` is written / no_raw / empty / failed."""
+
+    symbol: str
+    trading_date: date
+    status: str = "written"
+    envelopes: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+    partitions: list[dict] = field(default_factory=list)
+    stale_removed: int = 0
+    error: str | None = None
+    coverage: DayCoverage | None = None
+
+
+def run_aggregation(
+    *,
+    s3,
+    raw_bucket: str,
+    processed_bucket: str,
+    symbols: list[str],
+    dates: list[date] | None = None,
+    ingested: list[IngestManifest] | None = None,
+    result_key: str | None = None,
+    max_workers: int = 8,
+    calendar: TradingCalendar | None = None,
+    aggregate_all: AggregateAll | None = None,
+) -> dict:
+    """Aggregate the run's symbol-days and return the run summary (also written to ``result_key``).
+
+    Without ``ingested``: every symbol x every date. With ``ingested`` (the run's manifests): the pairs
+    they name, ``dates`` standing in for a manifest without dates (see the module docstring).
+    Keep ``max_workers`` at or below the client's ``max_pool_connections`` (boto3 default: 10).
+    ``calendar`` gives the exchange sessions (default: ``pricefeed.trading_calendar.DEFAULT_CALENDAR``).
+    ``aggregate_all`` runs the work list elsewhere (``pricefeed.aggregate.spark`` on Glue); by default a thread
+    pool of ``max_workers`` here, sharing one envelope cache.
+    """
+    symbols = unique_symbols(symbols)
+    if not isinstance(max_workers, int) or max_workers < 1:
+        raise InvalidInput(f"max_workers {max_workers!r} must be a positive integer")
+    if ingested is None:
+        dates = _unique_dates(dates)
+        work = [(s, d) for s in symbols for d in dates]
+        not_ingested: list[str] = []
+    else:
+        run_dates = _unique_dates(dates) if dates else []
+        work = work_from_manifests(ingested, run_dates)
+        named = {m.symbol for m in ingested}
+        not_ingested = sorted(s for s in symbols if s not in named)
+    cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
+
+    def one(item: tuple[str, date]) -> SymbolDayOutcome:
+        symbol, trading_date = item
+        return aggregate_symbol_day(
+            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, calendar=calendar
+        )
+
+    if aggregate_all is None:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aggregate") as pool:
+            outcomes = list(pool.map(one, work))
+    else:
+        outcomes = aggregate_all(work)
+
+    result = _summary(symbols, sorted({d for _, d in work}), outcomes)
+    result["not_ingested"] = not_ingested
+    result["raw_reads"] = cache.reads if aggregate_all is None else None  # counted on the executors
+    log.info(
+        "aggregated %d symbol-days: bars=%s no_raw=%d empty=%d failed=%d not_ingested=%d coverage=%s",
+        len(outcomes),
+        result["bars"],
+        len(result["no_raw_days"]),
+        len(result["empty"]),
+        len(result["failed"]),
+        len(not_ingested),
+        {k: v for k, v in result["coverage"].items() if k != "worst"},
+    )
+    if result_key:
+        storage.write_json(s3, raw_bucket, result_key, result)
+    if result["failed"]:
+        first = result["failed"][0]
+        raise InvalidInput(
+            f"{len(result['failed'])} symbol-day(s) have malformed raw objects and were left untouched; "
+            f"first: {first['error']}"
+        )
+    return result
+
+
+def work_from_manifests(manifests: list[IngestManifest], run_dates: list[date]) -> list[tuple[str, date]]:
+    """(symbol, date) pairs, a symbol's dates together and sorted; ``run_dates`` for a manifest without dates."""
+    by_symbol: dict[str, set[date]] = {}
+    for m in manifests:
+        by_symbol.setdefault(m.symbol, set()).update(m.dates)
+    return [(s, d) for s, days in by_symbol.items() for d in sorted(days or run_dates)]
+
+
+def aggregate_symbol_day(
+    s3,
+    raw_bucket: str,
+    processed_bucket: str,
+    symbol: str,
+    trading_date: date,
+    *,
+    cache: EnvelopeCache | None = None,
+    calendar: TradingCalendar | None = None,
+) -> SymbolDayOutcome:
+    """Rebuild the four partitions of one symbol-day from its raw answers (see module docstring)."""
+    outcome = SymbolDayOutcome(symbol, trading_date)
+    keys = raw_day_keys(s3, raw_bucket, symbol, trading_date)
+    if not keys:
+        outcome.status = "no_raw"
+        return outcome
+    try:
+        envelopes = day_envelopes(cache or EnvelopeCache(s3, raw_bucket), keys, symbol, trading_date, calendar=calendar)
+        day = build_bars(symbol, trading_date, envelopes, calendar=calendar)
+    except InvalidInput as exc:
+        outcome.status, outcome.error = "failed", str(exc)
+        return outcome
+
+    outcome.envelopes, outcome.rows, outcome.excluded = len(envelopes), day.rows, day.excluded
+    exchange, name = split_symbol(symbol)
+    outcome.coverage = day_coverage(day)
+    if day.rows["1m"] == 0:
+        outcome.status = "empty"
+        for tf in TIMEFRAMES:
+            prefix = processed_prefix(tf, exchange, name, trading_date)
+            outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix))
+        _write_coverage(s3, processed_bucket, outcome)
+        return outcome
+    for tf in TIMEFRAMES:
+        prefix = processed_prefix(tf, exchange, name, trading_date)
+        key = processed_key(tf, exchange, name, trading_date)
+        stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf])
+        outcome.stale_removed += len(stale)
+        values = partition_values(tf, exchange, name, trading_date)
+        outcome.partitions.append(
+            {
+                "table": BARS_TABLE,
+                **dict(zip(PARTITION_KEYS, values, strict=True)),
+                "location": f"s3://{processed_bucket}/{prefix}",
+                "rows": day.rows[tf],
+            }
+        )
+    _write_coverage(s3, processed_bucket, outcome)  # after the bars it describes
+    return outcome
+
+
+def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> None:
+    """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
+    row = outcome.coverage
+    prefix = coverage_prefix(row.exchange, row.symbol, row.trade_date)
+    key = coverage_key(row.exchange, row.symbol, row.trade_date)
+    outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table()))
+    values = coverage_partition_values(row.exchange, row.symbol, row.trade_date)
+    outcome.partitions.append(
+        {
+            "table": COVERAGE_TABLE,
+            **dict(zip(COVERAGE_PARTITION_KEYS, values, strict=True)),
+            "location": f"s3://{processed_bucket}/{prefix}",
+            "rows": 1,
+        }
+    )
+
+
+def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutcome]) -> dict:
+    bars = dict.fromkeys(TIMEFRAMES, 0)
+    excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+    for o in outcomes:
+        if o.status == "written":
+            for tf in TIMEFRAMES:
+                bars[tf] += o.rows[tf]
+        for reason, count in o.excluded.items():
+            excluded[reason] += count
+
+    def days(status: str) -> list[dict]:
+        return [
+            {
+                "symbol": o.symbol,
+                "date": o.trading_date.isoformat(),
+                **({"error": o.error} if o.error else {}),
+            }
+            for o in outcomes
+            if o.status == status
+        ]
+
+    return {
+        "dates": [d.isoformat() for d in dates],
+        "symbols": len(symbols),
+        "partitions": [p for o in outcomes for p in o.partitions],
+        "bars": bars,
+        "excluded": excluded,
+        "no_raw": sorted({o.symbol for o in outcomes if o.status == "no_raw"}),
+        "no_raw_days": days("no_raw"),
+        "empty": days("empty"),
+        "failed": days("failed"),
+        "envelopes": sum(o.envelopes for o in outcomes),
+        "stale_removed": sum(o.stale_removed for o in outcomes),
+        "coverage": summarize(o.coverage for o in outcomes if o.coverage is not None),
+    }
+
+
+# --- job arguments (the Glue entry script stays a thin adapter) --------------------------------
+def unique_symbols(symbols: list[str]) -> list[str]:
+    if isinstance(symbols, str) or not symbols:
+        raise InvalidInput(f"symbols {symbols!r} must be a non-empty list of EXCHANGE:SYMBOL strings")
+    for s in symbols:
+        split_symbol(s)
+    return list(dict.fromkeys(symbols))
+
+
+def _unique_dates(dates: list[date]) -> list[date]:
+    if not dates or any(type(d) is not date for d in dates):  # a datetime would hide a TZ bug
+        raise InvalidInput(f"dates {dates!r} must be a non-empty list of datetime.date")
+    return sorted(set(dates))

@@ -1,0 +1,153 @@
+"""The login flow behind /oauth/login and /oauth/callback: a signed, expiring, single-use state and the
+code exchange.
+
+The state is ``<issued>.<nonce>.<hmac>``: the HMAC (keyed from the app secret) proves we issued it, the
+issue time bounds its age, and a conditional DynamoDB put of ``oauth-state#<nonce>`` at the callback makes
+it single-use. Nothing is written at /oauth/login, so opening it costs no storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import html
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from botocore.exceptions import ClientError
+
+from pricefeed.auth import fyers_oauth
+from pricefeed.auth.store import AppConfig, TokenStore
+from pricefeed.errors import FyersError, InvalidInput
+from pricefeed.istime import IST
+
+STATE_TTL_S = 600
+STATE_PK_PREFIX = "oauth-state#"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ISSUED = re.compile(r"[0-9]{1,12}")
+RESTART = "start again at /oauth/login"
+
+
+def _state_key(app: AppConfig) -> bytes:
+    # Derived from the app secret, so a state cannot be forged without it and no extra secret is needed.
+    return hashlib.sha256(b"pricefeed-oauth-state:" + app.secret_key.encode()).digest()
+
+
+def new_state(app: AppConfig, *, now: float | None = None) -> str:
+    """A fresh state for one login: unguessable, signed, valid for ``STATE_TTL_S`` seconds, usable once."""
+    issued = str(int(now if now is not None else time.time()))
+    nonce = secrets.token_urlsafe(16)
+    sig = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued}.{nonce}.{sig}"
+
+
+def check_state(app: AppConfig, state: str | None, *, now: float | None = None) -> str:
+    """The state's nonce if ``state`` was issued by :func:`new_state` for this app within STATE_TTL_S;
+    else ``InvalidInput`` saying why. (Whether it was used before is :func:`consume_state`'s job.)"""
+    parts = (state or "").split(".") if isinstance(state, str | None) else []
+    # ASCII digits only ("²".isdigit() is true, int("²") fails) and no more than an epoch needs.
+    if len(parts) != 3 or not _ISSUED.fullmatch(parts[0]):
+        raise InvalidInput(f"login state is missing or malformed: {RESTART}")
+    issued, nonce, sig = parts
+    if not _NONCE.fullmatch(nonce):
+        raise InvalidInput(f"login state does not match: {RESTART}")
+    good = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
+    # Compared as bytes: compare_digest refuses non-ASCII str.
+    if not hmac.compare_digest(good.encode(), sig.encode("utf-8", "replace")):
+        raise InvalidInput(f"login state does not match: {RESTART}")
+    age = (now if now is not None else time.time()) - int(issued)
+    if not 0 <= age <= STATE_TTL_S:
+        raise InvalidInput(f"login state has expired: {RESTART}")
+    return nonce
+
+
+def consume_state(dynamodb_client: Any, table_name: str, nonce: str, *, expires_at: float) -> None:
+    """Mark the state's nonce used (conditional put of ``oauth-state#<nonce>``, TTL ``expires_at``).
+
+    ``InvalidInput`` when it was used before — a replayed callback.
+    """
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item={"pk": {"S": STATE_PK_PREFIX + nonce}, "expires_at": {"N": str(int(expires_at) + 1)}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise InvalidInput(f"login state was already used: {RESTART}") from None
+        raise
+
+
+def login_location(app: AppConfig, base_url: str, *, now: float | None = None) -> str:
+    """Where /oauth/login redirects: Fyers' login page with a fresh state."""
+    return fyers_oauth.login_url(base_url, app.app_id, app.redirect_uri, new_state(app, now=now))
+
+
+async def complete_login(
+    query: Mapping[str, Any],
+    *,
+    app: AppConfig,
+    base_url: str,
+    store: TokenStore,
+    dynamodb_client: Any,
+    table_name: str,
+    clock: Callable[[], float] = time.time,
+    session: aiohttp.ClientSession | None = None,
+) -> fyers_oauth.Tokens:
+    """Verify the state (signature, age, then single use), exchange the auth code, store the tokens.
+
+    ``InvalidInput`` (a 400 page) for a forged, expired, reused or missing state or a bad callback — in
+    which case nothing is stored; Fyers' refusal of the code is its named ``FyersError``.
+    """
+    if not isinstance(query, Mapping):
+        raise InvalidInput(f"login callback: the query string is missing or malformed: {RESTART}")
+    now = clock()
+    nonce = check_state(app, fyers_oauth.query_value(query.get("state")), now=now)
+    code = fyers_oauth.parse_callback(query)
+    # The item only has to outlive the state's validity, which ends within STATE_TTL_S of now.
+    await asyncio.to_thread(consume_state, dynamodb_client, table_name, nonce, expires_at=now + STATE_TTL_S)
+    when = datetime.fromtimestamp(now, UTC)
+    if session is None:
+        async with aiohttp.ClientSession() as own:
+            tokens = await fyers_oauth.exchange_auth_code(own, base_url, app.app_id, app.secret_key, code, now=when)
+    else:
+        tokens = await fyers_oauth.exchange_auth_code(session, base_url, app.app_id, app.secret_key, code, now=when)
+    await asyncio.to_thread(store.save, tokens)
+    return tokens
+
+
+def page(title: str, message: str, status: int) -> dict:
+    """An HTTP API (payload 2.0) response with a short HTML page; never carries a token."""
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    headers = {
+        "content-type": "text/html; charset=utf-8",
+        # The callback's URL carries the auth code: never cached, never sent on as a Referer.
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+    }
+    return {"statusCode": status, "headers": headers, "body": body}
+
+
+def success_page(tokens: fyers_oauth.Tokens) -> dict:
+    """The short 200 page after a login: when access ends and by when to log in again (IST); no token."""
+    access = tokens.access_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+    again = tokens.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d")
+    return page("Logged in to Fyers", f"Tokens stored. Access valid until {access}; log in again before {again}.", 200)
+
+
+def error_page(exc: Exception) -> dict:
+    """400 for a bad callback/state (the reason shown), 502 naming Fyers' refusal, 500 showing nothing."""
+    if isinstance(exc, InvalidInput):
+        return page("Login failed", str(exc), 400)
+    if isinstance(exc, FyersError):
+        return page("Fyers refused the login", f"{type(exc).__name__}: {exc}", 502)
+    return page("Login failed", "unexpected error; see the function's logs", 500)

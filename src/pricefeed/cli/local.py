@@ -1,0 +1,185 @@
+"""`pricefeed local run|up|down`: the whole workflow on this machine (moto + the Fyers simulator)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from pricefeed.cli.common import console, fail, trading_day
+from pricefeed.errors import PricefeedError
+from pricefeed.istime import IST
+from pricefeed.ops.target import STATE_FILE
+
+
+def local_run(
+    date_: str = typer.Option(None, "--date", help="IST trading date YYYY-MM-DD (default: the last closed session)."),
+    tickers: Path = typer.Option(Path("ticker_list/nse_tickers.csv"), help="Ticker CSV with a 'symbol' column."),
+    fyers_url: str = typer.Option(None, help="A Fyers-compatible API instead of the built-in simulator."),
+    export: Path = typer.Option(None, help="Copy both buckets here afterwards (same key layout as S3)."),
+) -> None:
+    """Deploy template.yaml locally, log in, run the state machine for one day, print a summary."""
+    from pricefeed.local.run import run_local
+
+    try:
+        day = trading_day(date_)
+        started = time.monotonic()
+        with console.status(f"Running the pipeline for {day} on the local stack…"):
+            result = run_local(day, tickers, fyers_url=fyers_url, export_dir=export)
+    except PricefeedError as exc:
+        fail(exc)
+    _print_result(result, day, export, time.monotonic() - started)
+    raise typer.Exit(0 if result.status == "SUCCEEDED" else 1)
+
+
+def _print_result(result, day: date, export: Path | None, total_s: float) -> None:
+    table = Table(title=f"pricefeed run for {day} — execution {result.status}")
+    for col in ("symbol", "1m", "5m", "15m", "1d", "dead letter"):
+        table.add_column(col)
+    for row in result.tickers:
+        letter = row["dead_letter"]
+        reason = f"{letter['error_type']}: {letter['error_message'].split(': ', 1)[-1][:90]}" if letter else ""
+        bars = row["bars"]
+        table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), reason)
+    console.print(table)
+    stored = sum(1 for r in result.tickers if r["bars"].get("1m"))
+    dead = sum(1 for r in result.tickers if r["dead_letter"])
+    console.print(
+        f"{stored} tickers stored, {dead} dead-lettered; state machine {result.seconds:.1f} s, "
+        f"whole command {total_s:.1f} s."
+    )
+    if result.error:
+        console.print(f"[red]execution failed: {result.error}[/]")
+    if export:
+        _print_sample_bars(export, result)
+        console.print(f"Both buckets exported to [bold]{export}/raw[/] and [bold]{export}/processed[/].")
+        console.print(
+            f"Try: duckdb -c \"select * from read_parquet('{export}/processed/processed/timeframe=5m/**/*.parquet', "
+            'hive_partitioning=true) limit 5"',
+            soft_wrap=True,
+        )
+        console.print(
+            f'or: pricefeed query --lake {export} "select symbol, count(*) from bars group by symbol"; '
+            f"pricefeed report --lake {export} --png report.png",
+            soft_wrap=True,
+        )
+
+
+def _print_sample_bars(export: Path, result) -> None:
+    import pyarrow.parquet as pq
+
+    first = next((r["symbol"] for r in result.tickers if r["bars"].get("5m")), None)
+    if first is None:
+        return
+    exchange, name = first.split(":", 1)
+    files = sorted(
+        (export / "processed" / "processed" / "timeframe=5m" / f"exchange={exchange}" / f"symbol={name}").rglob(
+            "*.parquet"
+        )
+    )
+    if not files:
+        return
+    rows = pq.read_table(io.BytesIO(files[-1].read_bytes())).slice(0, 5).to_pylist()
+    table = Table(title=f"first 5m bars of {first} (stored as UTC instants, shown in IST)")
+    for col in ("bar start (IST)", "open", "high", "low", "close", "volume", "bars"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["ts"].astimezone(IST).strftime("%Y-%m-%d %H:%M"),
+            *(f"{r[c]:.2f}" for c in ("open", "high", "low", "close")),
+            str(r["volume"]),
+            str(r["bars"]),
+        )
+    console.print(table)
+
+
+def local_up(
+    port: int = typer.Option(4566, help="Port of the emulated AWS endpoint (moto)."),
+    api_port: int = typer.Option(4567, help="Port of the stack's HTTP API (the OAuth routes)."),
+    fyers_url: str = typer.Option(None, help="A Fyers-compatible API instead of the built-in simulator."),
+    tickers: Path = typer.Option(Path("ticker_list/nse_tickers.csv"), help="Uploaded as the stack's ticker list."),
+) -> None:
+    """Start the local stack and keep it running until Ctrl-C (or `pricefeed local down`)."""
+    from contextlib import ExitStack
+
+    from pricefeed.local.run import app_config, login, simulator_parameters
+    from pricefeed.local.stack import LocalStack
+
+    try:
+        with ExitStack() as res:
+            config = app_config(f"http://127.0.0.1:{api_port}/oauth/callback")
+            if fyers_url is None:
+                from pricefeed.simulator import SimulatorConfig, SimulatorServer
+
+                sim = SimulatorConfig(
+                    app_id=config["app_id"],
+                    secret_key=config["secret_key"],
+                    pin=config["pin"],
+                    redirect_uri=config["redirect_uri"],
+                )
+                fyers_url = res.enter_context(SimulatorServer(sim, port=0)).url
+                parameters = simulator_parameters(fyers_url)
+            else:
+                parameters = {"FyersApiBaseUrl": fyers_url}
+            stack = res.enter_context(LocalStack.start(parameters=parameters, port=port, api_port=api_port))
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
+            )
+            stack.client("s3").upload_file(str(tickers), stack.outputs["RawBucketName"], "config/nse_tickers.csv")
+            login(stack, on_url=console.print)
+            STATE_FILE.parent.mkdir(exist_ok=True)
+            state = {"pid": os.getpid(), "endpoint": stack.endpoint_url, "stack_name": stack.stack_name}
+            STATE_FILE.write_text(json.dumps({**state, **stack.outputs}))
+            console.print(
+                f"[bold green]Local stack up[/] at {stack.endpoint_url} (region ap-south-1); Fyers at {fyers_url}"
+            )
+            for k, v in stack.outputs.items():
+                console.print(f"  {k}: {v}")
+            from pricefeed.trading_calendar import last_closed_trading_day
+
+            day_input = json.dumps({"date": last_closed_trading_day().isoformat()})
+            console.print(
+                f"Try (another terminal, this directory): pricefeed run --date {last_closed_trading_day()}; "
+                "pricefeed status; pricefeed report --live --png report.png",
+                soft_wrap=True,
+            )
+            console.print(
+                f"or: aws --endpoint-url {stack.endpoint_url} --region ap-south-1 stepfunctions start-execution "
+                f"--state-machine-arn {stack.outputs['StateMachineArn']} --input '{day_input}'",
+                soft_wrap=True,
+            )
+            console.print("Ctrl-C or `pricefeed local down` stops it.")
+            stop = []
+            signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+            try:
+                while not stop:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+    except PricefeedError as exc:
+        fail(exc)
+    finally:
+        STATE_FILE.unlink(missing_ok=True)
+    console.print("Local stack stopped.")
+
+
+def local_down() -> None:
+    """Stop a stack started by `pricefeed local up` from this directory."""
+    if not STATE_FILE.exists():
+        console.print("No local stack is running from this directory.")
+        raise typer.Exit(0)
+    pid = json.loads(STATE_FILE.read_text())["pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        STATE_FILE.unlink(missing_ok=True)
+        console.print("The local stack had already stopped.")
+        return
+    console.print(f"Asked the local stack (pid {pid}) to stop.")

@@ -1,0 +1,200 @@
+"""`pricefeed run|backfill|redrive`: start a run on a stack and follow it to its outcome.
+
+They talk to the stack of `pricefeed local up` (its endpoint and outputs in `.pricefeed/local.json`), or to a
+deployed stack named by ``--stack`` (``PRICEFEED_STACK``) with the usual AWS profile and region.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, target_of
+from pricefeed.cli.status import print_run
+from pricefeed.errors import PricefeedError
+from pricefeed.ops.target import Target
+
+FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+def _budget_reader(target: Target):
+    """A callable giving the account's budget use now, or None when it can't be read (never fatal)."""
+    from pricefeed.auth.store import load_app_config
+    from pricefeed.fyers.ratelimit import read_budget_use
+
+    try:
+        table = target.output("StateTableName")
+        account = load_app_config(target.client("secretsmanager"), target.output("AppConfigSecretArn")).app_id
+    except Exception:  # noqa: BLE001 - no rights to the secret, an older stack: the progress goes on without it
+        return lambda: None
+    dynamodb = target.client("dynamodb")
+
+    def read():
+        try:
+            return read_budget_use(dynamodb, table=table, account=account)
+        except Exception:  # noqa: BLE001 - a missed reading only leaves the figure stale
+            return None
+
+    return read
+
+
+class _RunProgress(Progress):
+    """The tickers' progress bar with a line under it about the Fyers budget."""
+
+    note = ""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.note:
+            yield Text(self.note)
+
+
+def _budget_text(budget, used_at_start: int | None) -> str:
+    if budget is None:
+        return ""
+    this_run = budget.used_today - (used_at_start or 0)
+    day_cap = f" of {budget.per_day:,}" if budget.per_day else ""
+    pace = f", budget {budget.per_minute}/min" if budget.per_minute else ""
+    paused = " - paused after a 429" if budget.paused else ""
+    return f"Fyers requests: {this_run:,} this run, {budget.used_today:,}{day_cap} today{pace}{paused}"
+
+
+def _start_and_follow(target: Target, run_input: dict, csv: str | None, timeout_s: float) -> None:
+    from pricefeed.ops.launch import progress, start_run
+    from pricefeed.ops.status import run_status
+
+    sfn, s3, raw = target.client("stepfunctions"), target.client("s3"), target.output("RawBucketName")
+    budget = _budget_reader(target)
+    at_start = budget()
+    arn = start_run(
+        sfn, s3, state_machine_arn=target.output("StateMachineArn"), raw_bucket=raw, run_input=run_input, csv=csv
+    )
+    console.print(f"started {arn.rsplit(':', 1)[-1]} on stack {target.name} with input {json.dumps(run_input)}")
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]}[/]"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        with _RunProgress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("planning", total=None, failed="")
+            seen: dict = {}
+            while True:
+                now = progress(sfn, s3, raw_bucket=raw, execution_arn=arn, seen=seen)
+                if now.planned is not None:
+                    failed = (now.failed and f"{now.failed} failed", now.unknown and f"{now.unknown} unknown")
+                    bar.update(
+                        task,
+                        description="tickers done",
+                        total=now.planned,
+                        completed=now.ingested + now.failed,
+                        failed=", ".join(t for t in failed if t),
+                    )
+                bar.note = _budget_text(budget(), at_start.used_today if at_start else None)
+                if now.status in FINISHED:
+                    bar.refresh()
+                    break
+                if time.monotonic() > deadline:
+                    fail(
+                        PricefeedError(
+                            f"the run is still {now.status} after {timeout_s:.0f} s; "
+                            f"follow it with `pricefeed status --execution {arn}`"
+                        )
+                    )
+                time.sleep(1.0 if target.local else 3.0)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]Stopped following; the run goes on on the stack.[/] Follow it with "
+            f"`pricefeed status --execution {arn}`; stop it with `aws stepfunctions stop-execution`."
+        )
+        raise typer.Exit(130) from None
+    print_run(run_status(sfn, s3, raw_bucket=raw, execution_arn=arn))
+    if now.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+def run(
+    date_: str = typer.Option(
+        None, "--date", help="One IST trading date YYYY-MM-DD (default: incremental, up to now)."
+    ),
+    tickers: Path = typer.Option(None, help="A ticker CSV for this run only (default: the stack's list)."),
+    symbols: str = typer.Option(None, help="Comma-separated Fyers symbols for this run only, e.g. NSE:SBIN-EQ."),
+    timeout: float = typer.Option(3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
+) -> None:
+    """Start a run on the stack and follow it: tickers done and failed, Fyers requests used, then the outcome."""
+    from pricefeed.ops.launch import execution_input, ticker_csv
+
+    try:
+        run_input, csv = execution_input(day=date_, first=None, last=None), ticker_csv(tickers=tickers, symbols=symbols)
+    except PricefeedError as exc:
+        fail(exc)
+        return
+    _start_and_follow(target_of(stack, profile, region), run_input, csv, timeout)
+
+
+def backfill(
+    from_: str = typer.Option(..., "--from", help="First IST date YYYY-MM-DD (minute history starts 2017-07-03)."),
+    to: str = typer.Option(..., "--to", help="Last IST date YYYY-MM-DD."),
+    tickers: Path = typer.Option(None, help="A ticker CSV for this backfill (default: the stack's list)."),
+    symbols: str = typer.Option(None, help="Comma-separated Fyers symbols for this backfill."),
+    timeout: float = typer.Option(6 * 3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
+) -> None:
+    """Backfill a date range in the fewest requests (<= 100 days each) and follow it."""
+    from pricefeed.ops.launch import execution_input, ticker_csv
+
+    try:
+        run_input = execution_input(day=None, first=from_, last=to)
+        csv = ticker_csv(tickers=tickers, symbols=symbols)
+    except PricefeedError as exc:
+        fail(exc)
+        return
+    _start_and_follow(target_of(stack, profile, region), run_input, csv, timeout)
+
+
+def redrive(
+    execution: str = typer.Option(None, help="The run to redrive, an execution ARN (default: the newest run)."),
+    include_unknown: bool = typer.Option(
+        False, "--include-unknown", help="Also retry symbols the plan found unknown to Fyers."
+    ),
+    timeout: float = typer.Option(6 * 3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
+) -> None:
+    """Re-run only the tickers that failed in a run, over the same dates, and follow it.
+
+    A run that failed as a whole (say, the aggregation job) is redriven with all its tickers. Bars are
+    rebuilt from the newest answers: nothing already stored is duplicated."""
+    from pricefeed.ops.launch import redrive_input
+    from pricefeed.ops.status import recent_runs, run_status
+
+    target = target_of(stack, profile, region)
+    sfn, s3 = target.client("stepfunctions"), target.client("s3")
+    try:
+        if execution is None:
+            runs = recent_runs(sfn, target.output("StateMachineArn"), last=1)
+            if not runs:
+                raise PricefeedError("no runs yet on this stack: nothing to redrive")
+            execution = runs[0]["arn"]
+        before = run_status(sfn, s3, raw_bucket=target.output("RawBucketName"), execution_arn=execution)
+        run_input, csv, what = redrive_input(before, include_unknown=include_unknown)
+    except PricefeedError as exc:
+        fail(exc)
+        return
+    console.print(what)
+    _start_and_follow(target, run_input, csv, timeout)

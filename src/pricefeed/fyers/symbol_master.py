@@ -1,0 +1,260 @@
+"""The Fyers symbol master: which tickers exist, so a run never spends a history request on one that does not.
+
+Fyers publishes one headerless CSV per segment at ``<base_url>/<SEGMENT>.csv``. Its column order has
+changed before, so the ticker column is found by content (values like ``NSE:SBIN-EQ``), not by position.
+Each file is downloaded at most once per IST day and kept verbatim in the raw bucket under
+``ohlcv/symbol-master/date=YYYY-MM-DD/<SEGMENT>.csv``; when a download fails, the newest earlier copy is
+used and the caller is told it is stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
+from pricefeed.fyers.client import DEFAULT_USER_AGENT
+from pricefeed.istime import ist_today
+from pricefeed.symbol import normalize_symbol
+
+#: Every segment file Fyers publishes, in the order plans list them.
+SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
+MASTER_ROOT = "ohlcv/symbol-master/"
+#: The documented position of the ticker column; preferred when several columns look like tickers.
+TICKER_COLUMN = 9
+#: Share of rows whose cell must look like a ticker for a column to count as the ticker column.
+MIN_TICKER_SHARE = 0.9
+_SAMPLE_ROWS = 5000
+
+_TICKER = re.compile(r"[A-Z][A-Z0-9_]{1,7}:[^\s:]+", re.IGNORECASE)
+# Futures end in <yy><MON>FUT; options in <strike>CE/PE (monthly NIFTY20OCT11000CE, weekly NIFTY20O0811000CE).
+_DERIVATIVE = re.compile(r"(?:\d{2}[A-Z]{3}FUT|\d(?:CE|PE))$")
+_CURRENCY_PAIR = re.compile(r"(?:USD|EUR|GBP|JPY|AUD|CAD|CHF|CNH|SGD|AED)(?:INR|USD|JPY)\d")
+_CACHED_KEY = re.compile(rf"^{MASTER_ROOT}date=(\d{{4}}-\d{{2}}-\d{{2}})/([A-Z_]+)\.csv$")
+
+Fetch = Callable[[str], bytes]
+
+
+# --- which files a ticker list needs -----------------------------------------------------------
+def segments_of(symbol: str) -> tuple[str, ...]:
+    """The master file(s) that would list ``symbol``; ``()`` for an exchange Fyers has no master for."""
+    exchange, _, name = normalize_symbol(symbol).partition(":")
+    derivative = bool(_DERIVATIVE.search(name))
+    if exchange == "NSE":
+        if not derivative:
+            return ("NSE_CM",)
+        return ("NSE_FO", "NSE_CD") if _CURRENCY_PAIR.match(name) else ("NSE_FO",)
+    if exchange == "BSE":
+        return ("BSE_FO",) if derivative else ("BSE_CM",)
+    if exchange == "MCX":
+        return ("MCX_COM",)
+    return ()
+
+
+def segments_for(symbols: Iterable[str]) -> list[str]:
+    """Every master file a ticker list needs, in :data:`SEGMENTS` order (each once)."""
+    needed = {segment for symbol in symbols for segment in segments_of(symbol)}
+    return [segment for segment in SEGMENTS if segment in needed]
+
+
+# --- reading one master file -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SymbolMaster:
+    """The tickers of one segment file. ``column`` is where they were found (0-based)."""
+
+    segment: str
+    tickers: frozenset[str]
+    column: int
+    rows: int
+    source: str
+
+
+def parse_master(data: bytes | str, *, segment: str, source: str) -> SymbolMaster:
+    """Parse a headerless master CSV; ``InvalidInput`` naming the segment and ``source`` if no column holds
+    tickers. Blank lines, quoted fields and rows with more or fewer columns than usual are tolerated."""
+    text = (data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data).lstrip("\ufeff")
+    what = f"Fyers symbol master {segment} ({source})"
+    try:
+        # Two passes over the text, never a list of every row: the F&O file has ~100k rows of 21 cells.
+        step = max(1, text.count("\n") // _SAMPLE_ROWS)
+        sample = [row for i, row in enumerate(_rows(text)) if i % step == 0]
+        if not sample:
+            raise InvalidInput(f"{what} is empty")
+        column = _ticker_column(sample)
+        if column is None:
+            raise InvalidInput(f"{what}: no column holds tickers like NSE:SBIN-EQ; has the file format changed?")
+        rows, tickers = 0, set()
+        for row in _rows(text):
+            rows += 1
+            if column < len(row) and _TICKER.fullmatch(cell := row[column].strip()):
+                tickers.add(normalize_symbol(cell))
+    except csv.Error as exc:
+        raise InvalidInput(f"{what} is not a readable CSV: {exc}") from None
+    return SymbolMaster(segment, frozenset(tickers), column, rows, source)
+
+
+def _rows(text: str) -> Iterator[list[str]]:
+    return (row for row in csv.reader(io.StringIO(text, newline="")) if "".join(row).strip())
+
+
+def _ticker_column(sample: list[list[str]]) -> int | None:
+    width = max(len(row) for row in sample)
+    shares = {
+        c: sum(1 for row in sample if c < len(row) and _TICKER.fullmatch(row[c].strip())) / len(sample)
+        for c in range(width)
+    }
+    best = max(shares.values())
+    if best < MIN_TICKER_SHARE:
+        return None
+    tied = [c for c, share in shares.items() if share == best]
+    return TICKER_COLUMN if TICKER_COLUMN in tied else tied[0]
+
+
+# --- which symbols are known -------------------------------------------------------------------
+def validate(symbols: Iterable[str], masters: Mapping[str, SymbolMaster]) -> tuple[list[str], list[dict]]:
+    """Split ``symbols`` into (known, unknown), each in first-seen order, case/whitespace duplicates
+    collapsed. Unknown entries are ``{"symbol", "segments", "reason"}``; ``reason`` reads after the symbol
+    ("is not in the Fyers symbol master segment NSE_CM"). ``masters`` must hold every
+    segment :func:`segments_for` names for these symbols (``ValueError`` otherwise)."""
+    known: list[str] = []
+    unknown: list[dict] = []
+    seen: set[str] = set()
+    for raw in symbols:
+        symbol = normalize_symbol(raw)
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        segments = segments_of(symbol)
+        missing = [s for s in segments if s not in masters]
+        if missing:
+            raise ValueError(f"no symbol master loaded for {', '.join(missing)} (needed by {symbol})")
+        if any(symbol in masters[s].tickers for s in segments):
+            known.append(symbol)
+            continue
+        if len(segments) == 1:
+            reason = f"is not in the Fyers symbol master segment {segments[0]}"
+        elif segments:
+            reason = f"is not in the Fyers symbol master segments {' or '.join(segments)}"
+        else:
+            exchange = symbol.partition(":")[0]
+            reason = f"is on exchange {exchange}, for which Fyers publishes no symbol master (only NSE, BSE, MCX)"
+        unknown.append({"symbol": symbol, "segments": list(segments), "reason": reason})
+    return known, unknown
+
+
+# --- downloading, with a once-per-IST-day cache in the raw bucket ------------------------------
+@dataclass(frozen=True)
+class MasterCopy:
+    """A loaded master and where it came from: ``source`` is "cache" (today's copy), "download" (fetched
+    and cached now) or "stale-cache" (the download failed; ``warning`` says why and ``as_of`` how old)."""
+
+    master: SymbolMaster
+    key: str
+    as_of: date
+    source: str
+    warning: str | None = None
+
+    def describe(self) -> dict:
+        """JSON-ready summary for the plan's output."""
+        out = {"as_of": self.as_of.isoformat(), "source": self.source, "key": self.key}
+        return out | {"tickers": len(self.master.tickers)} | ({"warning": self.warning} if self.warning else {})
+
+
+def master_key(segment: str, day: date) -> str:
+    """Where the copy of ``segment`` downloaded on IST ``day`` is kept in the raw bucket."""
+    return f"{MASTER_ROOT}date={day.isoformat()}/{segment}.csv"
+
+
+def master_url(base_url: str, segment: str) -> str:
+    return f"{base_url.rstrip('/')}/{segment}.csv"
+
+
+def fetch_url(url: str, *, timeout_s: float = 30.0, attempts: int = 3, wait_s: float = 1.0) -> bytes:
+    """GET ``url`` with a real User-Agent; network errors, 429 and 5xx are retried (``TransientFyersError``
+    after the last attempt), any other HTTP error is a ``FyersError`` at once."""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"symbol master URL {url!r} must be http(s)")
+
+    def once() -> bytes:
+        request = urllib.request.Request(url, headers={"User-Agent": DEFAULT_USER_AGENT})  # noqa: S310 - http(s) only
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) only
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            error = TransientFyersError if exc.code == 429 or exc.code >= 500 else FyersError
+            raise error(f"GET {url}: HTTP {exc.code}", http_status=exc.code) from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, DNS, timeout, cut short
+            raise TransientFyersError(f"GET {url}: {getattr(exc, 'reason', exc)}") from None
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=wait_s, max=10),
+        retry=retry_if_exception_type(TransientFyersError),
+        reraise=True,
+    )
+    return retrying(once)
+
+
+def load_master(
+    segment: str, *, base_url: str, s3, raw_bucket: str, now: datetime | None = None, fetch: Fetch = fetch_url
+) -> MasterCopy:
+    """Today's (IST) copy of ``segment`` from the raw bucket, else downloaded from ``base_url`` and cached,
+    else (download failed) the newest earlier cached copy. Nothing at all → ``TransientFyersError`` naming the URL."""
+    today = ist_today(now)
+    key, url = master_key(segment, today), master_url(base_url, segment)
+    body = _read(s3, raw_bucket, key)
+    if body is not None:
+        return MasterCopy(parse_master(body, segment=segment, source=f"s3://{raw_bucket}/{key}"), key, today, "cache")
+    try:
+        body = fetch(url)
+    except FyersError as exc:
+        older = newest_cached(s3, raw_bucket, segment, before=today)
+        if older is None:
+            raise TransientFyersError(
+                f"symbol master {segment}: {exc}, and no earlier copy is cached under s3://{raw_bucket}/{MASTER_ROOT}"
+            ) from None
+        day, key = older
+        body = _read(s3, raw_bucket, key) or b""
+        master = parse_master(body, segment=segment, source=f"s3://{raw_bucket}/{key}")
+        return MasterCopy(master, key, day, "stale-cache", f"{exc}; using the copy cached on {day.isoformat()}")
+    master = parse_master(body, segment=segment, source=url)  # a file we cannot read is never cached
+    s3.put_object(Bucket=raw_bucket, Key=key, Body=body, ContentType="text/csv")
+    return MasterCopy(master, key, today, "download")
+
+
+def load_masters(segments: Iterable[str], **kwargs) -> dict[str, MasterCopy]:
+    """:func:`load_master` for each segment (same keyword arguments)."""
+    return {segment: load_master(segment, **kwargs) for segment in segments}
+
+
+def newest_cached(s3, raw_bucket: str, segment: str, *, before: date) -> tuple[date, str] | None:
+    """(IST date, key) of the newest cached copy of ``segment`` from a day before ``before``, if any."""
+    best: tuple[date, str] | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw_bucket, Prefix=MASTER_ROOT):
+        for item in page.get("Contents", []):
+            match = _CACHED_KEY.match(item["Key"])
+            if not match or match.group(2) != segment:
+                continue
+            try:
+                day = date.fromisoformat(match.group(1))
+            except ValueError:
+                continue
+            if day < before and (best is None or day > best[0]):
+                best = (day, item["Key"])
+    return best
+
+
+def _read(s3, bucket: str, key: str) -> bytes | None:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None

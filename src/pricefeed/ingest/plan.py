@@ -1,0 +1,226 @@
+"""Plan a run: which IST dates, which tickers (checked against Fyers' symbol master), the Map's item list.
+
+Unknown symbols are dead-lettered here, so no history request is ever spent on them; the Map only sees
+known symbols. See ``.issue3-contracts.md`` ("Plan output") for the output's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pricefeed.errors import InvalidInput
+from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
+from pricefeed.ingest.dead_letters import record_failure
+from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
+from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today, parse_date, utcnow
+from pricefeed.lake.paths import RunKeys
+
+#: Fyers has no minute history before this IST date.
+#: How many rejected or unknown symbols the output lists (all are counted).
+MAX_REPORTED = 100
+_INPUT_FIELDS = frozenset({"date", "from", "to", "tickers_key"})
+#: A Step Functions execution name (the run id): no whitespace, control characters or '/'.
+_RUN_ID = re.compile(r"[^\s/]{1,80}")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to fetch: IST dates ``from_date``..``to_date`` (inclusive). ``incremental`` runs (scheduled, no
+    dates given) are for IST today and let each symbol's ingest start at its watermark instead."""
+
+    run_id: str
+    from_date: date
+    to_date: date
+    incremental: bool = False
+    tickers_key: str | None = None
+
+    @property
+    def dates(self) -> list[date]:
+        return days(self.from_date, self.to_date)
+
+    @classmethod
+    def parse(cls, event: object, *, now: datetime | None = None) -> PlanRequest:
+        """``{"run_id": ..., "input": {"date"?, "from"?, "to"?, "tickers_key"?}}``. ``date`` is one day; ``from``
+        (and ``to``, default IST today) a range; neither = an incremental run for IST today. ``InvalidInput``
+        names the offending field: unknown fields, ``date`` with ``from``/``to``, ``from`` after ``to``, a date
+        after IST today or before 2017-07-03."""
+        if not isinstance(event, dict):
+            raise InvalidInput("plan event must be an object")
+        run_id = event.get("run_id")
+        if not _is_run_id(run_id):
+            raise InvalidInput(
+                "plan event needs a 'run_id' string (an execution name: 1-80 printable characters, "
+                f"no '/' or whitespace), got {_shown(run_id)}"
+            )
+        given = event.get("input") or {}
+        if not isinstance(given, dict):
+            raise InvalidInput("execution input must be a JSON object")
+        unknown = set(given) - _INPUT_FIELDS
+        if unknown:
+            names = ", ".join(sorted(str(name)[:40] for name in unknown))
+            raise InvalidInput(f"execution input has unknown field(s): {names}")
+        tickers_key = given.get("tickers_key")
+        if tickers_key is not None:
+            _check_tickers_key(tickers_key)
+        today = ist_today(now)
+        present = {name for name in ("date", "from", "to") if given.get(name) not in (None, "")}
+        if not present:
+            return cls(run_id, today, today, True, tickers_key)
+        if "date" in present:
+            if present != {"date"}:
+                raise InvalidInput("execution input takes either 'date' or 'from'/'to', not both")
+            day = _input_date(given, "date", today)
+            return cls(run_id, day, day, False, tickers_key)
+        if "from" not in present:
+            raise InvalidInput("execution input 'to' needs a 'from' date")
+        first = _input_date(given, "from", today)
+        last = _input_date(given, "to", today) if "to" in present else today
+        if first > last:
+            raise InvalidInput(f"execution input 'from' ({first}) is after 'to' ({last})")
+        return cls(run_id, first, last, False, tickers_key)
+
+
+def _is_run_id(value: object) -> bool:
+    if not isinstance(value, str) or value in (".", ".."):
+        return False
+    return bool(_RUN_ID.fullmatch(value)) and value.isprintable()
+
+
+def _check_tickers_key(key: object) -> None:
+    """A ticker list's S3 key: relative, normalised (no empty, '.' or '..' segments), printable, <= 1024 bytes."""
+    what = "execution input 'tickers_key'"
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{what} must be a non-empty string")
+    # isprintable() also refuses lone surrogates, which cannot be sent to S3.
+    if not key.isprintable() or key.strip() != key or len(key.encode("utf-8")) > 1024:
+        raise InvalidInput(f"{what} {_shown(key)} is not a usable S3 key (printable, trimmed, at most 1024 bytes)")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidInput(f"{what} {_shown(key)} must be a relative key without empty, '.' or '..' segments")
+
+
+def _shown(value: object) -> str:
+    """A value for a message: its repr, cut short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _input_date(given: dict, name: str, today: date) -> date:
+    value = given[name]
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise InvalidInput(f"execution input '{name}' must be a YYYY-MM-DD string, got {_shown(value)}")
+    day = parse_date(value, what=f"execution input '{name}'")
+    if day > today:
+        raise InvalidInput(f"execution input '{name}' ({day}) is after today in IST ({today})")
+    if day < MINUTE_HISTORY_START:
+        raise InvalidInput(
+            f"execution input '{name}' ({day}) is before {MINUTE_HISTORY_START}, where Fyers' minute history starts"
+        )
+    return day
+
+
+def plan_run(
+    request: PlanRequest,
+    *,
+    s3,
+    raw_bucket: str,
+    ticker_list_key: str,
+    map_concurrency: int,
+    symbol_master_url: str,
+    now: datetime | None = None,
+    fetch: Fetch = fetch_url,
+) -> dict:
+    """Read the ticker list, check it against the symbol master (cached per IST day in ``raw_bucket``),
+    dead-letter the unknown symbols, write ``items.json`` and ``symbols.json``; returns the plan output.
+    Nothing is written under the run's prefix when the list or a master cannot be read."""
+    key = request.tickers_key or ticker_list_key
+    tickers = _read_ticker_list(s3, raw_bucket, key)
+    masters = load_masters(
+        segments_for(tickers.symbols), base_url=symbol_master_url, s3=s3, raw_bucket=raw_bucket, now=now, fetch=fetch
+    )
+    known, unknown = validate(tickers.symbols, {segment: copy.master for segment, copy in masters.items()})
+    _dead_letter_unknown(unknown, request, s3=s3, raw_bucket=raw_bucket, failed_at=now or utcnow())
+    keys = RunKeys(request.run_id)
+    items_key, symbols_key = keys.items, keys.symbols
+    _put_json(s3, raw_bucket, items_key, [{"symbol": s} for s in known])
+    _put_json(
+        s3,
+        raw_bucket,
+        symbols_key,
+        {
+            "from": request.from_date.isoformat(),
+            "to": request.to_date.isoformat(),
+            "incremental": request.incremental,
+            "dates": [d.isoformat() for d in request.dates],
+            "symbols": known,
+        },
+    )
+    return {
+        "run_id": request.run_id,
+        "from": request.from_date.isoformat(),
+        "to": request.to_date.isoformat(),
+        "incremental": request.incremental,
+        "date": request.to_date.isoformat(),  # legacy readers of one-day plans
+        "tickers_key": key,
+        "items_key": items_key,
+        "symbols_key": symbols_key,
+        "result_key": keys.result,
+        "ingested_prefix": keys.ingested_prefix,
+        "count": len(known),
+        "duplicates": tickers.duplicates,
+        "rejected": tickers.rejected[:MAX_REPORTED],
+        "rejected_count": len(tickers.rejected),
+        "unknown": unknown[:MAX_REPORTED],
+        "unknown_count": len(unknown),
+        "symbol_master": {segment: copy.describe() for segment, copy in masters.items()},
+        "max_concurrency": map_concurrency,
+        # Failed symbols are dead-lettered; they must not fail the whole Map.
+        "tolerated_failure_percentage": 100,
+    }
+
+
+def _read_ticker_list(s3, bucket: str, key: str) -> TickerList:
+    source = f"ticker list s3://{bucket}/{key}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise InvalidInput(f"{source} does not exist: upload it first") from None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{source} is not UTF-8 text") from None
+    return parse_ticker_csv(text, source=source)
+
+
+def _dead_letter_unknown(unknown: list[dict], request: PlanRequest, *, s3, raw_bucket: str, failed_at) -> None:
+    """One dead letter per unknown symbol (error InvalidSymbol, 0 attempts), dated by the plan's ``to``;
+    adds its key to each entry."""
+
+    def write(entry: dict) -> str:
+        event = {
+            "symbol": entry["symbol"],
+            "date": request.to_date.isoformat(),
+            "from": request.from_date.isoformat(),
+            "to": request.to_date.isoformat(),
+            "run_id": request.run_id,
+            # "attempt 0: " is how deadletter.describe_error learns the attempt count.
+            "error": {
+                "Error": "InvalidSymbol",
+                "Cause": f"attempt 0: {entry['symbol']} {entry['reason']}; no history request was made",
+            },
+        }
+        return record_failure(event, s3=s3, raw_bucket=raw_bucket, now=failed_at)["dead_letter_key"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for entry, key in zip(unknown, pool.map(write, unknown), strict=True):
+            entry["dead_letter_key"] = key
+
+
+def _put_json(s3, bucket: str, key: str, value: object) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(value).encode(), ContentType="application/json")

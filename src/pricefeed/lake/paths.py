@@ -1,0 +1,166 @@
+"""S3 key conventions of the lake: raw envelopes, dead letters, ingest manifests and processed Parquet partitions.
+
+Pure functions, no I/O. Dates in keys are IST trading dates; the timestamps inside file names are
+UTC, basic ISO-8601 with microseconds, so the keys of one day sort by time. Symbols are kept
+verbatim (``M&M-EQ`` stays ``M&M-EQ``: S3 keys allow ``&``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from pricefeed.errors import InvalidInput
+from pricefeed.symbol import join_symbol, split_symbol
+
+TIMEFRAMES = ("1m", "5m", "15m", "1d")
+PARTITION_KEYS = ("timeframe", "exchange", "symbol", "year", "month", "day")
+COVERAGE_PARTITION_KEYS = ("exchange", "symbol", "year", "month", "day")
+# The tables a job result's partitions belong to (the catalog step maps them to the deployed Glue names).
+BARS_TABLE, COVERAGE_TABLE = "bars", "coverage"
+
+RAW_ROOT = "ohlcv/raw/"
+DEAD_LETTER_ROOT = "ohlcv/errors/"
+PROCESSED_ROOT = "processed/"
+COVERAGE_ROOT = "processed/coverage/"
+PART_FILE = "part-00000.parquet"
+
+def raw_symbol_prefix(symbol: str) -> str:
+    """Prefix holding every raw object of one symbol, all dates (ends with ``/``)."""
+    exchange, name = split_symbol(symbol)
+    return f"{RAW_ROOT}symbol={name}/exchange={exchange}/"
+
+
+def raw_day_prefix(symbol: str, trading_date: date) -> str:
+    """Prefix holding every raw object (envelopes and references) of one symbol and IST date (ends with ``/``)."""
+    return raw_symbol_prefix(symbol) + _date_path(trading_date)
+
+
+def raw_key(symbol: str, trading_date: date, fetched_at: datetime) -> str:
+    """Key of one raw envelope; ``fetched_at`` must be tz-aware (rendered in UTC)."""
+    return f"{raw_day_prefix(symbol, trading_date)}ingest-{utc_stamp(fetched_at, name='fetched_at')}.json"
+
+
+def ingested_manifest_key(ingested_prefix: str, symbol: str) -> str:
+    """``<ingested_prefix><EXCH>/<SYMBOL>.json``: what one run's ingest of ``symbol`` stored.
+
+    ``ingested_prefix`` must be a non-empty relative prefix ending with ``/`` (``ohlcv/runs/<run_id>/ingested/``).
+    """
+    check_prefix(ingested_prefix, name="ingested_prefix")
+    exchange, name = split_symbol(symbol)
+    return f"{ingested_prefix}{exchange}/{name}.json"
+
+
+RUNS_ROOT = "ohlcv/runs/"
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """The keys of one run's artefacts in the raw bucket, all under ``ohlcv/runs/<run_id>/``: the plan's Map
+    items and symbols document, the ingest manifests, the failure notes and the aggregation job's result."""
+
+    run_id: str
+
+    def __post_init__(self) -> None:
+        run_id = self.run_id
+        if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.strip() != run_id:
+            raise InvalidInput(f"run id {run_id!r} must be a non-empty name without '/'")
+
+    @property
+    def prefix(self) -> str:
+        return f"{RUNS_ROOT}{self.run_id}/"
+
+    @property
+    def items(self) -> str:
+        return self.prefix + "items.json"
+
+    @property
+    def symbols(self) -> str:
+        return self.prefix + "symbols.json"
+
+    @property
+    def result(self) -> str:
+        return self.prefix + "aggregate-result.json"
+
+    @property
+    def ingested_prefix(self) -> str:
+        return self.prefix + "ingested/"
+
+    @property
+    def failed_prefix(self) -> str:
+        return self.prefix + "failed/"
+
+    def failed_marker(self, symbol: str) -> str:
+        """``…/failed/<EXCH>/<SYMBOL>.json``: the run's note that ``symbol`` was dead-lettered (its dead letter
+        lives under ``ohlcv/errors/``); lets a run's progress and redrive find failures by run."""
+        exchange, name = split_symbol(symbol)
+        return f"{self.failed_prefix}{exchange}/{name}.json"
+
+
+def check_prefix(prefix: str, *, name: str = "prefix") -> str:
+    """``prefix`` if it is a non-empty S3 key prefix ending with ``/`` and not starting with one."""
+    if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/") or prefix.strip() != prefix:
+        raise InvalidInput(f"{name} {prefix!r} must be a non-empty S3 key prefix ending with '/'")
+    return prefix
+
+
+def dead_letter_key(symbol: str, trading_date: date, failed_at: datetime) -> str:
+    """Key of the dead-letter object for a symbol-day that failed at ``failed_at`` (tz-aware)."""
+    _, name = split_symbol(symbol)
+    stamp = utc_stamp(failed_at, name="failed_at")
+    return f"{DEAD_LETTER_ROOT}symbol={name}/{_date_path(trading_date)}failed-{stamp}.json"
+
+
+def processed_prefix(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
+    """Prefix of one processed partition (ends with ``/``); ``symbol`` is the bare name (``SBIN-EQ``)."""
+    values = partition_values(timeframe, exchange, symbol, trading_date)
+    return PROCESSED_ROOT + "".join(f"{k}={v}/" for k, v in zip(PARTITION_KEYS, values, strict=True))
+
+
+def processed_key(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
+    """The single Parquet file of a partition. Its name is fixed, so a rerun overwrites it."""
+    return processed_prefix(timeframe, exchange, symbol, trading_date) + PART_FILE
+
+
+def partition_values(timeframe: str, exchange: str, symbol: str, trading_date: date) -> list[str]:
+    """Partition values in the order of :data:`PARTITION_KEYS` (the Glue table's partition keys)."""
+    if timeframe not in TIMEFRAMES:
+        raise InvalidInput(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+    join_symbol(exchange, symbol)
+    d = _check_date(trading_date)
+    return [timeframe, exchange, symbol, f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"]
+
+
+def coverage_prefix(exchange: str, symbol: str, trading_date: date) -> str:
+    """Prefix of one coverage-ledger partition (``pricefeed.aggregate.ledger``); ``symbol`` is the bare name."""
+    values = coverage_partition_values(exchange, symbol, trading_date)
+    return COVERAGE_ROOT + "".join(f"{k}={v}/" for k, v in zip(COVERAGE_PARTITION_KEYS, values, strict=True))
+
+
+def coverage_key(exchange: str, symbol: str, trading_date: date) -> str:
+    """The single Parquet file of a coverage-ledger partition (fixed name: a rerun overwrites it)."""
+    return coverage_prefix(exchange, symbol, trading_date) + PART_FILE
+
+
+def coverage_partition_values(exchange: str, symbol: str, trading_date: date) -> list[str]:
+    """Partition values in the order of :data:`COVERAGE_PARTITION_KEYS` (the coverage table's keys)."""
+    return partition_values("1d", exchange, symbol, trading_date)[1:]
+
+
+def utc_stamp(moment: datetime, *, name: str = "timestamp") -> str:
+    """``2026-11-25 10:00:00.123456+00:00`` -> ``20261125T100000123456Z``; naive -> ``InvalidInput``."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidInput(f"{name} {moment!r} must be a timezone-aware datetime")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _check_date(trading_date: date) -> date:
+    # datetime is a date subclass; accepting one would hide a UTC-vs-IST date mistake.
+    if not isinstance(trading_date, date) or isinstance(trading_date, datetime):
+        raise InvalidInput(f"trading_date {trading_date!r} must be a datetime.date")
+    return trading_date
+
+
+def _date_path(trading_date: date) -> str:
+    d = _check_date(trading_date)
+    return f"year={d.year:04d}/month={d.month:02d}/day={d.day:02d}/"

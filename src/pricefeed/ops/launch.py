@@ -1,0 +1,139 @@
+"""Start a run of the state machine from the command line and follow it: the input, an ad-hoc ticker list,
+and how far the run has got (from the run's own artefacts in the raw bucket, the same on AWS and locally).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pricefeed.errors import InvalidInput
+from pricefeed.ingest.tickers import parse_ticker_csv
+from pricefeed.istime import parse_date
+from pricefeed.lake.paths import RunKeys
+
+#: Where a run's own ticker list goes, so the stack's daily list is left alone.
+ADHOC_PREFIX = "config/adhoc/"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``planned`` is None until the plan step has written the run's item list. ``failed`` counts planned
+    tickers dead-lettered so far; ``unknown`` the symbols the plan dead-lettered as unknown to Fyers."""
+
+    status: str
+    planned: int | None
+    ingested: int
+    failed: int = 0
+    unknown: int = 0
+
+
+def execution_input(*, day: str | None, first: str | None, last: str | None) -> dict:
+    """The state machine input for ``--date`` or ``--from/--to`` (none: an incremental run for IST today)."""
+    if day and (first or last):
+        raise InvalidInput("give --date or --from/--to, not both")
+    if bool(first) != bool(last):
+        raise InvalidInput("--from and --to go together")
+    if day:
+        return {"date": parse_date(day, what="--date").isoformat()}
+    if first:
+        start, end = parse_date(first, what="--from"), parse_date(last, what="--to")
+        if end < start:
+            raise InvalidInput(f"--to {end} is before --from {start}")
+        return {"from": start.isoformat(), "to": end.isoformat()}
+    return {}
+
+
+def ticker_csv(*, tickers: Path | None, symbols: str | None) -> str | None:
+    """The run's own ticker list as CSV text (checked here, so a bad list fails before anything starts)."""
+    if tickers and symbols:
+        raise InvalidInput("give --tickers or --symbols, not both")
+    if tickers:
+        if not tickers.is_file():
+            raise InvalidInput(f"ticker list {tickers} does not exist")
+        text = tickers.read_text(encoding="utf-8")
+    elif symbols:
+        text = "symbol\n" + "".join(f"{s.strip()}\n" for s in symbols.split(",") if s.strip())
+    else:
+        return None
+    source = str(tickers or "--symbols")
+    checked = parse_ticker_csv(text, source=source)
+    if checked.rejected:  # at the keyboard a typo is better refused than silently left out
+        bad = "; ".join(f"line {r['line']}: {r['reason']}" for r in checked.rejected[:5])
+        raise InvalidInput(f"{source}: {len(checked.rejected)} row(s) rejected: {bad}")
+    return text
+
+
+def start_run(sfn: Any, s3: Any, *, state_machine_arn: str, raw_bucket: str, run_input: dict, csv: str | None) -> str:
+    """Start an execution (its name is the run id); an ad-hoc ticker list is uploaded first. Returns its ARN."""
+    name = f"cli-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+    if csv is not None:
+        key = f"{ADHOC_PREFIX}{name}.csv"
+        s3.put_object(Bucket=raw_bucket, Key=key, Body=csv.encode(), ContentType="text/csv")
+        run_input = {**run_input, "tickers_key": key}
+    answer = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(run_input))
+    return answer["executionArn"]
+
+
+def progress(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str, seen: dict | None = None) -> Progress:
+    """Where a run is: its status, tickers planned, ingested and failed so far. Pass the same ``seen`` dict
+    on every poll of one run, so each failure note is read once."""
+    described = sfn.describe_execution(executionArn=execution_arn)
+    keys = RunKeys(described["name"])
+    try:
+        items = json.loads(s3.get_object(Bucket=raw_bucket, Key=keys.items)["Body"].read())
+        planned: int | None = len(items)
+    except s3.exceptions.NoSuchKey:
+        planned = None
+    seen = {} if seen is None else seen
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw_bucket, Prefix=keys.failed_prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"] not in seen:  # attempts 0: the plan found the symbol unknown (never a Map item)
+                note = json.loads(s3.get_object(Bucket=raw_bucket, Key=obj["Key"])["Body"].read())
+                seen[obj["Key"]] = note.get("attempts") == 0
+    unknown = sum(seen.values())
+    return Progress(
+        described["status"], planned, _count(s3, raw_bucket, keys.ingested_prefix), len(seen) - unknown, unknown
+    )
+
+
+def _count(s3: Any, bucket: str, prefix: str) -> int:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
+def redrive_input(run: dict, *, include_unknown: bool = False) -> tuple[dict, str | None, str]:
+    """What `pricefeed redrive` starts for ``run`` (a :func:`pricefeed.ops.status.run_status` result):
+    (execution input, ticker CSV or None, a sentence saying what and why).
+
+    A run that finished: its failed tickers only, over the run's dates (symbols the plan found unknown to
+    Fyers only with ``include_unknown``: they fail again until the list is fixed). A run that failed as a
+    whole (e.g. the aggregation job): every ticker of its list, over its dates. ``InvalidInput`` when there
+    is nothing to redrive or the run is still going."""
+    name, state = run["name"], run["status"]
+    if state == "RUNNING":
+        raise InvalidInput(f"run {name} is still running: redrive it once it has finished")
+    first, last = run.get("from"), run.get("to")
+    dates = ({"date": first} if first == last else {"from": first, "to": last}) if first and last else None
+    if state != "SUCCEEDED":
+        if dates is None:  # it stopped before the plan: the same input again
+            return (
+                dict(run["input"]),
+                None,
+                f"run {name} {state} before planning: starting it again with the same input",
+            )
+        tickers_key = run.get("tickers_key")
+        again = {**dates, **({"tickers_key": tickers_key} if tickers_key else {})}
+        return again, None, f"run {name} {state} ({run.get('error') or 'no error given'}): redriving all its tickers"
+    letters = [d for d in run["dead_letters"] if include_unknown or d.get("attempts") != 0]
+    symbols = sorted({d["symbol"] for d in letters if d.get("symbol")})
+    if not symbols:
+        skipped = len(run["dead_letters"]) - len(letters)
+        hint = f" ({skipped} unknown to Fyers: fix the list, or --include-unknown)" if skipped else ""
+        raise InvalidInput(f"run {name} has no failed tickers to redrive{hint}")
+    csv = "symbol\n" + "".join(f"{s}\n" for s in symbols)
+    return dates or {}, csv, f"redriving {len(symbols)} failed ticker(s) of run {name}: {', '.join(symbols[:10])}"

@@ -1,0 +1,110 @@
+"""What a user asks after a run: how did the last runs go, which tickers failed and why, where are the holes.
+
+Read-only over a deployed (or local) stack: Step Functions for the executions, the raw bucket for the
+run's plan, dead letters and the aggregation result. Works the same against AWS and the local stack.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from pricefeed.errors import InvalidInput
+from pricefeed.lake.paths import DEAD_LETTER_ROOT, RunKeys
+
+#: Dead letters of one run are read from the run's date folders only (a run names its from/to dates).
+MAX_DAYS_SCANNED = 400
+
+
+def recent_runs(sfn: Any, state_machine_arn: str, *, last: int = 5) -> list[dict]:
+    """The newest ``last`` executions: name, status, start and stop (ISO), newest first."""
+    answer = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=max(1, min(last, 100)))
+    runs = sorted(answer.get("executions", []), key=lambda e: e["startDate"], reverse=True)[:last]
+    return [
+        {
+            "name": e["name"],
+            "arn": e["executionArn"],
+            "status": e["status"],
+            "started": e["startDate"].isoformat(),
+            "stopped": e["stopDate"].isoformat() if e.get("stopDate") else None,
+        }
+        for e in runs
+    ]
+
+
+def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dict:
+    """One run in brief: status, the plan's counts, every dead letter of the run (ticker, error, reason,
+    attempts), and the coverage holes the aggregation reported. ``InvalidInput`` for an unknown execution."""
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise InvalidInput(f"execution {execution_arn} does not exist") from None
+    output = json.loads(described.get("output") or "{}")
+    run_input = json.loads(described.get("input") or "{}")
+    status: dict[str, Any] = {
+        "name": described["name"],
+        "status": described["status"],
+        "error": described.get("error"),
+        "cause": (described.get("cause") or "")[:500] or None,
+        "input": run_input,
+        "planned": output.get("count"),
+        "unknown": [u.get("symbol") for u in output.get("unknown", [])],
+        "from": output.get("from"),
+        "to": output.get("to"),
+        "partitions": output.get("partitions"),
+        "tickers_key": output.get("tickers_key") or run_input.get("tickers_key"),
+    }
+    status["dead_letters"] = _dead_letters(s3, raw_bucket, described["name"], output)
+    status["coverage"] = _coverage(s3, raw_bucket, output.get("result_key"))
+    return status
+
+
+def _dead_letters(s3: Any, bucket: str, run_id: str, output: dict) -> list[dict]:
+    """The run's dead letters: through its failure notes (``ohlcv/runs/<run>/failed/``), else (runs made
+    before those notes existed) by scanning the dead letters of the run's dates."""
+    noted = [
+        json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())["dead_letter_key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RunKeys(run_id).failed_prefix)
+        for obj in page.get("Contents", [])
+    ]
+    if noted:
+        return sorted((_letter(s3, bucket, key)[1] for key in noted), key=lambda d: (d["symbol"] or "", d["key"]))
+    if not output.get("from") or not output.get("to"):
+        return []
+    first, last = date.fromisoformat(output["from"]), date.fromisoformat(output["to"])
+    if (last - first).days > MAX_DAYS_SCANNED:
+        first = last - timedelta(days=MAX_DAYS_SCANNED)
+    wanted = {(first + timedelta(days=i)).strftime("year=%Y/month=%m/day=%d/") for i in range((last - first).days + 1)}
+    letters = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=DEAD_LETTER_ROOT):
+        for obj in page.get("Contents", []):
+            day_folder = "/".join(obj["Key"].split("/")[3:6]) + "/"
+            if day_folder not in wanted:
+                continue
+            letter_run, letter = _letter(s3, bucket, obj["Key"])
+            if letter_run == run_id:
+                letters.append(letter)
+    return sorted(letters, key=lambda d: (d["symbol"] or "", d["key"]))
+
+
+def _letter(s3: Any, bucket: str, key: str) -> tuple[str | None, dict]:
+    """(the letter's run id, what status shows of it)."""
+    letter = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return letter.get("run_id"), {
+        "symbol": letter.get("symbol"),
+        "error_type": letter.get("error_type"),
+        "reason": str(letter.get("error_message", "")).split(": ", 1)[-1][:200],
+        "attempts": letter.get("attempts"),
+        "key": key,
+    }
+
+
+def _coverage(s3: Any, bucket: str, result_key: str | None) -> dict | None:
+    if not result_key:
+        return None
+    try:
+        result = json.loads(s3.get_object(Bucket=bucket, Key=result_key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None  # the run stopped before the aggregation wrote its result
+    return result.get("coverage")
