@@ -74,7 +74,7 @@ def browser() -> Iterator[object]:
     every later ``asyncio.run`` in the tests would fail."""
     from playwright.sync_api import sync_playwright
 
-    from pricefeed.ops.report import CHROMIUM_ARGS, BrowserNotFound, find_chromium
+    from pricefeed.ops.report.browser import CHROMIUM_ARGS, BrowserNotFound, find_chromium
 
     try:
         executable = find_chromium()  # the one `pricefeed report --png` uses

@@ -32,7 +32,7 @@ from pricefeed.auth import fyers_oauth as auth
 from pricefeed.auth.store import TokenStore
 from pricefeed.istime import IST
 from pricefeed.local.run import SIMULATOR_DEFAULTS, free_port
-from pricefeed.ops.login import CallbackReceiver, loopback_redirect
+from pricefeed.ops.login_receiver import CallbackReceiver, loopback_redirect
 
 APP = {"app_id": "LOGIN1-100", "secret_key": "login-test-app-secret", "pin": "7391"}
 CLIENT_ID = "XS00001"
@@ -463,7 +463,7 @@ def test_fyers_refusing_the_code_says_to_check_the_app_secret_and_stores_nothing
 
 
 def test_which_redirect_uris_this_machine_receives():
-    from pricefeed.ops.login import LoginError, Loopback
+    from pricefeed.ops.login_receiver import LoginError, Loopback
 
     assert loopback_redirect("http://127.0.0.1:8765/callback") == Loopback("127.0.0.1", 8765, "/callback")
     assert loopback_redirect("http://localhost:9000/fyers") == Loopback("127.0.0.1", 9000, "/fyers")

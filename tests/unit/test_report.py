@@ -18,7 +18,8 @@ from pricefeed.cli.main import app
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import IST
 from pricefeed.lake import paths
-from pricefeed.ops import report
+from pricefeed.ops.report import figures, lake_reader, model
+from pricefeed.ops.report.page import render_html
 from pricefeed.simulator.market import minute_candles
 from pricefeed.symbol import split_symbol
 
@@ -75,25 +76,25 @@ def lake(tmp_path_factory) -> Path:
 
 
 def test_a_gap_from_noon_to_the_close_shows_as_missing_cells_worst_symbol_first(lake):
-    data = report.gather(lake, day="2026-11-25")
-    grid = report.heatmap(data)
+    data = lake_reader.gather(lake, day="2026-11-25")
+    grid = figures.heatmap(data)
 
     assert grid.symbols == ["NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:SBIN-EQ"]  # failed (375 missing), 210, 0
     assert len(grid.columns) == 375
     assert (grid.columns[0].strftime("%H:%M"), grid.columns[-1].strftime("%H:%M")) == ("09:15", "15:29")
     infy = dict(zip((c.strftime("%H:%M") for c in grid.columns), grid.z[1], strict=True))
-    missing = [t for t, v in infy.items() if v == report.MISSING]
+    missing = [t for t, v in infy.items() if v == model.MISSING]
     assert (missing[0], missing[-1], len(missing)) == ("12:00", "15:29", 210)
-    assert infy["11:59"] == report.STORED
+    assert infy["11:59"] == model.STORED
     assert grid.text[1][grid.columns.index(datetime(2026, 11, 25, 12, 0))] == "MISSING"
-    assert set(grid.z[2]) == {report.STORED}
-    assert set(grid.z[0]) == {report.FAILED} and grid.text[0][0] == "FAILED: TransientFyersError (no bars stored)"
+    assert set(grid.z[2]) == {model.STORED}
+    assert set(grid.z[0]) == {model.FAILED} and grid.text[0][0] == "FAILED: TransientFyersError (no bars stored)"
 
 
 def test_the_header_counts_and_the_failures_separate_unknown_symbols(lake):
-    data = report.gather(lake, day="2026-11-25")
+    data = lake_reader.gather(lake, day="2026-11-25")
 
-    assert report.summary(data) == {
+    assert model.summary(data) == {
         "symbols": 3, "symbol_days": 3, "complete": 1, "with_gaps": 1, "failed": 1,
         "missing_minutes": 210 + 375, "expected_minutes": 3 * 375, "unknown": 1,
     }
@@ -109,10 +110,10 @@ def test_the_header_counts_and_the_failures_separate_unknown_symbols(lake):
 
 
 def test_the_default_date_is_the_newest_in_the_ledger_and_a_range_shows_days(lake):
-    assert report.gather(lake).first == date(2026, 11, 26)
+    assert lake_reader.gather(lake).first == date(2026, 11, 26)
 
-    data = report.gather(lake, first="2026-11-25", last="2026-11-26", symbols="SBIN-EQ")
-    grid = report.heatmap(data)
+    data = lake_reader.gather(lake, first="2026-11-25", last="2026-11-26", symbols="SBIN-EQ")
+    grid = figures.heatmap(data)
 
     assert grid.columns == [date(2026, 11, 25), date(2026, 11, 26)]
     assert grid.symbols == ["NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:SBIN-EQ"]
@@ -126,24 +127,24 @@ def test_the_default_date_is_the_newest_in_the_ledger_and_a_range_shows_days(lak
 
 def test_two_thousand_symbols_draw_the_worst_150_and_say_what_the_rest_are():
     rows = [
-        report.CoverageRow(f"NSE:S{i:04d}-EQ", DAY, ("09:15-15:30",), 375, m, ("15:00-15:30",) if m else ())
+        model.CoverageRow(f"NSE:S{i:04d}-EQ", DAY, ("09:15-15:30",), 375, m, ("15:00-15:30",) if m else ())
         for i, m in enumerate([30] * 40 + [0] * 1960)
     ]
-    data = report.ReportData(Path("lake"), DAY, DAY, rows, [], [], "5m")
+    data = model.ReportData(Path("lake"), DAY, DAY, rows, [], [], "5m")
 
-    grid = report.heatmap(data)
+    grid = figures.heatmap(data)
 
     assert len(grid.symbols) == 150 and grid.total_symbols == 2000
     assert grid.symbols[:40] == [f"NSE:S{i:04d}-EQ" for i in range(40)]
     assert "150 worst-covered of 2,000" in grid.note and "1,850 of them are complete" in grid.note
-    page = report.render_html(data)
+    page = render_html(data)
     assert len(page) < 7_000_000  # plotly.js (4.8 MB) + 150 x 375 cells
 
 
 def test_the_page_is_self_contained_and_names_every_failure(lake):
     from plotly.offline import get_plotlyjs
 
-    page = report.render_html(report.gather(lake, day="2026-11-25"))
+    page = render_html(lake_reader.gather(lake, day="2026-11-25"))
     ours = page.replace(get_plotlyjs(), "")  # plotly.js is inline; everything else is ours
 
     assert len(page) - len(ours) == len(get_plotlyjs())
@@ -166,16 +167,16 @@ def test_the_page_is_self_contained_and_names_every_failure(lake):
 )
 def test_bad_input_is_named(lake, kwargs, message):
     with pytest.raises(InvalidInput) as raised:
-        report.gather(lake, **kwargs)
+        lake_reader.gather(lake, **kwargs)
     assert message.format(lake=lake) in str(raised.value)
 
 
 def test_a_missing_lake_or_ledger_says_what_to_run(tmp_path):
     with pytest.raises(InvalidInput, match=r"no lake at .*pricefeed local run --export"):
-        report.gather(tmp_path / "nowhere")
+        lake_reader.gather(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInput, match="no coverage ledger under"):
-        report.gather(tmp_path / "empty")
+        lake_reader.gather(tmp_path / "empty")
 
 
 def test_the_command_writes_nothing_on_bad_input(lake, tmp_path):

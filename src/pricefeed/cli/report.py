@@ -25,7 +25,10 @@ def report(
     region: str = REGION,
 ) -> None:
     """One HTML page (opens offline) with the coverage heat-map, the failed and unknown tickers, and charts."""
-    from pricefeed.ops.report import gather, render_html, screenshot, summary, write_atomic
+    from pricefeed.ops.report.browser import screenshot
+    from pricefeed.ops.report.lake_reader import gather
+    from pricefeed.ops.report.model import summary
+    from pricefeed.ops.report.page import render_html, write_atomic
 
     lake = lake_of(lake, live=live, stack=stack, profile=profile, region=region)
     try:
