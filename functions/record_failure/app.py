@@ -8,9 +8,7 @@ from pricefeed.config import Settings
 from pricefeed.ingest.dead_letters import record_failure
 from pricefeed.metric_names import DEAD_LETTERS, NAMESPACE
 
-logger = Logger()
-metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer()
+logger, metrics, tracer = Logger(), Metrics(namespace=NAMESPACE), Tracer()
 
 
 @metrics.log_metrics

@@ -10,9 +10,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.lake.paths import BARS_TABLE, COVERAGE_TABLE
 from pricefeed.metric_names import BARS_STORED, MISSING_MINUTES, NAMESPACE, SYMBOL_DAYS_WITH_GAPS
 
-logger = Logger()
-metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer()
+logger, metrics, tracer = Logger(), Metrics(namespace=NAMESPACE), Tracer()
 
 
 @metrics.log_metrics
@@ -24,12 +22,9 @@ def handler(event, context):
     if not isinstance(key, str) or not key:
         raise InvalidInput("repair event needs a 'result_key' string")
     result = read_job_result(boto3.client("s3"), settings.raw_bucket, key)
-    outcome = register_job_partitions(
-        boto3.client("glue"),
-        database=settings.glue_database,
-        tables={BARS_TABLE: settings.glue_table, COVERAGE_TABLE: settings.glue_coverage_table},
-        partitions=result["partitions"],
-    )
+    tables = {BARS_TABLE: settings.glue_table, COVERAGE_TABLE: settings.glue_coverage_table}
+    outcome = register_job_partitions(boto3.client("glue"), database=settings.glue_database, tables=tables,
+                                      partitions=result["partitions"])
     logger.info("partitions registered", extra=outcome)
     # The coverage summary (without its per-symbol-day list) goes into the execution's output.
     coverage = {k: v for k, v in (result.get("coverage") or {}).items() if k != "worst"}

@@ -8,17 +8,17 @@ EMF lines they print, which is what CloudWatch turns into metrics.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 
 import boto3
 import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
+from handlerkit import lambda_context as context
+from handlerkit import load_handler
 from pricefeed import metric_names
 from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidSymbol, RateLimited
@@ -149,26 +149,6 @@ def test_the_state_machine_logs_its_errors_without_execution_data(translated):
 # ------------------------------------------------------------------------------------------ handlers
 
 
-def context(name: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name=name,
-        memory_limit_in_mb=512,
-        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
-        aws_request_id="req-1",
-    )
-
-
-def load_handler(name: str, monkeypatch, env: dict[str, str]) -> ModuleType:
-    """functions/<name>/app.py loaded fresh (a cold start) with the environment template.yaml gives it."""
-    for key, value in {"POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_TRACE_DISABLED": "true", **env}.items():
-        monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.metrics.clear_metrics()  # Powertools keeps the metric set on the class: start from nothing
-    return module
-
-
 def emitted(out: str) -> dict[tuple[str, tuple], list]:
     """(metric, dimensions) → values, from the EMF lines Powertools printed (namespace pricefeed only)."""
     found: dict[tuple[str, tuple], list] = {}
@@ -290,10 +270,10 @@ def test_an_ingest_refused_as_unknown_counts_a_failure_not_a_429(ingest, capsys)
 def test_an_ingest_that_hits_fyers_429_counts_one_rate_limited(ingest, monkeypatch, capsys):
     app, _, _ = ingest
 
-    async def answered_429(request, settings):
+    def answered_429(request, settings):
         raise RateLimited("history: HTTP 429", http_status=429)
 
-    monkeypatch.setattr(app, "_run", answered_429)
+    monkeypatch.setattr(app, "ingest_from_fyers", answered_429)
     event = json.loads((ROOT / "events/ingest_symbol.json").read_text())
 
     with pytest.raises(RateLimited, match="attempt 1"):

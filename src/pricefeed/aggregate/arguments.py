@@ -9,6 +9,7 @@ ingest manifests: exactly the symbol-days they name) and the run's IST dates: ``
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -194,3 +195,36 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
     )
 
 
+EXECUTORS = ("spark", "threads")
+
+
+def job_arguments(argv: list[str]) -> tuple[dict, bool]:
+    """The job's arguments and whether this runs on Glue."""
+    names = [*JOB_ARGUMENTS, "executor"]
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:  # running locally: no awsglue, same "--key value" pairs
+        parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False, exit_on_error=False)
+        for name in names:
+            parser.add_argument(f"--{name}")
+        try:
+            known, _glue_extras = parser.parse_known_args(argv[1:])
+        except argparse.ArgumentError as exc:
+            raise InvalidInput(f"job argument {exc.argument_name}: {exc.message}") from None
+        return vars(known), False
+    # getResolvedOptions fails on any name it is given that is absent: ask for optional ones only when passed.
+    optional = [*OPTIONAL_JOB_ARGUMENTS, "executor"]
+    present = [n for n in optional if any(a == f"--{n}" or a.startswith(f"--{n}=") for a in argv)]
+    return getResolvedOptions(argv, [*REQUIRED_JOB_ARGUMENTS, *present]), True
+
+
+def spark_context(args: dict, on_glue: bool):
+    """A SparkContext when the symbol-days run on Spark, else None."""
+    executor = args.get("executor") or ("spark" if on_glue else "threads")
+    if executor not in EXECUTORS:
+        raise InvalidInput(f"job argument --executor is {executor!r}, not one of {', '.join(EXECUTORS)}")
+    if executor == "threads":
+        return None
+    from pricefeed.aggregate.spark import spark_context as context
+
+    return context(on_glue=on_glue)

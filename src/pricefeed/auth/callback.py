@@ -23,11 +23,13 @@ import aiohttp
 from botocore.exceptions import ClientError
 
 from pricefeed.auth import fyers_oauth
-from pricefeed.auth.store import AppConfig, TokenStore
+from pricefeed.auth.store import AppConfig, TokenStore, load_app_config
+from pricefeed.config import Settings
 from pricefeed.errors import FyersError, InvalidInput
 from pricefeed.istime import IST
 
 STATE_TTL_S = 600
+LOGIN, CALLBACK = "/oauth/login", "/oauth/callback"
 STATE_PK_PREFIX = "oauth-state#"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ISSUED = re.compile(r"[0-9]{1,12}")
@@ -151,3 +153,32 @@ def error_page(exc: Exception) -> dict:
     if isinstance(exc, FyersError):
         return page("Fyers refused the login", f"{type(exc).__name__}: {exc}", 502)
     return page("Login failed", "unexpected error; see the function's logs", 500)
+
+
+def settings_needed(path: str) -> tuple[str, ...]:
+    """The settings a request to ``path`` needs (the callback also writes the single-use state)."""
+    return ("app_config_secret_id", "token_secret_id") + (("state_table",) if path.endswith(CALLBACK) else ())
+
+
+def respond(
+    path: str, query: Mapping[str, Any], settings: Settings, *, secrets_client: Any, dynamodb_client: Any
+) -> tuple[dict, fyers_oauth.Tokens | None]:
+    """The HTTP API's answer to ``path`` (``…/oauth/login`` or ``…/oauth/callback``, no trailing ``/``) and the
+    tokens a completed login stored; a refused login raises its named ``PricefeedError`` (see
+    :func:`error_page`)."""
+    app = load_app_config(secrets_client, settings.app_config_secret_id)
+    if path.endswith(LOGIN):
+        return {"statusCode": 302, "headers": {"location": login_location(app, settings.fyers_api_base_url)}}, None
+    if not path.endswith(CALLBACK):
+        return page("Not found", "use /oauth/login", 404), None
+    tokens = asyncio.run(
+        complete_login(
+            query,
+            app=app,
+            base_url=settings.fyers_api_base_url,
+            store=TokenStore(secrets_client, settings.token_secret_id),
+            dynamodb_client=dynamodb_client,
+            table_name=settings.state_table,
+        )
+    )
+    return success_page(tokens), tokens

@@ -28,7 +28,8 @@ from botocore.exceptions import ClientError
 from pricefeed import errors
 from pricefeed.auth import fyers_oauth
 from pricefeed.auth.fyers_oauth import Tokens
-from pricefeed.auth.store import AppConfig, TokenStore, tokens_from_secret
+from pricefeed.auth.store import AppConfig, TokenStore, load_app_config, tokens_from_secret
+from pricefeed.config import Settings
 from pricefeed.errors import FyersError, NotLoggedIn, PricefeedError, TokenExpired, TransientFyersError
 from pricefeed.istime import IST
 
@@ -273,3 +274,16 @@ class TokenKeeper:
         if not (isinstance(cls, type) and issubclass(cls, PricefeedError)):
             cls = FyersError
         return cls(f"token refresh failed in another worker: {lease.get('error_message', {}).get('S', '')}")
+
+
+def keeper_from_settings(settings: Settings, *, secrets_client: Any, dynamodb_client: Any) -> TokenKeeper:
+    """The deployed functions' keeper: the app's config secret, the token secret and the state table of
+    ``settings``."""
+    return TokenKeeper(
+        secrets_client=secrets_client,
+        token_secret_id=settings.token_secret_id,
+        app=load_app_config(secrets_client, settings.app_config_secret_id),
+        base_url=settings.fyers_api_base_url,
+        dynamodb_client=dynamodb_client,
+        table_name=settings.state_table,
+    )
