@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 from tokenkit import APP, LOGIN_AT, SECRET_KEY, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, start_simulator
 
+from handlerkit import lambda_context, load_handler
 from pricefeed.auth.fyers_oauth import app_id_hash
 from pricefeed.errors import InvalidInput
 
-HANDLER = Path(__file__).resolve().parents[2] / "functions" / "oauth" / "app.py"
-CONTEXT = SimpleNamespace(
-    function_name="OAuthFunction",
-    memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:ap-south-1:123456789012:function:OAuthFunction",
-    aws_request_id="req-1",
-)
+CONTEXT = lambda_context("OAuthFunction", memory_mb=128)
 
 
 @pytest.fixture
@@ -49,9 +41,7 @@ def oauth(mocked_aws, sim, monkeypatch):
         "FYERS_API_BASE_URL": sim.url,
     }.items():
         monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("oauth_handler_under_test", HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_handler("oauth")
 
     def invoke(path: str, query: dict | None = None) -> dict:
         event = {"version": "2.0", "rawPath": path, "queryStringParameters": query}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import boto3
 import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
+from handlerkit import load_handler
 from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidInput
 
@@ -46,13 +46,8 @@ def function(mocked_aws, monkeypatch):
         "TOKEN_ALERT_TOPIC_ARN": topic,
         "FYERS_API_BASE_URL": sim.url,
         "POWERTOOLS_METRICS_NAMESPACE": "pricefeed",
-        "POWERTOOLS_SERVICE_NAME": "refresh_tokens",
     }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("refresh_tokens_under_test", ROOT / "functions/refresh_tokens/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_handler("refresh_tokens", monkeypatch, env)
     yield module.handler, sim, secrets, yesterday
     sim.stop()
 

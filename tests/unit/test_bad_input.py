@@ -9,17 +9,16 @@ control case with good input shows that the snapshot does see a write.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import runpy
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import boto3
 import pytest
 
+from handlerkit import lambda_context, load_handler
 from pricefeed.auth.callback import new_state
 from pricefeed.auth.store import APP_CONFIG_ENV, AppConfig
 from pricefeed.errors import InvalidInput
@@ -45,22 +44,6 @@ TOKENS = {
 NOWHERE = "http://127.0.0.1:9"
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-def context(name: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name=name,
-        memory_limit_in_mb=256,
-        invoked_function_arn=f"arn:aws:lambda:ap-south-1:123456789012:function:{name}",
-        aws_request_id="req-1",
-    )
-
-
-def load_handler(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
 
 
 def snapshot(region: str) -> dict:
@@ -189,10 +172,10 @@ BAD_PLAN_EVENTS = [
 
 @pytest.mark.parametrize(("event", "named"), BAD_PLAN_EVENTS, ids=lambda v: repr(v)[:60] if isinstance(v, dict) else "")
 def test_a_bad_state_machine_input_names_the_field_and_stores_nothing(stored, event, named):
-    handler = load_handler("plan_run")
+    handler = load_handler("plan_run").handler
     before = snapshot(stored)
     with pytest.raises(InvalidInput) as refused:
-        handler(event, context("PlanRunFunction"))
+        handler(event, lambda_context("PlanRunFunction"))
     for part in named:
         assert part in str(refused.value), str(refused.value)
     assert snapshot(stored) == before
@@ -209,10 +192,10 @@ BAD_TICKER_LISTS = [
 
 @pytest.mark.parametrize(("key", "named"), BAD_TICKER_LISTS)
 def test_a_bad_ticker_list_names_its_s3_path_and_stores_nothing(stored, key, named):
-    handler = load_handler("plan_run")
+    handler = load_handler("plan_run").handler
     before = snapshot(stored)
     with pytest.raises(InvalidInput) as refused:
-        handler({"run_id": "r1", "input": {"date": day(1), "tickers_key": key}}, context("PlanRunFunction"))
+        handler({"run_id": "r1", "input": {"date": day(1), "tickers_key": key}}, lambda_context("PlanRunFunction"))
     message = str(refused.value)
     assert f"ticker list s3://{RAW}/{key}" in message, message
     for part in named:
@@ -222,9 +205,9 @@ def test_a_bad_ticker_list_names_its_s3_path_and_stores_nothing(stored, key, nam
 
 def test_control_a_good_plan_input_does_store_the_run(stored):
     # The snapshot sees writes: the same handler with good input writes the run's items.
-    handler = load_handler("plan_run")
+    handler = load_handler("plan_run").handler
     before = snapshot(stored)
-    plan = handler({"run_id": "r1", "input": {"date": day(1)}}, context("PlanRunFunction"))
+    plan = handler({"run_id": "r1", "input": {"date": day(1)}}, lambda_context("PlanRunFunction"))
     after = snapshot(stored)
     assert plan["count"] == 2
     assert set(after["s3"]) - set(before["s3"]) == {
@@ -328,9 +311,9 @@ BAD_CALLBACKS = [
 
 @pytest.mark.parametrize(("query", "named"), BAD_CALLBACKS)
 def test_a_bad_callback_is_a_400_naming_the_parameter_and_stores_nothing(stored, query, named):
-    handler = load_handler("oauth")
+    handler = load_handler("oauth").handler
     before = snapshot(stored)
-    answer = handler(callback_event(query()), context("OAuthFunction"))
+    answer = handler(callback_event(query()), lambda_context("OAuthFunction"))
     assert answer["statusCode"] == 400, answer
     assert named in answer["body"].replace("&#x27;", "'"), answer["body"]
     assert snapshot(stored) == before
@@ -338,9 +321,10 @@ def test_a_bad_callback_is_a_400_naming_the_parameter_and_stores_nothing(stored,
 
 def test_control_a_well_formed_callback_does_use_up_its_state(stored):
     # Fyers is unreachable, so no token is stored, but the single-use state is recorded: the snapshot sees it.
-    handler = load_handler("oauth")
+    handler = load_handler("oauth").handler
     before = snapshot(stored)
-    answer = handler(callback_event({"s": "ok", "auth_code": "abc", "state": good_state()}), context("OAuthFunction"))
+    event = callback_event({"s": "ok", "auth_code": "abc", "state": good_state()})
+    answer = handler(event, lambda_context("OAuthFunction"))
     assert answer["statusCode"] == 502, answer
     after = snapshot(stored)
     assert after["secrets"] == before["secrets"] and after["dynamodb"] != before["dynamodb"]

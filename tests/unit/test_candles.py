@@ -11,10 +11,10 @@ from pricefeed.aggregate.candles import (
     parse_envelope,
     read_envelope,
     read_raw_object,
-    session_open_epoch,
 )
 from pricefeed.errors import InvalidInput
 from pricefeed.lake.envelope import RawReference, build_reference
+from pricefeed.simulator.timeutil import session_open as session_open_epoch  # 09:15 IST of a date
 
 DAY = date(2025, 11, 25)
 OPEN = session_open_epoch(DAY)  # 09:15 IST

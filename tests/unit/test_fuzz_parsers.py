@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
-import importlib.util
 import io
 import json
 import math
@@ -29,7 +28,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from pricefeed.aggregate import arguments as job_arguments
-from pricefeed.aggregate.candles import EXCLUSION_REASONS, Envelope, read_raw_object, session_open_epoch
+from pricefeed.aggregate.candles import EXCLUSION_REASONS, Envelope, read_raw_object
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
 from pricefeed.auth import callback as oauth
 from pricefeed.auth import fyers_oauth as auth
@@ -41,6 +40,7 @@ from pricefeed.ingest.plan import PlanRequest, _read_ticker_list
 from pricefeed.ingest.tickers import parse_ticker_csv
 from pricefeed.istime import MINUTE_HISTORY_START
 from pricefeed.lake.envelope import RawReference, build_envelope, build_reference
+from pricefeed.simulator.timeutil import session_open as session_open_epoch  # 09:15 IST of a date
 from pricefeed.symbol import normalize_symbol, split_symbol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -887,13 +887,6 @@ def test_the_plan_input_gives_a_request_or_names_the_field(event):
 
 
 # --- the Glue job's arguments --------------------------------------------------------------------------------
-def load_glue_script():
-    spec = importlib.util.spec_from_file_location("aggregate_bars_script", ROOT / "glue" / "aggregate_bars.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 OPTION_NAMES = st.sampled_from([*job_arguments.JOB_ARGUMENTS, "executor", "JOB_NAME", "job-bookmark-option"]) | st.text(
     max_size=8
 )
@@ -985,7 +978,6 @@ def glue_lake(monkeypatch):
 
 def test_glue_job_arguments_give_a_run_or_name_the_argument(glue_lake):
     s3, calls = glue_lake
-    script = load_glue_script()
 
     @fuzz(200)
     @given(glue_argvs())
@@ -994,7 +986,7 @@ def test_glue_job_arguments_give_a_run_or_name_the_argument(glue_lake):
     @example(glue_argv(symbols_key="runs/r/\ud800"))
     def run(argv):
         calls.clear()
-        parsed = named(lambda: script.job_arguments(argv), "job argument")
+        parsed = named(lambda: job_arguments.job_arguments(argv), "job argument")
         if isinstance(parsed, PricefeedError):
             return
         args, on_glue = parsed

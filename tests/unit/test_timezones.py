@@ -98,7 +98,7 @@ out["plan_range"] = {
     "backfill": plan_range(IngestRequest(SYMBOL, date(2025, 1, 1), D2), now),
 }
 out["request_windows"] = chunking.request_windows(*out["plan_range"]["backfill"])
-out["ist_dates_between"] = [d.isoformat() for d in chunking.ist_dates_between(utc_midnight_d1 - 1, utc_2359_d1)]
+out["ist_dates"] = [chunking.ist_date_of(e).isoformat() for e in (utc_midnight_d1 - 1, utc_2359_d1)]
 print(json.dumps(out, sort_keys=True))
 """
 
@@ -156,7 +156,7 @@ def test_bars_and_dates_are_right_in_ist(outputs):
         midnight = datetime.fromisoformat(day).replace(tzinfo=IST)
         assert epoch == int(midnight.timestamp())
         assert datetime.fromtimestamp(epoch, UTC).time() == time(18, 30)
-    assert out["ist_dates_between"] == ["2025-11-25", "2025-11-26"]
+    assert out["ist_dates"] == ["2025-11-25", "2025-11-26"]
     assert "/year=2025/month=11/day=26/ingest-20251125T235900000000Z.json" in out["keys"][0]
     assert "/year=2025/month=11/day=25/" in out["keys"][1]
 

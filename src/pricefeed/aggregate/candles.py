@@ -30,19 +30,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import orjson
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import IST, ist_midnight_epoch
+from pricefeed.istime import ist_midnight_epoch
 from pricefeed.lake.envelope import RawReference, is_reference, parse_reference
 from pricefeed.symbol import split_symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
-SESSION_OPEN = time(9, 15)
-SESSION_MINUTES = 375  # 09:15 ... 15:29 of a regular session
 ENVELOPE_VERSION = 1
 EXCLUSION_REASONS = (
     "malformed_row",
@@ -80,11 +78,6 @@ class EnvelopeCandles:
     close: np.ndarray
     volume: np.ndarray
     excluded: dict[str, int]
-
-
-def session_open_epoch(trading_date: date) -> int:
-    """09:15 IST of ``trading_date`` as UTC epoch seconds: the first minute of the session."""
-    return int(datetime.combine(trading_date, SESSION_OPEN, tzinfo=IST).timestamp())
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,7 +27,6 @@ from pricefeed.errors import (
     TransientFyersError,
 )
 from pricefeed.fyers.answers import parse_answer, request_answer
-from pricefeed.fyers.windows import minute_chunks
 
 __all__ = [
     "AccessTokens",
@@ -35,7 +34,6 @@ __all__ = [
     "HistoryResponse",
     "RequestGate",
     "call_with_retries",
-    "minute_chunks",
     "parse_answer",
 ]
 

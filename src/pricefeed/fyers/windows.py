@@ -1,8 +1,7 @@
 """Split a range into the request windows Fyers accepts for minute history.
 
 Fyers takes at most 100 days per minute-resolution request and has no minute data before
-2017-07-03. :func:`request_windows` works on epoch seconds (what the ingest asks for);
-:func:`minute_chunks` is the same rule on whole IST dates.
+2017-07-03. :func:`request_windows` works on epoch seconds (what the ingest asks for).
 """
 
 from __future__ import annotations
@@ -43,14 +42,6 @@ def request_windows(range_from: int, range_to: int, *, max_days: int = MAX_MINUT
     return windows
 
 
-def ist_dates_between(range_from: int, range_to: int) -> list[date]:
-    """Every IST calendar date touched by the inclusive epoch range (``[]`` if it is empty)."""
-    if range_from > range_to:
-        return []
-    first, last = ist_date_of(range_from), ist_date_of(range_to)
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def ist_date_of(epoch: int) -> date:
     """The IST calendar date of an epoch second (IST is UTC+05:30 all year: plain arithmetic)."""
     return date(1970, 1, 1) + timedelta(days=(int(epoch) + 19_800) // _DAY_S)
@@ -58,28 +49,3 @@ def ist_date_of(epoch: int) -> date:
 
 def _ist_midnight_at_or_before(epoch: int) -> int:
     return ist_midnight_epoch(ist_date_of(epoch))
-
-
-def minute_chunks(
-    range_from: date, range_to: date, *, max_days: int = MAX_MINUTE_RANGE_DAYS
-) -> list[tuple[date, date]]:
-    """The fewest inclusive ``(first, last)`` windows of at most ``max_days`` days covering the range.
-
-    The range is clamped to start no earlier than 2017-07-03 (Fyers has no older minute data), so a
-    range ending before that date gives ``[]``. Raises ``InvalidInput`` if ``range_from > range_to``
-    or ``max_days < 1``.
-    """
-    if range_from > range_to:
-        raise InvalidInput(f"range_from {range_from} is after range_to {range_to}")
-    if max_days < 1:
-        raise InvalidInput(f"max_days must be at least 1, got {max_days}")
-    if range_to < MINUTE_HISTORY_START:
-        return []
-    start = max(range_from, MINUTE_HISTORY_START)
-    step = timedelta(days=max_days)
-    chunks: list[tuple[date, date]] = []
-    while start <= range_to:
-        last = min(start + step - timedelta(days=1), range_to)
-        chunks.append((start, last))
-        start = last + timedelta(days=1)
-    return chunks

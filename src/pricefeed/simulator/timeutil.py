@@ -38,8 +38,3 @@ def next_ist_time(epoch: float, hour: int) -> int:
     day = ist_date(epoch)
     at = ist_midnight(day) + hour * 3600
     return at if at > epoch else at + DAY
-
-
-def is_weekday(day: dt.date) -> bool:
-    """Monday-Friday (the simulator has no exchange holidays)."""
-    return day.weekday() < 5
