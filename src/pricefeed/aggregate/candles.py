@@ -37,11 +37,16 @@ import orjson
 
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_midnight_epoch
-from pricefeed.lake.envelope import RawReference, is_reference, parse_reference
+from pricefeed.lake.envelope import (
+    RawReference,
+    checked_fetch_and_range,
+    checked_version_and_symbol,
+    is_reference,
+    parse_reference,
+)
 from pricefeed.symbol import split_symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
-ENVELOPE_VERSION = 1
 EXCLUSION_REASONS = (
     "malformed_row",
     "bad_ts",
@@ -176,14 +181,7 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
 
     if not isinstance(doc, dict):
         raise bad("top level is not a JSON object")
-    version = doc.get("envelope_version")
-    if type(version) is not int or version != ENVELOPE_VERSION:
-        raise bad(f"envelope_version {version!r} is not {ENVELOPE_VERSION}")
-    symbol = doc.get("symbol")
-    try:
-        split_symbol(symbol)
-    except InvalidInput as exc:
-        raise bad(str(exc)) from None
+    symbol = checked_version_and_symbol(doc, bad)
     if doc.get("resolution") != "1":
         raise bad(f"resolution {doc.get('resolution')!r} is not '1' (one-minute candles)")
     try:
@@ -194,15 +192,7 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
         raise bad(f"trading_date/last_trading_date/fetched_at missing or not ISO-8601 ({exc})") from None
     if last_trading_date < trading_date:
         raise bad(f"last_trading_date {last_trading_date} is before trading_date {trading_date}")
-    if fetched_at.utcoffset() is None:
-        raise bad(f"fetched_at {doc['fetched_at']!r} has no time zone")
-    try:
-        fetched_at = fetched_at.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before datetime.min in UTC
-        raise bad(f"fetched_at {doc['fetched_at']!r} is out of range") from None
-    range_from, range_to = doc.get("range_from"), doc.get("range_to")
-    if type(range_from) is not int or type(range_to) is not int or range_from > range_to:
-        raise bad(f"range {range_from!r}..{range_to!r} is not two ordered epoch seconds")
+    fetched_at, _, range_to = checked_fetch_and_range(doc, fetched_at, bad)
     if doc.get("http_status") != 200:
         raise bad(f"http_status {doc.get('http_status')!r} is not 200")
     response = doc.get("response")

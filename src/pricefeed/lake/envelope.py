@@ -9,6 +9,7 @@ so listing any day's raw prefix finds every answer that covers that day.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -104,13 +105,7 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
 
     if not is_reference(doc):
         raise bad("is not a reference object")
-    if doc.get("envelope_version") != ENVELOPE_VERSION or type(doc.get("envelope_version")) is not int:
-        raise bad(f"envelope_version {doc.get('envelope_version')!r} is not {ENVELOPE_VERSION}")
-    symbol, ref = doc.get("symbol"), doc.get("ref")
-    try:
-        split_symbol(symbol)
-    except InvalidInput as exc:
-        raise bad(str(exc)) from None
+    symbol, ref = checked_version_and_symbol(doc, bad), doc.get("ref")
     if (
         not isinstance(ref, str)
         or not ref.startswith(raw_symbol_prefix(symbol))
@@ -123,6 +118,31 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
         fetched_at = datetime.fromisoformat(doc["fetched_at"])
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"trading_date/fetched_at missing or not ISO-8601 ({exc})") from None
+    fetched_at, range_from, range_to = checked_fetch_and_range(doc, fetched_at, bad)
+    return RawReference(ref, symbol, trading_date, range_from, range_to, fetched_at)
+
+
+# The header fields an envelope and a reference share, checked in one place (the aggregation's envelope
+# parser, pricefeed.aggregate.candles, uses them too). ``bad`` makes the error naming the object.
+
+
+def checked_version_and_symbol(doc: dict, bad: Callable[[str], InvalidInput]) -> str:
+    """The document's symbol, once its ``envelope_version`` is this format's and the symbol is well formed."""
+    version = doc.get("envelope_version")
+    if type(version) is not int or version != ENVELOPE_VERSION:
+        raise bad(f"envelope_version {version!r} is not {ENVELOPE_VERSION}")
+    symbol = doc.get("symbol")
+    try:
+        split_symbol(symbol)
+    except InvalidInput as exc:
+        raise bad(str(exc)) from None
+    return symbol
+
+
+def checked_fetch_and_range(
+    doc: dict, fetched_at: datetime, bad: Callable[[str], InvalidInput]
+) -> tuple[datetime, int, int]:
+    """``fetched_at`` in UTC (it must name its zone) and the ordered epoch range the request asked."""
     if fetched_at.utcoffset() is None:
         raise bad(f"fetched_at {doc['fetched_at']!r} has no time zone")
     try:
@@ -132,4 +152,4 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
     range_from, range_to = doc.get("range_from"), doc.get("range_to")
     if type(range_from) is not int or type(range_to) is not int or range_from > range_to:
         raise bad(f"range {range_from!r}..{range_to!r} is not two ordered epoch seconds")
-    return RawReference(ref, symbol, trading_date, range_from, range_to, fetched_at)
+    return fetched_at, range_from, range_to
