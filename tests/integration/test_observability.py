@@ -270,10 +270,10 @@ def test_an_ingest_refused_as_unknown_counts_a_failure_not_a_429(ingest, capsys)
 def test_an_ingest_that_hits_fyers_429_counts_one_rate_limited(ingest, monkeypatch, capsys):
     app, _, _ = ingest
 
-    def answered_429(request, settings):
+    def answered_429(request):
         raise RateLimited("history: HTTP 429", http_status=429)
 
-    monkeypatch.setattr(app, "ingest_from_fyers", answered_429)
+    monkeypatch.setattr(app.IngestWorker, "ingest", lambda self, request: answered_429(request))
     event = json.loads((ROOT / "events/ingest_symbol.json").read_text())
 
     with pytest.raises(RateLimited, match="attempt 1"):

@@ -70,6 +70,11 @@ class IngestRequest:
     attempt: int = 0
     ingested_prefix: str | None = None
 
+    def log_keys(self) -> dict[str, str]:
+        """What every log line of this item's ingest carries."""
+        return {"symbol": self.symbol, "from_date": self.from_date.isoformat(), "to_date": self.to_date.isoformat(),
+                "run_id": self.run_id}
+
     @property
     def trading_date(self) -> date:
         """The run's last IST date (what logs and dead letters name)."""

@@ -4,7 +4,7 @@ budget, the watermarks) and one symbol's ingest through a Fyers client that take
 from __future__ import annotations
 
 import asyncio
-from functools import cache
+from dataclasses import dataclass
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,42 +17,54 @@ from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 
-REQUIRED_SETTINGS = ("raw_bucket", "app_config_secret_id", "token_secret_id", "state_table")
 
+@dataclass(frozen=True)
+class IngestWorker:
+    """What one Lambda container keeps across warm invocations: build it once per container (the handler
+    caches it), so the token cache and the budget's view of the account last."""
 
-@cache
-def _worker(settings: Settings) -> tuple[TokenKeeper, AccountRateLimiter, Watermarks]:
-    # Built once per container, so the token cache lasts across warm invocations.
-    dynamodb = boto3.client("dynamodb")
-    keeper = keeper_from_settings(settings, secrets_client=boto3.client("secretsmanager"), dynamodb_client=dynamodb)
-    budget = AccountRateLimiter(
-        dynamodb,
-        settings.state_table,
-        keeper.app.app_id,
-        per_second=settings.fyers_per_second,
-        per_minute=settings.fyers_per_minute,
-        per_day=settings.fyers_per_day,
-    )
-    return keeper, budget, Watermarks(dynamodb, settings.state_table)
+    settings: Settings
+    keeper: TokenKeeper
+    budget: AccountRateLimiter
+    watermarks: Watermarks
 
-
-async def _ingest(request: IngestRequest, settings: Settings) -> dict:
-    keeper, budget, watermarks = _worker(settings)
-    async with FyersClient(settings.fyers_api_base_url, keeper.app.app_id, tokens=keeper, gate=budget) as client:
-        return await ingest_symbol(
-            request,
-            client=client,
-            s3=boto3.client("s3"),
-            raw_bucket=settings.raw_bucket,
-            watermarks=watermarks,
-            ingested_prefix=request.ingested_prefix,
+    @classmethod
+    def from_env(cls) -> IngestWorker:
+        """From the function's environment (``Settings``); names a missing variable."""
+        return cls.from_settings(
+            Settings.from_env().require("raw_bucket", "app_config_secret_id", "token_secret_id", "state_table")
         )
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestWorker:
+        dynamodb = boto3.client("dynamodb")
+        keeper = keeper_from_settings(settings, secrets_client=boto3.client("secretsmanager"), dynamodb_client=dynamodb)
+        budget = AccountRateLimiter(
+            dynamodb,
+            settings.state_table,
+            keeper.app.app_id,
+            per_second=settings.fyers_per_second,
+            per_minute=settings.fyers_per_minute,
+            per_day=settings.fyers_per_day,
+        )
+        return cls(settings, keeper, budget, Watermarks(dynamodb, settings.state_table))
 
-def ingest_from_fyers(request: IngestRequest, settings: Settings) -> dict:
-    """Ingest ``request``'s symbol and range (see :func:`ingest_symbol` for the result). S3 and DynamoDB
-    failures are raised as named storage errors, so the state machine can retry the transient ones."""
-    try:
-        return asyncio.run(_ingest(request, settings))
-    except (ClientError, BotoCoreError) as exc:
-        raise storage_error(exc) from None
+    def ingest(self, request: IngestRequest) -> dict:
+        """Ingest ``request``'s symbol and range (see :func:`ingest_symbol` for the result). S3 and DynamoDB
+        failures are raised as named storage errors, so the state machine can retry the transient ones."""
+        try:
+            return asyncio.run(self._ingest(request))
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc) from None
+
+    async def _ingest(self, request: IngestRequest) -> dict:
+        base_url, app_id = self.settings.fyers_api_base_url, self.keeper.app.app_id
+        async with FyersClient(base_url, app_id, tokens=self.keeper, gate=self.budget) as client:
+            return await ingest_symbol(
+                request,
+                client=client,
+                s3=boto3.client("s3"),
+                raw_bucket=self.settings.raw_bucket,
+                watermarks=self.watermarks,
+                ingested_prefix=request.ingested_prefix,
+            )
