@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from pricefeed import errors
+from pricefeed.local.bundle import part_files, zip_part
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -175,8 +178,11 @@ def test_sam_build_packages_every_function_and_the_layer(sam_build):
         assert (build_dir / name / f"{module}.py").is_file(), f"{name}: no {module}.py in the build"
     (layer,) = serverless("AWS::Serverless::LayerVersion")
     site = build_dir / layer / "python"
-    assert (site / "pricefeed" / "__init__.py").is_file()
     assert (site / "aiohttp" / "__init__.py").is_file()
+    # The library's Lambda side and nothing else: no local stack, simulator, operator tools or CLI.
+    shipped = sorted(p.relative_to(site) for p in (site / "pricefeed").rglob("*.py"))
+    assert shipped == part_files("lambda")
+    assert not {"local", "simulator", "ops", "cli"} & {p.parts[1] for p in shipped if len(p.parts) > 2}
     built = yaml_parse((build_dir / "template.yaml").read_text())
     assert built["Resources"][layer]["Properties"]["ContentUri"] == layer
 
@@ -209,6 +215,34 @@ def test_built_handlers_import_under_python312_with_only_the_layer_and_boto3(sam
         )
         proc = run([python, "-I", "-c", script], cwd=code, env=offline_aws_env(PYTHONDONTWRITEBYTECODE="1"))
         assert proc.returncode == 0, f"{name}: {report(proc)}"
+
+
+def test_the_glue_zip_imports_with_only_what_glue_gives_the_job(tmp_path):
+    """What a Glue 5.0 job has: Python 3.11, its own pyarrow/numpy/pandas/boto3/pyspark, the template's
+    --additional-python-modules, and our --extra-py-files zip. Nothing else from this venv."""
+    archive = zip_part("glue", tmp_path / "pricefeed.zip")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    provided = ["boto3", "botocore", "s3transfer", "dateutil", "urllib3", "jmespath", "six", "pyarrow", "numpy",
+                "pandas", "pyspark", "py4j"]
+    extra = ["orjson", "exchange_calendars", "pyluach", "korean_lunar_calendar", "toolz", "tzdata"]
+    for name in provided + extra:
+        spec = importlib.util.find_spec(name)
+        source = Path(spec.origin)
+        source = source.parent if source.name == "__init__.py" else source
+        (runtime / source.name).symlink_to(source)
+    modules = [".".join(p.with_suffix("").parts).removesuffix(".__init__") for p in part_files("glue")]
+    script = (
+        "import importlib, sys; "
+        f"sys.path[:0] = [{str(archive)!r}, {str(runtime)!r}]; "
+        f"[importlib.import_module(m) for m in {modules!r}]; "
+        "import pricefeed; assert pricefeed.__file__.startswith(sys.path[0]), pricefeed.__file__"
+    )
+    proc = run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=offline_aws_env(PYTHONDONTWRITEBYTECODE="1"))
+    assert proc.returncode == 0, report(proc)
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == sorted(p.as_posix() for p in part_files("glue"))
+    print(f"glue zip: {archive.stat().st_size / 1024:.0f} KiB, {len(modules)} modules")
 
 
 @pytest.mark.slow

@@ -140,21 +140,36 @@ def test_the_room_order_has_no_loop():
     assert circles(rules) == []
 
 
-@pytest.mark.parametrize(
-    "entry, allowed",
-    [
-        *[(p, LAMBDA_ROOMS) for p in sorted((ROOT / "functions").glob("*/app.py"))],
-        *[(p, GLUE_ROOMS) for p in sorted((ROOT / "glue").glob("*.py"))],
-    ],
-    ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else "",
-)
-def test_handlers_and_the_job_import_only_what_ships_with_them(entry, allowed):
+ENTRIES = {
+    "lambda": sorted((ROOT / "functions").glob("*/app.py")),
+    "glue": sorted((ROOT / "glue").glob("*.py")),
+}
+
+
+def reached_from(entries: list[Path]) -> set[str]:
+    """Every pricefeed module the entry scripts import, directly or through other modules."""
     graph = import_graph()
-    reached, todo = set(), list(imported_modules(entry, set(graph)))
+    reached, todo = set(), [m for entry in entries for m in imported_modules(entry, set(graph))]
     while todo:
         module = todo.pop()
         if module not in reached:
             reached.add(module)
             todo.extend(graph[module])
-    assert sorted(m for m in reached if room(m) not in allowed) == []
+    return reached
 
+
+@pytest.mark.parametrize("part, allowed", [("lambda", LAMBDA_ROOMS), ("glue", GLUE_ROOMS)])
+def test_handlers_and_the_job_import_only_what_ships_with_them(part, allowed):
+    assert sorted(m for m in reached_from(ENTRIES[part]) if room(m) not in allowed) == []
+
+
+@pytest.mark.parametrize("part", ["lambda", "glue"])
+def test_each_bundle_holds_exactly_what_its_entry_points_import(part):
+    # The Lambda layer and the Glue zip (pricefeed.local.bundle) against the modules the handlers / the job
+    # script reach, with the packages' __init__ files they need to be imported.
+    from pricefeed.local.bundle import part_files
+
+    shipped = {".".join(p.with_suffix("").parts).removesuffix(".__init__") for p in part_files(part)}
+    reached = reached_from(ENTRIES[part])
+    packages = {m.rsplit(".", i)[0] for m in reached for i in range(1, m.count(".") + 1)}
+    assert shipped == reached | packages

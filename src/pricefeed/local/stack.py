@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import runpy
-import shutil
 import sys
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from pricefeed.local import motopatch
+from pricefeed.local.bundle import zip_part
 from pricefeed.local.deploy import ACCOUNT, DeployError, Deployment
 from pricefeed.local.http_api import HttpApiServer
 from pricefeed.local.intrinsics import substitute_definition
@@ -288,8 +288,8 @@ class LocalStack:
         raw = self.outputs.get("RawBucketName")
         if not raw:
             return
-        archive = shutil.make_archive(str(self.workdir / "pricefeed"), "zip", PROJECT_ROOT / "src", "pricefeed")
-        self.client("s3").upload_file(archive, raw, "_artifacts/pricefeed.zip")
+        archive = zip_part("glue", self.workdir / "pricefeed.zip")
+        self.client("s3").upload_file(str(archive), raw, "_artifacts/pricefeed.zip")
         for script in sorted((PROJECT_ROOT / "glue").glob("*.py")):  # the job's ScriptLocation, as deployed
             self.client("s3").upload_file(str(script), raw, f"_artifacts/{script.name}")
 
