@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.errors import PricefeedError, RateLimited
+from pricefeed.ingest.dead_letters import with_attempt
 from pricefeed.ingest.symbol_range import IngestRequest
 from pricefeed.ingest.worker import IngestWorker
 from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
@@ -30,7 +31,7 @@ def handler(event, context):
             metrics.add_metric(name=RATE_LIMITED, unit=MetricUnit.Count, value=1)
         else:
             metrics.add_metric(name=INGEST_FAILURES, unit=MetricUnit.Count, value=1)
-        exc.args = (f"attempt {attempt}: {exc}",)  # the Catch sees only the error: the dead letter reads it
+        exc.args = (with_attempt(str(exc), attempt),)  # the Catch sees only the error: RecordFailure reads it
         logger.warning("ingest failed", extra={"error_type": type(exc).__name__, "attempt": attempt})
         raise
     metrics.add_metric(name=FYERS_REQUESTS, unit=MetricUnit.Count, value=result["requests"])

@@ -7,7 +7,7 @@ import boto3
 import pytest
 
 from pricefeed.errors import InvalidInput
-from pricefeed.ingest.dead_letters import describe_error, record_failure
+from pricefeed.ingest.dead_letters import Failure, failure_from_catch, record_failure, with_attempt
 from pricefeed.lake import paths
 
 BUCKET = "pricefeed-raw"
@@ -20,7 +20,7 @@ def lambda_cause(error_type: str, message: str, **extra) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message, **extra})
 
 
-# --- describe_error -------------------------------------------------------------------------------
+# --- failure_from_catch -------------------------------------------------------------------------------
 def test_a_lambda_error_payload_gives_its_type_message_and_attempt_count():
     # Given the Catch output of an ingest that failed on its third attempt
     error = {
@@ -28,26 +28,26 @@ def test_a_lambda_error_payload_gives_its_type_message_and_attempt_count():
         "Cause": lambda_cause("InvalidSymbol", "attempt 3: Fyers does not know NSE:FOO-EQ", stackTrace=STACK),
     }
     # When it is described / Then the prefix becomes the count and leaves the message
-    assert describe_error(error) == ("InvalidSymbol", "Fyers does not know NSE:FOO-EQ", 3)
+    assert failure_from_catch(error) == Failure("InvalidSymbol", "Fyers does not know NSE:FOO-EQ", 3)
 
 
 def test_the_payload_error_type_wins_over_the_catch_error_name():
     error = {"Error": "States.TaskFailed", "Cause": lambda_cause("RateLimited", "attempt 12: slow down")}
-    assert describe_error(error) == ("RateLimited", "slow down", 12)
+    assert failure_from_catch(error) == Failure("RateLimited", "slow down", 12)
 
 
 def test_a_plain_string_cause_is_kept_as_the_message():
     error = {"Error": "States.Timeout", "Cause": "Task timed out after 120.00 seconds"}
-    assert describe_error(error) == ("States.Timeout", "Task timed out after 120.00 seconds", None)
+    assert failure_from_catch(error) == Failure("States.Timeout", "Task timed out after 120.00 seconds", None)
 
 
 def test_a_plain_string_cause_with_an_attempt_prefix_is_counted_too():
-    assert describe_error({"Error": "X", "Cause": "attempt 2: boom"}) == ("X", "boom", 2)
+    assert failure_from_catch({"Error": "X", "Cause": "attempt 2: boom"}) == Failure("X", "boom", 2)
 
 
 def test_attempt_text_in_the_middle_of_a_message_is_not_an_attempt_count():
     cause = lambda_cause("BadRequest", "range rejected; attempt 4: was the last")
-    assert describe_error({"Error": "BadRequest", "Cause": cause}) == (
+    assert failure_from_catch({"Error": "BadRequest", "Cause": cause}) == Failure(
         "BadRequest",
         "range rejected; attempt 4: was the last",
         None,
@@ -55,23 +55,29 @@ def test_attempt_text_in_the_middle_of_a_message_is_not_an_attempt_count():
 
 
 def test_cause_json_that_is_not_an_object_is_kept_as_text():
-    assert describe_error({"Error": "E", "Cause": "[1, 2]"}) == ("E", "[1, 2]", None)
+    assert failure_from_catch({"Error": "E", "Cause": "[1, 2]"}) == Failure("E", "[1, 2]", None)
 
 
 @pytest.mark.parametrize("error", [None, "boom", ["Error"], 3])
 def test_missing_error_details_are_described_as_unknown(error):
-    error_type, message, attempts = describe_error(error)
-    assert (error_type, attempts) == ("Unknown", None)
-    assert message == "no error details were passed"
+    assert failure_from_catch(error) == Failure("Unknown", "no error details were passed", None)
 
 
 def test_an_error_without_name_or_cause_is_unknown_with_an_empty_message():
-    assert describe_error({}) == ("Unknown", "", None)
+    assert failure_from_catch({}) == Failure("Unknown", "", None)
 
 
 def test_very_long_messages_are_cut():
-    _, message, _ = describe_error({"Error": "E", "Cause": lambda_cause("E", "x" * 10_000)})
-    assert message == "x" * 2000
+    assert failure_from_catch({"Error": "E", "Cause": lambda_cause("E", "x" * 10_000)}).message == "x" * 2000
+
+
+def test_the_attempt_the_ingest_puts_in_front_of_its_message_is_read_back_as_data():
+    # Given the message an ingest's error leaves its Lambda with on the 5th attempt
+    cause = lambda_cause("TransientFyersError", with_attempt("history: HTTP 503", 5))
+    # When the Catch output reaches RecordFailure, then the count is data and the message is the error's own
+    assert failure_from_catch({"Error": "TransientFyersError", "Cause": cause}) == Failure(
+        "TransientFyersError", "history: HTTP 503", 5
+    )
 
 
 # --- record_failure ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from pricefeed.ingest.dead_letters import describe_error
+from pricefeed.ingest.dead_letters import failure_from_catch
 from pricefeed.ingest.plan import PlanRequest
 from pricefeed.ingest.symbol_range import IngestRequest
 
@@ -29,9 +29,9 @@ def test_plan_and_ingest_events_parse():
 
 
 def test_failure_event_yields_type_message_and_attempt():
-    error_type, message, attempts = describe_error(load("record_failure.json")["error"])
-    assert (error_type, attempts) == ("InvalidSymbol", 1)
-    assert message.startswith("history NSE:DELISTEDXYZ-EQ")
+    failure = failure_from_catch(load("record_failure.json")["error"])
+    assert (failure.error_type, failure.attempts) == ("InvalidSymbol", 1)
+    assert failure.message.startswith("history NSE:DELISTEDXYZ-EQ")
 
 
 def test_oauth_events_are_http_api_payload_2():

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from pricefeed.cli.common import console, fail, trading_day
 from pricefeed.errors import PricefeedError
+from pricefeed.ingest.dead_letters import reason
 from pricefeed.istime import IST
 from pricefeed.ops.target import STATE_FILE
 
@@ -45,9 +46,9 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
         table.add_column(col)
     for row in result.tickers:
         letter = row["dead_letter"]
-        reason = f"{letter['error_type']}: {letter['error_message'].split(': ', 1)[-1][:90]}" if letter else ""
+        why = f"{letter['error_type']}: {reason(letter, 90)}" if letter else ""
         bars = row["bars"]
-        table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), reason)
+        table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), why)
     console.print(table)
     stored = sum(1 for r in result.tickers if r["bars"].get("1m"))
     dead = sum(1 for r in result.tickers if r["dead_letter"])

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from pricefeed.errors import InvalidInput
 from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
-from pricefeed.ingest.dead_letters import record_failure
+from pricefeed.ingest.dead_letters import Failure, write_dead_letter
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today, parse_date, utcnow
 from pricefeed.lake.paths import RunKeys
@@ -203,19 +203,10 @@ def _dead_letter_unknown(unknown: list[dict], request: PlanRequest, *, s3, raw_b
     adds its key to each entry."""
 
     def write(entry: dict) -> str:
-        event = {
-            "symbol": entry["symbol"],
-            "date": request.to_date.isoformat(),
-            "from": request.from_date.isoformat(),
-            "to": request.to_date.isoformat(),
-            "run_id": request.run_id,
-            # "attempt 0: " is how deadletter.describe_error learns the attempt count.
-            "error": {
-                "Error": "InvalidSymbol",
-                "Cause": f"attempt 0: {entry['symbol']} {entry['reason']}; no history request was made",
-            },
-        }
-        return record_failure(event, s3=s3, raw_bucket=raw_bucket, now=failed_at)["dead_letter_key"]
+        failure = Failure("InvalidSymbol", f"{entry['symbol']} {entry['reason']}; no history request was made", 0)
+        asked = {"from": request.from_date, "to": request.to_date}
+        return write_dead_letter(s3, raw_bucket, symbol=entry["symbol"], day=request.to_date, failure=failure,
+                                 run_id=request.run_id, asked=asked, now=failed_at)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for entry, key in zip(unknown, pool.map(write, unknown), strict=True):

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pricefeed.errors import InvalidInput
+from pricefeed.ingest.dead_letters import reason
 from pricefeed.lake.paths import DEAD_LETTER_ROOT, RunKeys
 
 #: Dead letters of one run are read from the run's date folders only (a run names its from/to dates).
@@ -94,7 +95,7 @@ def _letter(s3: Any, bucket: str, key: str) -> tuple[str | None, dict]:
     return letter.get("run_id"), {
         "symbol": letter.get("symbol"),
         "error_type": letter.get("error_type"),
-        "reason": str(letter.get("error_message", "")).split(": ", 1)[-1][:200],
+        "reason": reason(letter, 200),
         "attempts": letter.get("attempts"),
         "key": key,
     }

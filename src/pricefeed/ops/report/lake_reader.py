@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pricefeed.errors import InvalidInput
+from pricefeed.ingest.dead_letters import reason
 from pricefeed.istime import IST, parse_date
 from pricefeed.lake.paths import COVERAGE_ROOT, DEAD_LETTER_ROOT, processed_key
 from pricefeed.ops.report.model import (
@@ -141,7 +142,7 @@ def _failure(symbol: str, day: date, letters: list[dict], stored_later: bool) ->
         symbol=symbol,
         trade_date=day,
         error_type=str(newest.get("error_type") or "unknown error"),
-        reason=str(newest.get("error_message", "")).split(": ", 1)[-1][:300],
+        reason=reason(newest, 300),
         attempts=newest.get("attempts"),
         failed_at=_ist_stamp(newest.get("failed_at")),
         run_id=str(newest.get("run_id", "")),
