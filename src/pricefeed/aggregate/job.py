@@ -221,10 +221,10 @@ def aggregate_symbol_day(
 def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> None:
     """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
     row = outcome.coverage
-    prefix = coverage_prefix(row.exchange, row.symbol, row.trade_date)
-    key = coverage_key(row.exchange, row.symbol, row.trade_date)
+    prefix = coverage_prefix(row.exchange, row.symbol, row.trading_date)
+    key = coverage_key(row.exchange, row.symbol, row.trading_date)
     outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table()))
-    values = coverage_partition_values(row.exchange, row.symbol, row.trade_date)
+    values = coverage_partition_values(row.exchange, row.symbol, row.trading_date)
     outcome.partitions.append(
         {
             "table": COVERAGE_TABLE,

@@ -49,7 +49,7 @@ class DayCoverage:
 
     exchange: str
     symbol: str  # bare name, "SBIN-EQ"
-    trade_date: date
+    trading_date: date
     sessions: tuple[str, ...]
     expected_minutes: int
     stored_minutes: int
@@ -72,7 +72,7 @@ class DayCoverage:
         row = {
             "exchange": self.exchange,
             "symbol": self.symbol,
-            "trade_date": self.trade_date,
+            "trade_date": self.trading_date,
             "trading_day": self.trading_day,
             "sessions": list(self.sessions),
             "expected_minutes": self.expected_minutes,
@@ -89,7 +89,7 @@ class DayCoverage:
         """What the job's result lists for a symbol-day with gaps."""
         return {
             "symbol": f"{self.exchange}:{self.symbol}",
-            "date": self.trade_date.isoformat(),
+            "date": self.trading_date.isoformat(),
             "expected_minutes": self.expected_minutes,
             "missing_minutes": self.missing_minutes,
             "missing_ranges": list(self.missing_ranges),
@@ -105,7 +105,7 @@ def day_coverage(day: DayBars) -> DayCoverage:
     return DayCoverage(
         exchange=exchange,
         symbol=name,
-        trade_date=day.trading_date,
+        trading_date=day.trading_date,
         sessions=tuple(_ranges(expected)),
         expected_minutes=len(expected),
         stored_minutes=len(stored),
@@ -120,7 +120,7 @@ def summarize(rows: Iterable[DayCoverage], *, worst: int = WORST_LISTED) -> dict
     """The run's coverage in brief: symbol-days complete / with gaps / on holidays, and the worst ones."""
     rows = list(rows)
     gaps = [r for r in rows if not r.complete]
-    gaps.sort(key=lambda r: (-r.missing_minutes, r.exchange, r.symbol, r.trade_date))
+    gaps.sort(key=lambda r: (-r.missing_minutes, r.exchange, r.symbol, r.trading_date))
     return {
         "symbol_days": len(rows),
         "complete": sum(1 for r in rows if r.trading_day and r.complete),

@@ -70,32 +70,32 @@ def record_failure(event: object, *, s3, raw_bucket: str, now: datetime | None =
     asked = {name: parse_date(event[name], what=f"failure event '{name}'") for name in ("from", "to")
              if event.get(name) is not None}
     key = write_dead_letter(
-        s3, raw_bucket, symbol=event["symbol"], day=parse_date(event.get("date"), what="failure event 'date'"),
+        s3, raw_bucket, symbol=event["symbol"], trading_date=parse_date(event.get("date"), what="failure event 'date'"),
         failure=failure_from_catch(event.get("error")), run_id=event.get("run_id", ""), asked=asked, now=now,
     )
     return {"dead_letter_key": key}
 
 
 def write_dead_letter(
-    s3, raw_bucket: str, *, symbol: str, day: date, failure: Failure, run_id: object = "",
+    s3, raw_bucket: str, *, symbol: str, trading_date: date, failure: Failure, run_id: object = "",
     asked: dict[str, date] | None = None, now: datetime | None = None,
 ) -> str:
-    """Write one dead letter (filed under ``day``; ``asked``: the ``from``/``to`` dates the item asked for) and,
-    for a run, the run's note of it; returns the letter's key. No stack trace is ever kept."""
+    """Write one dead letter (filed under ``trading_date``; ``asked``: the ``from``/``to`` dates the item asked
+    for) and, for a run, the run's note of it; returns the letter's key. No stack trace is ever kept."""
     split_symbol(symbol)
     failed_at = now or utcnow()
     letter = {
         "symbol": symbol,
-        "trading_date": day.isoformat(),
+        "trading_date": trading_date.isoformat(),
         "run_id": run_id,
         "error_type": failure.error_type,
         "error_message": failure.message[:_MAX_MESSAGE],
         "attempts": failure.attempts,
         "failed_at": iso_utc(failed_at),
-        "input": {"symbol": symbol, "date": day.isoformat(), "run_id": run_id,
+        "input": {"symbol": symbol, "date": trading_date.isoformat(), "run_id": run_id,
                   **{name: value.isoformat() for name, value in (asked or {}).items()}},
     }
-    key = paths.dead_letter_key(symbol, day, failed_at)
+    key = paths.dead_letter_key(symbol, trading_date, failed_at)
     s3.put_object(
         Bucket=raw_bucket, Key=key, Body=json.dumps(letter, indent=1).encode(), ContentType="application/json"
     )

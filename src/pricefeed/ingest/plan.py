@@ -205,7 +205,7 @@ def _dead_letter_unknown(unknown: list[dict], request: PlanRequest, *, s3, raw_b
     def write(entry: dict) -> str:
         failure = Failure("InvalidSymbol", f"{entry['symbol']} {entry['reason']}; no history request was made", 0)
         asked = {"from": request.from_date, "to": request.to_date}
-        return write_dead_letter(s3, raw_bucket, symbol=entry["symbol"], day=request.to_date, failure=failure,
+        return write_dead_letter(s3, raw_bucket, symbol=entry["symbol"], trading_date=request.to_date, failure=failure,
                                  run_id=request.run_id, asked=asked, now=failed_at)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -12,7 +12,7 @@ from pricefeed.ops.report.model import (
     STORED,
     Bar,
     CoverageRow,
-    Failure,
+    FailedDay,
     ReportData,
     expected_minutes,
     failed_days,
@@ -83,7 +83,7 @@ def _minute_grid(data: ReportData, shown: list[str]):
     return columns, z, text
 
 
-def _minute_text(value: int | None, failure: Failure | None) -> str:
+def _minute_text(value: int | None, failure: FailedDay | None) -> str:
     if value is None:
         return "no session"
     if value == FAILED and failure is not None:
@@ -92,8 +92,8 @@ def _minute_text(value: int | None, failure: Failure | None) -> str:
 
 
 def _day_grid(data: ReportData, shown: list[str]):
-    rows = {(r.symbol, r.trade_date): r for r in data.coverage}
-    failed = {(f.symbol, f.trade_date): f for f in failed_days(data)}
+    rows = {(r.symbol, r.trading_date): r for r in data.coverage}
+    failed = {(f.symbol, f.trading_date): f for f in failed_days(data)}
     days = sorted({d for _, d in rows} | {d for _, d in failed})
     z, text = [], []
     for symbol in shown:
@@ -103,7 +103,7 @@ def _day_grid(data: ReportData, shown: list[str]):
     return days, z, text
 
 
-def _day_cell(row: CoverageRow | None, failure: Failure | None) -> tuple[float | None, str]:
+def _day_cell(row: CoverageRow | None, failure: FailedDay | None) -> tuple[float | None, str]:
     if row is not None:
         if not row.expected_minutes:
             return None, "no session (holiday)"

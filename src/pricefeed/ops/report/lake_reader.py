@@ -15,7 +15,7 @@ from pricefeed.ops.report.model import (
     DEFAULT_CHARTS,
     Bar,
     CoverageRow,
-    Failure,
+    FailedDay,
     ReportData,
     date_span,
     symbol_missing,
@@ -31,7 +31,7 @@ def gather(
     _check_lake(lake)
     start, end = _dates(lake, day, first, last)
     coverage = read_coverage(lake, start, end)
-    letters = read_dead_letters(lake, start, end, stored={(r.symbol, r.trade_date) for r in coverage})
+    letters = read_dead_letters(lake, start, end, stored={(r.symbol, r.trading_date) for r in coverage})
     if not coverage and not letters:
         span = date_span(start, end)
         raise InvalidInput(f"report: no data in {lake} for {span} (the ledger has {_ledger_span(lake)})")
@@ -115,7 +115,7 @@ def read_coverage(lake: Path, start: date, end: date) -> list[CoverageRow]:
 def _coverage_row(r: dict) -> CoverageRow:
     return CoverageRow(
         symbol=f"{r['exchange']}:{r['symbol']}",
-        trade_date=r["trade_date"],
+        trading_date=r["trade_date"],
         sessions=tuple(r["sessions"] or ()),
         expected_minutes=int(r["expected_minutes"]),
         missing_minutes=int(r["missing_minutes"]),
@@ -123,8 +123,8 @@ def _coverage_row(r: dict) -> CoverageRow:
     )
 
 
-def read_dead_letters(lake: Path, start: date, end: date, *, stored: set[tuple[str, date]]) -> list[Failure]:
-    """One :class:`Failure` per symbol-day of ``start .. end`` that has dead letters (the newest one wins)."""
+def read_dead_letters(lake: Path, start: date, end: date, *, stored: set[tuple[str, date]]) -> list[FailedDay]:
+    """One :class:`FailedDay` per symbol-day of ``start .. end`` that has dead letters (the newest one wins)."""
     root = lake / "raw" / DEAD_LETTER_ROOT
     by_day: dict[tuple[str, date], list[dict]] = {}
     for day in _days(start, end):
@@ -133,14 +133,14 @@ def read_dead_letters(lake: Path, start: date, end: date, *, stored: set[tuple[s
             symbol = str(letter.get("symbol") or path.parts[-5].split("=", 1)[1])
             by_day.setdefault((symbol, day), []).append(letter)
     failures = [_failure(sym, day, letters, (sym, day) in stored) for (sym, day), letters in by_day.items()]
-    return sorted(failures, key=lambda f: (f.trade_date, f.symbol))
+    return sorted(failures, key=lambda f: (f.trading_date, f.symbol))
 
 
-def _failure(symbol: str, day: date, letters: list[dict], stored_later: bool) -> Failure:
+def _failure(symbol: str, day: date, letters: list[dict], stored_later: bool) -> FailedDay:
     newest = max(letters, key=lambda x: str(x.get("failed_at", "")))
-    return Failure(
+    return FailedDay(
         symbol=symbol,
-        trade_date=day,
+        trading_date=day,
         error_type=str(newest.get("error_type") or "unknown error"),
         reason=reason(newest, 300),
         attempts=newest.get("attempts"),

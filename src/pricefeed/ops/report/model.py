@@ -27,7 +27,7 @@ class CoverageRow:
     """One ledger row: a symbol-day and its session/missing minutes as IST ``"HH:MM-HH:MM"`` ranges."""
 
     symbol: str  # "NSE:SBIN-EQ"
-    trade_date: date
+    trading_date: date
     sessions: tuple[str, ...]
     expected_minutes: int
     missing_minutes: int
@@ -39,11 +39,11 @@ class CoverageRow:
 
 
 @dataclass(frozen=True)
-class Failure:
+class FailedDay:
     """The newest dead letter of one symbol-day, how many runs failed on it, and whether bars came later."""
 
     symbol: str
-    trade_date: date
+    trading_date: date
     error_type: str
     reason: str
     attempts: int | None
@@ -73,8 +73,8 @@ class ReportData:
     first: date
     last: date
     coverage: list[CoverageRow]
-    failures: list[Failure]  # tickers that failed to ingest (not the unknown symbols)
-    unknown: list[Failure]  # symbols not in the Fyers symbol master
+    failures: list[FailedDay]  # tickers that failed to ingest (not the unknown symbols)
+    unknown: list[FailedDay]  # symbols not in the Fyers symbol master
     timeframe: str
     charts: dict[str, list[Bar]] = field(default_factory=dict)
 
@@ -88,7 +88,7 @@ def date_span(start: date, end: date) -> str:
 
 
 def worst_first(rows: Iterable[CoverageRow]) -> list[CoverageRow]:
-    return sorted(rows, key=lambda r: (-r.missing_minutes, r.symbol, r.trade_date))
+    return sorted(rows, key=lambda r: (-r.missing_minutes, r.symbol, r.trading_date))
 
 
 def expected_minutes(symbol: str, day: date) -> list[int]:
@@ -109,7 +109,7 @@ def parse_ranges(ranges: Iterable[str]) -> set[int]:
     return minutes
 
 
-def failed_days(data: ReportData) -> list[Failure]:
+def failed_days(data: ReportData) -> list[FailedDay]:
     """Failures that left the symbol-day without bars (a later successful run clears them)."""
     return [f for f in data.failures if not f.stored_later]
 
@@ -120,14 +120,14 @@ def symbol_missing(data: ReportData) -> dict[str, int]:
     for r in data.coverage:
         totals[r.symbol] = totals.get(r.symbol, 0) + r.missing_minutes
     for f in failed_days(data):
-        totals[f.symbol] = totals.get(f.symbol, 0) + len(expected_minutes(f.symbol, f.trade_date))
+        totals[f.symbol] = totals.get(f.symbol, 0) + len(expected_minutes(f.symbol, f.trading_date))
     return totals
 
 
 def summary(data: ReportData) -> dict:
     """The header's numbers."""
     failed = failed_days(data)
-    failed_minutes = sum(len(expected_minutes(f.symbol, f.trade_date)) for f in failed)
+    failed_minutes = sum(len(expected_minutes(f.symbol, f.trading_date)) for f in failed)
     return {
         "symbols": len(symbol_missing(data)),
         "symbol_days": len(data.coverage) + len(failed),

@@ -21,7 +21,7 @@ from pricefeed.ops.report.figures import (
     session_span,
     shade_gaps,
 )
-from pricefeed.ops.report.model import Failure, ReportData, date_span, summary, worst_first
+from pricefeed.ops.report.model import FailedDay, ReportData, date_span, summary, worst_first
 
 
 def _chart_title(data: ReportData, symbol: str) -> str:
@@ -156,7 +156,7 @@ def _gaps_table(data: ReportData, limit: int = 100) -> str:
     if not gaps:
         return '<p class="note">No symbol-day in the ledger misses a minute.</p>'
     rows = "".join(
-        f'<tr data-symbol="{_e(r.symbol)}"><td>{_e(r.symbol)}</td><td>{r.trade_date}</td>'
+        f'<tr data-symbol="{_e(r.symbol)}"><td>{_e(r.symbol)}</td><td>{r.trading_date}</td>'
         f'<td class="num">{r.missing_minutes:,} of {r.expected_minutes:,}</td>'
         f"<td>{_e(', '.join(r.missing_ranges))}</td></tr>"
         for r in gaps[:limit]
@@ -186,13 +186,13 @@ def _failures_section(data: ReportData) -> str:
     )
 
 
-def _failure_row(f: Failure) -> str:
+def _failure_row(f: FailedDay) -> str:
     status = ('<span class="tag ok">stored by a later run</span>' if f.stored_later
               else '<span class="tag">no bars</span>')
     runs = f" ({f.runs} runs failed)" if f.runs > 1 else ""
     attempts = "" if f.attempts is None else f.attempts
     return (
-        f'<tr data-symbol="{_e(f.symbol)}"><td>{_e(f.symbol)}</td><td>{f.trade_date}</td><td>{_e(f.error_type)}</td>'
+        f'<tr data-symbol="{_e(f.symbol)}"><td>{_e(f.symbol)}</td><td>{f.trading_date}</td><td>{_e(f.error_type)}</td>'
         f'<td>{_e(f.reason)}</td><td class="num">{attempts}</td><td>{_e(f.failed_at)}{runs}</td><td>{status}</td></tr>'
     )
 
@@ -201,7 +201,7 @@ def _unknown_table(data: ReportData) -> str:
     if not data.unknown:
         return '<h2>Unknown symbols (0)</h2><p class="note">Every listed symbol is in the Fyers symbol master.</p>'
     rows = "".join(
-        f'<tr data-symbol="{_e(f.symbol)}"><td>{_e(f.symbol)}</td><td>{f.trade_date}</td><td>{_e(f.reason)}</td></tr>'
+        f'<tr data-symbol="{_e(f.symbol)}"><td>{_e(f.symbol)}</td><td>{f.trading_date}</td><td>{_e(f.reason)}</td></tr>'
         for f in data.unknown
     )
     return (
