@@ -1,12 +1,15 @@
-"""Lambda handlers under test: ``functions/<name>/app.py`` loaded fresh (a cold start), and a fake context."""
+"""Lambda handlers under test: ``functions/<name>/app.py`` loaded fresh (a cold start), a fake context, and the
+sample events of ``events/``."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
 
 
 def lambda_context(name: str, *, memory_mb: int = 512, region: str = "ap-south-1") -> SimpleNamespace:
@@ -31,3 +34,8 @@ def load_handler(name: str, monkeypatch=None, env: dict[str, str] | None = None)
     if hasattr(module, "metrics"):
         module.metrics.clear_metrics()  # Powertools keeps the metric set on the class: start from nothing
     return module
+
+
+def sample_event(name: str) -> dict:
+    """``events/<name>.json`` (what ``sam local invoke -e`` would send)."""
+    return json.loads((EVENTS / f"{name}.json").read_text())

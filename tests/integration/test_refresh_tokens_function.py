@@ -13,7 +13,7 @@ import boto3
 import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
-from handlerkit import load_handler
+from handlerkit import load_handler, sample_event
 from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidInput
 
@@ -54,7 +54,7 @@ def function(mocked_aws, monkeypatch):
 
 def test_the_scheduled_function_refreshes_and_emits_the_days_left_metric(function, capsys):
     handler, sim, secrets, yesterday = function
-    event = json.loads((ROOT / "events/refresh_tokens.json").read_text())
+    event = sample_event("refresh_tokens")
     summary = handler(event, CONTEXT)
     stored = Tokens.from_json(stored_secret(secrets))
     assert summary["refreshed"] is True and summary["alerted"] is False

@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from handlerkit import lambda_context, load_handler
+from handlerkit import lambda_context, load_handler, sample_event
 from pricefeed.auth.callback import new_state
 from pricefeed.auth.store import APP_CONFIG_ENV, AppConfig
 from pricefeed.errors import InvalidInput
@@ -279,7 +279,7 @@ def test_control_good_glue_job_arguments_do_store_the_result(stored, monkeypatch
 
 # --- the OAuth callback query --------------------------------------------------------------------------------
 def callback_event(query: dict | None) -> dict:
-    event = json.loads((ROOT / "events" / "oauth_callback.json").read_text())
+    event = sample_event("oauth_callback")
     event["queryStringParameters"] = query
     event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
     return event

@@ -3,11 +3,11 @@
 import json
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import boto3
 import pytest
 
+from handlerkit import EVENTS
 from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
 from pricefeed.ingest.plan import PlanRequest, plan_run
 
@@ -15,7 +15,6 @@ BUCKET = "pricefeed-raw"
 DEFAULT_KEY = "config/nse_tickers.csv"
 MASTER_URL = "https://public.fyers.example/sym_details"
 NOW = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # already 2026-11-26 01:30 in IST
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def parse(given_input=None, *, now=NOW, run_id="r") -> PlanRequest:

@@ -1,18 +1,15 @@
 """events/ holds a sample event for every handler: they must stay valid for the code that reads them."""
 
-import json
 from datetime import date
-from pathlib import Path
 
+from handlerkit import EVENTS, sample_event
 from pricefeed.ingest.dead_letters import failure_from_catch
 from pricefeed.ingest.plan import PlanRequest
 from pricefeed.ingest.symbol_range import IngestRequest
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
 
 def load(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+    return sample_event(name.removesuffix(".json"))
 
 
 def test_every_function_in_the_template_has_a_sample_event():
@@ -25,7 +22,7 @@ def test_plan_and_ingest_events_parse():
     plan = PlanRequest.parse(load("plan_run.json"))
     assert (plan.run_id, plan.from_date, plan.to_date) == ("manual-2026-11-25", date(2026, 11, 25), date(2026, 11, 25))
     item = IngestRequest.parse(load("ingest_symbol.json"))
-    assert (item.symbol, item.trading_date) == ("NSE:SBIN-EQ", date(2026, 11, 25))
+    assert (str(item.symbol), item.trading_date) == ("NSE:SBIN-EQ", date(2026, 11, 25))
 
 
 def test_failure_event_yields_type_message_and_attempt():
