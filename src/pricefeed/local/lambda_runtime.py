@@ -177,3 +177,10 @@ class FunctionSandbox:
 
     def close(self) -> None:
         self._log.close()
+
+
+def event_json(event: Any) -> Any:
+    """An invocation's payload as the handler gets it: parsed JSON (moto passes bytes or text)."""
+    if isinstance(event, (bytes, str)):
+        return json.loads(event or "{}")
+    return event

@@ -230,3 +230,13 @@ def publish_stack_outputs(*, account: str, region: str, stack_name: str, outputs
     stack = next(s for s in stacks if s.name == stack_name and s.status != "DELETE_COMPLETE")
     for key, value in outputs.items():
         stack.output_map._parsed_outputs[key] = Output(key, value, "")
+
+
+def quiet_moto() -> None:
+    """moto narrates every request and every resource type it skips; the deploy checks those itself."""
+    import logging
+    import warnings
+
+    for name in ("moto", "werkzeug", "moto.stepfunctions", "moto.cloudformation"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")

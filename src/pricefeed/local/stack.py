@@ -26,7 +26,7 @@ from pricefeed.local.bundle import zip_part
 from pricefeed.local.deploy import ACCOUNT, DeployError, Deployment
 from pricefeed.local.http_api import HttpApiServer
 from pricefeed.local.intrinsics import substitute_definition
-from pricefeed.local.lambda_runtime import FunctionSandbox, lambda_environment
+from pricefeed.local.lambda_runtime import FunctionSandbox, event_json, lambda_environment
 from pricefeed.local.template import PROJECT_ROOT, load_template, package, translate
 
 REGION = "ap-south-1"
@@ -75,7 +75,7 @@ class LocalStack:
 
     def _up(self, parameters: dict[str, str], stack_name: str) -> None:
         self.stack_name = stack_name
-        _quiet_moto()
+        motopatch.quiet_moto()
         motopatch.apply(retry_time_scale=self.retry_time_scale)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
@@ -216,7 +216,7 @@ class LocalStack:
             )
             arn = conf["FunctionArn"]
             motopatch.register_lambda(
-                arn, conf["FunctionName"], lambda event, b=box, e=env, a=arn: b.invoke(_as_json(event), e, a)
+                arn, conf["FunctionName"], lambda event, b=box, e=env, a=arn: b.invoke(event_json(event), e, a)
             )
 
     def _start_glue_jobs(self, packaged) -> None:
@@ -292,21 +292,3 @@ class LocalStack:
         self.client("s3").upload_file(str(archive), raw, "_artifacts/pricefeed.zip")
         for script in sorted((PROJECT_ROOT / "glue").glob("*.py")):  # the job's ScriptLocation, as deployed
             self.client("s3").upload_file(str(script), raw, f"_artifacts/{script.name}")
-
-
-def _quiet_moto() -> None:
-    """moto narrates every request and every resource type it skips; the deploy checks those itself."""
-    import logging
-    import warnings
-
-    for name in ("moto", "werkzeug", "moto.stepfunctions", "moto.cloudformation"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
-
-
-def _as_json(event: Any) -> Any:
-    import json
-
-    if isinstance(event, (bytes, str)):
-        return json.loads(event or "{}")
-    return event

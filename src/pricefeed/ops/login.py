@@ -43,9 +43,9 @@ from pricefeed.ops.login_receiver import (
     LoginTimeout,
     Loopback,
     Say,
-    aws_reason,
     loopback_redirect,
 )
+from pricefeed.ops.target import aws_reason
 
 DEFAULT_TIMEOUT_S = 300.0
 

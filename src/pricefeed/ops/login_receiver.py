@@ -1,8 +1,6 @@
 """The laptop login's one-shot callback receiver: an HTTP server on the app's loopback redirect URI that takes
-one Fyers callback with the expected ``state``, exchanges the code and stores the tokens.
-
-Also the login's errors and the redirect URI's parse (``loopback_redirect``). No token, app secret or PIN ever
-appears in a page or an exception."""
+one Fyers callback with the expected ``state``, exchanges the code and stores the tokens. Also the login's errors
+and the redirect URI's parse (``loopback_redirect``). No token, app secret or PIN appears in a page or an error."""
 
 from __future__ import annotations
 
@@ -24,6 +22,7 @@ from pricefeed.auth import fyers_oauth
 from pricefeed.auth.store import TokenStore
 from pricefeed.errors import FyersError, InvalidInput, PricefeedError
 from pricefeed.istime import IST
+from pricefeed.ops.target import aws_reason
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -298,9 +297,3 @@ class CallbackReceiver:
 
 def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-def aws_reason(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return type(exc).__name__

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pricefeed.errors import InvalidInput, PricefeedError
 
 #: Written by `pricefeed local up` in the directory it runs from, removed when it stops.
@@ -107,3 +109,11 @@ def resolve(
     if missing:
         raise StackNotFound(f"stack {stack} is not a pricefeed stack (no output {', '.join(missing)})")
     return Target(stack, outputs, session, stack_name=stack)
+
+
+def aws_reason(exc: Exception) -> str:
+    """An AWS error in a few words for a message (the code and AWS's text), never a traceback."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return type(exc).__name__
