@@ -62,6 +62,7 @@ from pricefeed.istime import IST, ist_midnight_epoch
 from pricefeed.lake import paths
 from pricefeed.lake.envelope import build_envelope, build_reference
 from pricefeed.simulator.market import minute_candles
+from pricefeed.symbol import Symbol
 
 try:  # the exchange calendar, when the library has it: synthetic days must be trading days for both sides
     from pricefeed.trading_calendar import is_trading_day
@@ -179,7 +180,7 @@ def write_daily(root: Path, symbols: list[str]) -> tuple[list[date], int, int]:
                 http_status=200,
                 body=_body(rows),
             )
-            _put(root, paths.raw_key(symbol, day, fetched_at), envelope)
+            _put(root, paths.raw_key(Symbol.parse(symbol), day, fetched_at), envelope)
             candles, objects = candles + len(rows), objects + 1
     return [day], candles, objects
 
@@ -209,7 +210,7 @@ def write_backfill(root: Path, symbols: list[str], days: int = 20) -> tuple[list
             body=_body(rows),
             last_trading_date=last,
         )
-        key = paths.raw_key(symbol, first, fetched_at)
+        key = paths.raw_key(Symbol.parse(symbol), first, fetched_at)
         _put(root, key, envelope)
         for d in dates[1:]:
             reference = build_reference(
@@ -220,7 +221,7 @@ def write_backfill(root: Path, symbols: list[str], days: int = 20) -> tuple[list
                 range_to=range_to,
                 fetched_at=fetched_at,
             )
-            _put(root, paths.raw_key(symbol, d, fetched_at), reference)
+            _put(root, paths.raw_key(Symbol.parse(symbol), d, fetched_at), reference)
         candles, objects = candles + len(rows), objects + len(dates)
     return dates, candles, objects
 

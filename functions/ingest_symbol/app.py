@@ -21,7 +21,7 @@ worker = cache(IngestWorker.from_env)  # one per container: the token cache outl
 @logger.inject_lambda_context
 def handler(event, context):
     request = IngestRequest.parse(event)
-    tracer.put_annotation(key="symbol", value=request.symbol)
+    tracer.put_annotation(key="symbol", value=str(request.symbol))
     logger.append_keys(**request.log_keys())
     started, attempt = time.monotonic(), request.attempt + 1
     try:

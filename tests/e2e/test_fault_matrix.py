@@ -78,7 +78,7 @@ from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.local.run import login, start_execution, wait_for
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
 INGEST = "IngestSymbolFunction"
@@ -151,7 +151,7 @@ def manifest(pipeline, run: Run, symbol: str) -> dict | None:
 def _answer_covers(s3, raw: str, key: str, symbol: str, day: date) -> bool:
     """Whether ``key`` (named by a manifest) is an answer for ``symbol`` under ``day``'s raw prefix (itself or a
     reference with its file name) whose range covers the day's session, as Fyers sent it (HTTP 200, s ok/no_data)."""
-    listed = {k.rsplit("/", 1)[1] for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))}
+    listed = {k.rsplit("/", 1)[1] for k in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))}
     envelope = _json(s3, raw, key)
     if key.rsplit("/", 1)[1] not in listed or envelope is None or envelope.get("symbol") != symbol:
         return False
@@ -230,9 +230,8 @@ def check_identity(pipeline, run: Run, acc: Accounting, tally, row: str) -> None
 
 def bars_1m(pipeline, symbol: str, day: date):
     s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
-    exchange, name = split_symbol(symbol)
     try:
-        body = s3.get_object(Bucket=bucket, Key=paths.processed_key("1m", exchange, name, day))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=paths.processed_key("1m", Symbol.parse(symbol), day))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     return pq.read_table(io.BytesIO(body))
@@ -243,7 +242,7 @@ def newest_from_raw(pipeline, symbol: str, day: date) -> dict[int, tuple]:
     answer under the day's raw prefix: what the bars must say."""
     s3, raw = _raw(pipeline)
     answers = {}
-    for key in _keys(s3, raw, paths.raw_day_prefix(symbol, day)):
+    for key in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day)):
         doc = _json(s3, raw, key)
         if "response" not in doc:  # a reference to a multi-day answer
             key, doc = doc["ref"], _json(s3, raw, doc["ref"])
@@ -269,8 +268,7 @@ def check_bars(pipeline, day: date, symbols: list[str]) -> None:
         assert got == newest_from_raw(pipeline, symbol, day), f"{symbol} {day}: bars differ from the newest raw"
     s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
     for symbol in symbols:
-        exchange, name = split_symbol(symbol)
-        body = s3.get_object(Bucket=bucket, Key=paths.coverage_key(exchange, name, day))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=paths.coverage_key(Symbol.parse(symbol), day))["Body"].read()
         (ledger,) = pq.read_table(io.BytesIO(body)).to_pylist()
         assert ledger["complete"] and ledger["stored_minutes"] == ledger["expected_minutes"] == 375
 
@@ -339,7 +337,8 @@ def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipe
         assert history_requests(pipeline) > len(symbols)  # the storm's 429s, then one answer each
         s3, raw = _raw(pipeline)
         for symbol in symbols:  # the breaker held every worker back until the storm was over
-            fetched = [_json(s3, raw, k)["fetched_at"] for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))]
+            prefix = paths.raw_day_prefix(Symbol.parse(symbol), day)
+            fetched = [_json(s3, raw, k)["fetched_at"] for k in _keys(s3, raw, prefix)]
             assert [datetime.fromisoformat(f).timestamp() >= storm_ends for f in fetched] == [True]
         status = budget(pipeline).status()
         assert status["breaches_today"] == 1
@@ -448,7 +447,7 @@ def test_malformed_json_answers_are_retried_and_never_reach_raw(pipeline, fault_
     assert pipeline.sim.stats()["faults"].get("malformed") == 4
     s3, raw = _raw(pipeline)
     for symbol in symbols:  # one answer each, whole: the cut-off bodies were refused, not stored
-        (key,) = _keys(s3, raw, paths.raw_day_prefix(symbol, day))
+        (key,) = _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))
         assert len(_json(s3, raw, key)["response"]["candles"]) == 375
     check_bars(pipeline, day, symbols)
 
@@ -571,7 +570,7 @@ def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_water
     symbols = [raw_fails, manifest_fails, *fine]
     raw_bucket = pipeline.stack.outputs["RawBucketName"]
     watermarks = Watermarks(*_state_table(pipeline))
-    raw_prefix = paths.raw_symbol_prefix(raw_fails)
+    raw_prefix = paths.raw_symbol_prefix(Symbol.parse(raw_fails))
     with (
         pipeline.stack.fail_s3_writes(f"^{raw_prefix}", bucket=raw_bucket) as refused_raw,
         pipeline.stack.fail_s3_writes(r"^ohlcv/runs/[^/]+/ingested/NSE/SIM2933-EQ\.json$", bucket=raw_bucket) as m,
@@ -587,10 +586,10 @@ def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_water
         # S3's 500 is worth retrying: the state machine retried the ticker before dead-lettering it
         assert (letter["error_type"], letter["attempts"]) == ("TransientStorageError", 5), letter
         assert letter["error_message"] == "PutObject failed: InternalError (HTTP 500)"
-        assert watermarks.get(symbol) is None  # a retry or the next scheduled run asks again
+        assert watermarks.get(Symbol.parse(symbol)) is None  # a retry or the next scheduled run asks again
     s3, raw = _raw(pipeline)
     assert _keys(s3, raw, raw_prefix) == []  # nothing of the refused ticker was half-written
-    assert all(watermarks.get(s) is not None for s in fine)
+    assert all(watermarks.get(Symbol.parse(s)) is not None for s in fine)
     assert bars_1m(pipeline, raw_fails, day) is None and bars_1m(pipeline, manifest_fails, day) is None
 
     rerun = run_day(pipeline, day, symbols)
@@ -618,7 +617,7 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
     assert all(bars_1m(pipeline, s, day) is None for s in symbols)
-    glue, names = pipeline.stack.client("glue"), {split_symbol(s)[1] for s in symbols}
+    glue, names = pipeline.stack.client("glue"), {Symbol.parse(s).name for s in symbols}
     for table in ("bars", "coverage"):  # the catalog's tables; both end their keys with symbol/year/month/day
         parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)
         assert [p for p in parts["Partitions"] if p["Values"][-4] in names] == []
@@ -654,7 +653,7 @@ def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per
         assert acc.stored == acc.planned
     s3, raw = _raw(pipeline)
     for symbol in symbols:
-        answers = [_json(s3, raw, k) for k in _keys(s3, raw, paths.raw_day_prefix(symbol, day))]
+        answers = [_json(s3, raw, k) for k in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))]
         (older, newer) = sorted(answers, key=lambda d: d["fetched_at"])
         assert [c[0] for c in newer["response"]["candles"]][:4] == [_session(day)[-1]] * 2 + [_session(day)[-2]] * 2
         bars = bars_1m(pipeline, symbol, day)

@@ -20,6 +20,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_today
 from pricefeed.lake import paths
 from pricefeed.lake.envelope import build_envelope, build_reference
+from pricefeed.symbol import Symbol
 
 RAW, PROCESSED = "raw", "processed"
 DAY = date(2025, 11, 25)
@@ -55,7 +56,7 @@ def put_envelope(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED, re
         http_status=200,
         body=orjson.dumps(response or {"s": "ok", "candles": rows}),
     )
-    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, DAY, fetched_at), Body=body)
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse(symbol), DAY, fetched_at), Body=body)
 
 
 def session(minutes: range, base: float = 100.0) -> list:
@@ -87,12 +88,12 @@ def test_aggregates_two_symbols_into_partitions(s3):
 
     objects = processed_objects(s3)
     expected_keys = {
-        paths.processed_key(tf, "NSE", name, DAY) for tf in paths.TIMEFRAMES for name in ("SBIN-EQ", "M&M-EQ")
+        paths.processed_key(tf, Symbol("NSE", name), DAY) for tf in paths.TIMEFRAMES for name in ("SBIN-EQ", "M&M-EQ")
     }
     assert set(objects) == expected_keys
     rows = {key: read_table(blob).num_rows for key, blob in objects.items()}
-    assert rows[paths.processed_key("1m", "NSE", "SBIN-EQ", DAY)] == 375
-    assert rows[paths.processed_key("15m", "NSE", "M&M-EQ", DAY)] == 2
+    assert rows[paths.processed_key("1m", Symbol("NSE", "SBIN-EQ"), DAY)] == 375
+    assert rows[paths.processed_key("15m", Symbol("NSE", "M&M-EQ"), DAY)] == 2
     assert result["bars"] == {"1m": 405, "5m": 81, "15m": 27, "1d": 2}
     assert result["excluded"]["out_of_session"] == 1
     assert result["no_raw"] == ["NSE:FOO-EQ"]
@@ -111,7 +112,7 @@ def test_aggregates_two_symbols_into_partitions(s3):
     }
     written = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/r1.json")["Body"].read())
     assert written == result
-    daily = read_table(objects[paths.processed_key("1d", "NSE", "M&M-EQ", DAY)]).to_pylist()
+    daily = read_table(objects[paths.processed_key("1d", Symbol("NSE", "M&M-EQ"), DAY)]).to_pylist()
     assert daily[0]["ts"] == datetime(2025, 11, 24, 18, 30, tzinfo=UTC)
     assert (daily[0]["symbol"], daily[0]["bars"], daily[0]["close"]) == ("M&M-EQ", 30, 129.5)
 
@@ -119,7 +120,7 @@ def test_aggregates_two_symbols_into_partitions(s3):
 def test_rerun_is_byte_identical_and_leaves_no_stale_file(s3):
     put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
     put_envelope(s3, "NSE:M&M-EQ", session(range(200)))
-    stale = paths.processed_prefix("5m", "NSE", "SBIN-EQ", DAY) + "part-99999.parquet"
+    stale = paths.processed_prefix("5m", Symbol("NSE", "SBIN-EQ"), DAY) + "part-99999.parquet"
     s3.put_object(Bucket=PROCESSED, Key=stale, Body=b"left over by an older layout")
 
     run(s3)
@@ -141,9 +142,9 @@ def test_a_newer_envelope_wins_for_its_minutes(s3):
     result = run(s3)
 
     objects = processed_objects(s3)
-    one_minute = read_table(objects[paths.processed_key("1m", "NSE", "SBIN-EQ", DAY)]).to_pylist()
+    one_minute = read_table(objects[paths.processed_key("1m", Symbol("NSE", "SBIN-EQ"), DAY)]).to_pylist()
     assert [r["close"] for r in one_minute[:3]] == [55.0, 55.0, 102.5]
-    five = read_table(objects[paths.processed_key("5m", "NSE", "SBIN-EQ", DAY)]).to_pylist()[0]
+    five = read_table(objects[paths.processed_key("5m", Symbol("NSE", "SBIN-EQ"), DAY)]).to_pylist()[0]
     assert (five["open"], five["high"], five["low"], five["close"]) == (50.0, 105.0, 40.0, 104.5)
     assert result["excluded"]["superseded"] == 2 and result["bars"]["1m"] == 375
 
@@ -151,7 +152,7 @@ def test_a_newer_envelope_wins_for_its_minutes(s3):
 def test_raw_without_session_candles_writes_nothing_and_clears_the_day(s3):
     put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
     run(s3, symbols=["NSE:SBIN-EQ"])
-    s3.delete_object(Bucket=RAW, Key=paths.raw_key("NSE:SBIN-EQ", DAY, FETCHED))
+    s3.delete_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse("NSE:SBIN-EQ"), DAY, FETCHED))
     put_envelope(s3, "NSE:SBIN-EQ", [], response={"s": "no_data"})
 
     result = run(s3, symbols=["NSE:SBIN-EQ"])
@@ -167,7 +168,7 @@ def test_raw_without_session_candles_writes_nothing_and_clears_the_day(s3):
 
 def test_a_malformed_envelope_fails_its_day_only_and_is_named(s3):
     put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
-    bad_key = paths.raw_key("NSE:M&M-EQ", DAY, FETCHED)
+    bad_key = paths.raw_key(Symbol.parse("NSE:M&M-EQ"), DAY, FETCHED)
     s3.put_object(Bucket=RAW, Key=bad_key, Body=b"{truncated")
 
     with pytest.raises(InvalidInput, match=re.escape(bad_key)):
@@ -227,7 +228,7 @@ def day_session(day: date, minutes: range, base: float = 100.0) -> list:
 def put_multi_day(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED + timedelta(days=2)) -> str:
     """One answer covering DAYS: the envelope under the first date, a reference under each further one."""
     range_from, range_to = MIDNIGHT, MIDNIGHT + 3 * 86_400 - 1
-    key = paths.raw_key(symbol, DAYS[0], fetched_at)
+    key = paths.raw_key(Symbol.parse(symbol), DAYS[0], fetched_at)
     body = build_envelope(
         symbol=symbol,
         resolution="1",
@@ -249,12 +250,12 @@ def put_multi_day(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED + 
             range_to=range_to,
             fetched_at=fetched_at,
         )
-        s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, fetched_at), Body=ref)
+        s3.put_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse(symbol), day, fetched_at), Body=ref)
     return key
 
 
 def one_minute_rows(s3, name: str, day: date) -> list[dict]:
-    blob = s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1m", "NSE", name, day))["Body"].read()
+    blob = s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1m", Symbol("NSE", name), day))["Body"].read()
     return read_table(blob).to_pylist()
 
 
@@ -272,7 +273,7 @@ def test_references_are_followed_and_each_day_takes_only_its_own_candles(s3):
 
 def test_a_newer_one_day_answer_wins_over_an_older_multi_day_one(s3):
     put_multi_day(s3, "NSE:SBIN-EQ", day_session(DAYS[1], range(375)), fetched_at=FETCHED + timedelta(days=2))
-    newer_key = paths.raw_key("NSE:SBIN-EQ", DAYS[1], FETCHED + timedelta(days=3))
+    newer_key = paths.raw_key(Symbol.parse("NSE:SBIN-EQ"), DAYS[1], FETCHED + timedelta(days=3))
     newer = build_envelope(
         symbol="NSE:SBIN-EQ",
         resolution="1",
@@ -295,12 +296,12 @@ def test_a_newer_one_day_answer_wins_over_an_older_multi_day_one(s3):
 @pytest.mark.parametrize("broken", ["missing envelope", "wrong day"])
 def test_a_broken_reference_fails_its_day_only_and_is_named(s3, broken):
     key = put_multi_day(s3, "NSE:SBIN-EQ", day_session(DAYS[1], range(375)))
-    ref_key = paths.raw_key("NSE:SBIN-EQ", DAYS[1], FETCHED + timedelta(days=2))
+    ref_key = paths.raw_key(Symbol.parse("NSE:SBIN-EQ"), DAYS[1], FETCHED + timedelta(days=2))
     if broken == "missing envelope":
         s3.delete_object(Bucket=RAW, Key=key)
         expected = f"s3://{RAW}/{key} does not exist"
     else:
-        other_day = paths.raw_key("NSE:SBIN-EQ", DAYS[2], FETCHED + timedelta(days=2))
+        other_day = paths.raw_key(Symbol.parse("NSE:SBIN-EQ"), DAYS[2], FETCHED + timedelta(days=2))
         s3.copy_object(Bucket=RAW, Key=ref_key, CopySource={"Bucket": RAW, "Key": other_day})
         expected = f"is for NSE:SBIN-EQ {DAYS[2]}, not NSE:SBIN-EQ {DAYS[1]}"
     put_envelope(s3, "NSE:M&M-EQ", session(range(375)))
@@ -315,7 +316,7 @@ def test_a_broken_reference_fails_its_day_only_and_is_named(s3, broken):
 def put_manifest(s3, prefix: str, symbol: str, dates: list[date]) -> None:
     body = {"symbol": symbol, "requests": 1, "raw_keys": [], "dates": [d.isoformat() for d in dates]}
     body.update(covered_from=None, covered_to=None)
-    s3.put_object(Bucket=RAW, Key=paths.ingested_manifest_key(prefix, symbol), Body=orjson.dumps(body))
+    s3.put_object(Bucket=RAW, Key=paths.ingested_manifest_key(prefix, Symbol.parse(symbol)), Body=orjson.dumps(body))
 
 
 def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
@@ -325,7 +326,7 @@ def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
     # M&M's answer had no candle: its day is handled as empty, so a stale processed day is cleared
     put_envelope(s3, "NSE:M&M-EQ", session(range(375)))
     run(s3, symbols=["NSE:M&M-EQ"])
-    s3.delete_object(Bucket=RAW, Key=paths.raw_key("NSE:M&M-EQ", DAY, FETCHED))
+    s3.delete_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse("NSE:M&M-EQ"), DAY, FETCHED))
     put_envelope(s3, "NSE:M&M-EQ", [], response={"s": "no_data"})
     put_manifest(s3, prefix, "NSE:M&M-EQ", [])
     s3.put_object(Bucket=RAW, Key=prefix + "NSE/not-a-manifest.txt", Body=b"ignored")
@@ -411,7 +412,7 @@ IST = ZoneInfo("Asia/Kolkata")
 
 
 def ledger_key(name: str, day: date) -> str:
-    return paths.coverage_key("NSE", name, day)
+    return paths.coverage_key(Symbol("NSE", name), day)
 
 
 def put_day(s3, symbol: str, day: date, clock: list[tuple[int, int]]) -> None:
@@ -429,7 +430,7 @@ def put_day(s3, symbol: str, day: date, clock: list[tuple[int, int]]) -> None:
         http_status=200,
         body=orjson.dumps({"s": "ok", "candles": rows}),
     )
-    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, fetched), Body=body)
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse(symbol), day, fetched), Body=body)
 
 
 def clock_range(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:

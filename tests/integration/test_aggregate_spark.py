@@ -20,6 +20,7 @@ from pricefeed.istime import ist_day_range
 from pricefeed.lake import paths
 from pricefeed.lake.envelope import build_envelope
 from pricefeed.simulator import market
+from pricefeed.symbol import Symbol
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is part of requirements/dev.lock")
 if shutil.which("java") is None:
@@ -67,7 +68,7 @@ def put_day(s3, symbol: str, day: date) -> None:
         http_status=200,
         body=orjson.dumps({"s": "ok", "candles": candles}),
     )
-    s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, fetched), Body=body)
+    s3.put_object(Bucket=RAW, Key=paths.raw_key(Symbol.parse(symbol), day, fetched), Body=body)
 
 
 def run_script(monkeypatch, *args: str) -> None:

@@ -22,6 +22,7 @@ from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import market
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -97,7 +98,7 @@ def key_date(key: str) -> date:
 
 
 def one_minute(aws, day: date) -> list[dict]:
-    key = paths.processed_key("1m", "NSE", "SBIN-EQ", day)
+    key = paths.processed_key("1m", Symbol("NSE", "SBIN-EQ"), day)
     return pq.read_table(io.BytesIO(aws.s3.get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()
 
 
@@ -127,7 +128,7 @@ def test_a_year_backfill_aggregated_through_its_manifest_has_bars_for_every_trad
         "15m": 25 * regular + 4,
         "1d": len(trading),
     }
-    manifest_key = paths.ingested_manifest_key("ohlcv/runs/backfill/ingested/", SYMBOL)
+    manifest_key = paths.ingested_manifest_key("ohlcv/runs/backfill/ingested/", Symbol.parse(SYMBOL))
     envelopes = json.loads(aws.s3.get_object(Bucket=RAW, Key=manifest_key)["Body"].read())["raw_keys"]
     closed_start = [k for k in envelopes if key_date(k) not in trading]
     # every trading day's object (envelope or reference) read once, plus an envelope starting on a closed day
@@ -158,7 +159,9 @@ def test_two_scheduled_runs_in_a_day_ask_only_what_is_new_and_leave_no_duplicate
     assert after_second["excluded"]["superseded"] == SETTLE_S // 60  # asked twice, the newer answer kept
     daily = pq.read_table(
         io.BytesIO(
-            aws.s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1d", "NSE", "SBIN-EQ", today))["Body"].read()
+            aws.s3.get_object(Bucket=PROCESSED, Key=paths.processed_key("1d", Symbol("NSE", "SBIN-EQ"), today))[
+                "Body"
+            ].read()
         )
     ).to_pylist()
     assert len(daily) == 1 and daily[0]["bars"] == 375

@@ -23,6 +23,7 @@ from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -136,7 +137,7 @@ def test_a_year_backfill_then_a_scheduled_catch_up_against_the_simulator(sim, cl
     assert scheduled["summary"]["requests"] == 1 and scheduled["summary"]["dates"] == len(trading_2025)
     written = {p["location"] for p in scheduled["aggregate"]["partitions"] if p.get("timeframe") == "1d"}
     assert len(written) == len(trading_2025)
-    key = paths.processed_key("1m", "NSE", "INFY-EQ", NOW.date())
+    key = paths.processed_key("1m", Symbol("NSE", "INFY-EQ"), NOW.date())
     rows = pq.read_table(io.BytesIO(aws[0].get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()
     assert [r["close"] for r in rows] == [c[4] / 100 for c in market.minute_candles(SEED, SYMBOL, NOW.date())]
 

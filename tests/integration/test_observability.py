@@ -18,7 +18,7 @@ import pytest
 from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
 
 from handlerkit import lambda_context as context
-from handlerkit import load_handler
+from handlerkit import load_handler, sample_event
 from pricefeed import metric_names
 from pricefeed.auth.fyers_oauth import Tokens
 from pricefeed.errors import InvalidSymbol, RateLimited
@@ -176,7 +176,7 @@ def raw_bucket(mocked_aws) -> str:
 
 def test_a_dead_letter_counts_one_on_the_dead_letters_metric(raw_bucket, monkeypatch, capsys):
     app = load_handler("record_failure", monkeypatch, {"RAW_BUCKET": raw_bucket})
-    event = json.loads((ROOT / "events/record_failure.json").read_text())
+    event = sample_event("record_failure")
 
     result = app.handler(event, context("RecordFailureFunction"))
 
@@ -192,7 +192,7 @@ def test_the_plan_counts_unknown_symbols_as_dead_letters(monkeypatch, capsys):
     monkeypatch.setattr(app.Settings, "require", lambda self, *names: self)
     monkeypatch.setattr(app.boto3, "client", lambda name: None)
 
-    app.handler(json.loads((ROOT / "events/plan_run.json").read_text()), context("PlanRunFunction"))
+    app.handler(sample_event("plan_run"), context("PlanRunFunction"))
 
     assert emitted(capsys.readouterr().out) == {("DeadLetters", (("service", "plan_run"),)): [1.0]}
 
@@ -242,7 +242,7 @@ def ingest(mocked_aws, raw_bucket, monkeypatch):
 
 def test_an_ingest_reports_its_fyers_requests_and_candles_and_no_secret(ingest, capsys):
     app, sim, tokens = ingest
-    event = json.loads((ROOT / "events/ingest_symbol.json").read_text())
+    event = sample_event("ingest_symbol")
 
     summary = app.handler(event, context("IngestSymbolFunction"))
 
@@ -259,7 +259,7 @@ def test_an_ingest_reports_its_fyers_requests_and_candles_and_no_secret(ingest, 
 
 def test_an_ingest_refused_as_unknown_counts_a_failure_not_a_429(ingest, capsys):
     app, _, _ = ingest
-    event = {**json.loads((ROOT / "events/ingest_symbol.json").read_text()), "symbol": "NSE:DELISTEDXYZ-EQ"}
+    event = {**sample_event("ingest_symbol"), "symbol": "NSE:DELISTEDXYZ-EQ"}
 
     with pytest.raises(InvalidSymbol):
         app.handler(event, context("IngestSymbolFunction"))
@@ -274,7 +274,7 @@ def test_an_ingest_that_hits_fyers_429_counts_one_rate_limited(ingest, monkeypat
         raise RateLimited("history: HTTP 429", http_status=429)
 
     monkeypatch.setattr(app.IngestWorker, "ingest", lambda self, request: answered_429(request))
-    event = json.loads((ROOT / "events/ingest_symbol.json").read_text())
+    event = sample_event("ingest_symbol")
 
     with pytest.raises(RateLimited, match="attempt 1"):
         app.handler(event, context("IngestSymbolFunction"))

@@ -18,7 +18,7 @@ from pricefeed.cli.main import app
 from pricefeed.lake import paths
 from pricefeed.lake import storage as lake
 from pricefeed.lake.envelope import build_envelope
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2025, 11, 25)
@@ -38,13 +38,12 @@ def export_day(root: Path, symbol: str, minutes: int) -> None:
         http_status=200,
         body=orjson.dumps({"s": "ok", "candles": rows}),
     )
-    day = build_bars(symbol, DAY, [parse_envelope(raw, source="s3://raw/k")])
-    exchange, name = split_symbol(symbol)
+    day = build_bars(Symbol.parse(symbol), DAY, [parse_envelope(raw, source="s3://raw/k")])
     for timeframe, table in day.tables.items():
-        target = root / "processed" / paths.processed_key(timeframe, exchange, name, DAY)
+        target = root / "processed" / paths.processed_key(timeframe, day.symbol, DAY)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(lake.parquet_bytes(table))
-    ledger = root / "processed" / paths.coverage_key(exchange, name, DAY)
+    ledger = root / "processed" / paths.coverage_key(day.symbol, DAY)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     ledger.write_bytes(lake.parquet_bytes(day_coverage(day).table()))
 

@@ -112,7 +112,7 @@ def test_the_shipped_ticker_list_is_all_listed_except_its_deliberately_delisted_
     master = parse_master(fetch_url(f"{sim.url}/sym_details/NSE_CM.csv"), segment="NSE_CM", source="sim")
     known, unknown = validate(tickers.symbols, {"NSE_CM": master})
     assert [u["symbol"] for u in unknown] == ["NSE:DELISTEDCO-EQ"]
-    assert known == ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:M&M-EQ"]
+    assert [str(s) for s in known] == ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:M&M-EQ"]
 
 
 def login(sim) -> str:

@@ -14,6 +14,7 @@ from pricefeed.aggregate.bars import BAR_SCHEMA, build_bars
 from pricefeed.aggregate.candles import parse_envelope
 from pricefeed.errors import InvalidInput
 from pricefeed.lake.envelope import build_envelope
+from pricefeed.symbol import Symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2025, 11, 25)
@@ -40,7 +41,7 @@ def bars_of(envelopes: list[tuple[list, datetime]], symbol: str = SYMBOL):
         parse_envelope(raw_envelope(rows, fetched, symbol), source=f"s3://raw/k{i}")
         for i, (rows, fetched) in enumerate(envelopes)
     ]
-    return build_bars(symbol, DAY, parsed)
+    return build_bars(Symbol.parse(symbol), DAY, parsed)
 
 
 def full_session(close_offset: float = 0.0) -> list:
@@ -103,4 +104,4 @@ def test_nothing_usable_gives_empty_tables():
 def test_an_envelope_of_another_symbol_is_refused():
     parsed = parse_envelope(raw_envelope([], AFTER_CLOSE, "NSE:SBIN-EQ"), source="s3://raw/other")
     with pytest.raises(InvalidInput, match="s3://raw/other"):
-        build_bars(SYMBOL, DAY, [parsed])
+        build_bars(Symbol.parse(SYMBOL), DAY, [parsed])

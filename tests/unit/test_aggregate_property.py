@@ -31,6 +31,7 @@ from pricefeed.aggregate.job import aggregate_symbol_day
 from pricefeed.lake import paths
 from pricefeed.lake import storage as lake
 from pricefeed.lake.envelope import build_envelope, build_reference
+from pricefeed.symbol import Symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 D1, D2 = date(2025, 11, 25), date(2025, 11, 26)  # a Tuesday and a Wednesday, both NSE trading days
@@ -234,7 +235,7 @@ def store(s3, answer: dict) -> None:
         body=orjson.dumps({"s": "ok", "code": 200, "message": "", "candles": answer["rows"]}),
         last_trading_date=answer["last"],
     )
-    key = paths.raw_key(SYMBOL, answer["first"], answer["fetched_at"])
+    key = paths.raw_key(Symbol.parse(SYMBOL), answer["first"], answer["fetched_at"])
     s3.put_object(Bucket=RAW, Key=key, Body=body)
     if answer["last"] != answer["first"]:
         reference_body = build_reference(
@@ -245,7 +246,8 @@ def store(s3, answer: dict) -> None:
             range_to=answer["range_to"],
             fetched_at=answer["fetched_at"],
         )
-        s3.put_object(Bucket=RAW, Key=paths.raw_key(SYMBOL, answer["last"], answer["fetched_at"]), Body=reference_body)
+        key = paths.raw_key(Symbol.parse(SYMBOL), answer["last"], answer["fetched_at"])
+        s3.put_object(Bucket=RAW, Key=key, Body=reference_body)
 
 
 def processed_files(s3) -> dict[str, bytes]:
@@ -277,16 +279,17 @@ def test_the_job_matches_the_reference_and_reruns_byte_for_byte():
             received = sum(len(a["rows"]) for a in generated)
             accounted = 0
             for day in (D1, D2):
-                outcome = aggregate_symbol_day(s3, RAW, PROCESSED, SYMBOL, day)
+                outcome = aggregate_symbol_day(s3, RAW, PROCESSED, Symbol.parse(SYMBOL), day)
                 expected, excluded = reference(generated, day)
                 covering = any(a["first"] <= day <= a["last"] for a in generated)
                 assert outcome.status == ("no_raw" if not covering else "written" if expected["1m"] else "empty")
                 if covering:
                     assert outcome.excluded == {reason: excluded[reason] for reason in EXCLUSION_REASONS}, day
                 for timeframe, rows in expected.items():
-                    key = paths.processed_key(timeframe, EXCHANGE, NAME, day)
+                    key = paths.processed_key(timeframe, Symbol(EXCHANGE, NAME), day)
                     if not rows:
-                        assert not lake.list_keys(s3, PROCESSED, paths.processed_prefix(timeframe, EXCHANGE, NAME, day))
+                        prefix = paths.processed_prefix(timeframe, Symbol(EXCHANGE, NAME), day)
+                        assert not lake.list_keys(s3, PROCESSED, prefix)
                         continue
                     table = pq.read_table(io.BytesIO(lake.read_bytes(s3, PROCESSED, key)))
                     assert table.to_pylist() == rows, (day, timeframe)
@@ -296,7 +299,7 @@ def test_the_job_matches_the_reference_and_reruns_byte_for_byte():
 
             first_run = processed_files(s3)
             for day in (D1, D2):  # a fresh run (no shared cache) rewrites the same files with the same bytes
-                aggregate_symbol_day(s3, RAW, PROCESSED, SYMBOL, day)
+                aggregate_symbol_day(s3, RAW, PROCESSED, Symbol.parse(SYMBOL), day)
             assert processed_files(s3) == first_run
 
         check()
@@ -306,7 +309,7 @@ def check_coverage(s3, day: date, stored: int) -> None:
     """The coverage ledger's row, where the job writes one (only the generic column names are relied on)."""
     if not hasattr(paths, "coverage_key"):
         return
-    key = paths.coverage_key(EXCHANGE, NAME, day)
+    key = paths.coverage_key(Symbol(EXCHANGE, NAME), day)
     if stored == 0:
         return  # an empty day's ledger row is the ledger's own business (tested with it)
     [row] = pq.read_table(io.BytesIO(lake.read_bytes(s3, PROCESSED, key))).to_pylist()
@@ -336,9 +339,9 @@ def test_the_same_envelopes_give_the_same_parquet_bytes(generated):
                 body=orjson.dumps({"s": "ok", "candles": answer["rows"]}),
                 last_trading_date=answer["last"],
             )
-            source = f"s3://raw/{paths.raw_key(SYMBOL, D1, answer['fetched_at'])}"
+            source = f"s3://raw/{paths.raw_key(Symbol.parse(SYMBOL), D1, answer['fetched_at'])}"
             parsed.append(parse_envelope(body, source=source, trading_date=D1))
-        day = build_bars(SYMBOL, D1, parsed)
+        day = build_bars(Symbol.parse(SYMBOL), D1, parsed)
         return {tf: lake.parquet_bytes(day.tables[tf]) for tf in paths.TIMEFRAMES}
 
     assert day_bytes(generated) == day_bytes(list(reversed(generated)))

@@ -54,7 +54,7 @@ def test_session_open_is_0915_ist_whatever_the_host_tz():
 
 def test_metadata_and_columns():
     parsed = parse_envelope(envelope([candle(0), candle(1, 100.25, 7)]), source=SOURCE)
-    assert (parsed.symbol, parsed.trading_date, parsed.source) == ("NSE:SBIN-EQ", DAY, SOURCE)
+    assert (str(parsed.symbol), parsed.trading_date, parsed.source) == ("NSE:SBIN-EQ", DAY, SOURCE)
     assert parsed.fetched_at == datetime(2025, 11, 25, 12, tzinfo=UTC)
     assert parsed.ts.tolist() == [OPEN, OPEN + 60]
     assert parsed.close.tolist() == [100.5, 100.25]

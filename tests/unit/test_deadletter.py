@@ -9,6 +9,7 @@ import pytest
 from pricefeed.errors import InvalidInput
 from pricefeed.ingest.dead_letters import Failure, failure_from_catch, record_failure, with_attempt
 from pricefeed.lake import paths
+from pricefeed.symbol import Symbol
 
 BUCKET = "pricefeed-raw"
 FAILED_AT = datetime(2026, 11, 25, 10, 15, 0, 250000, tzinfo=UTC)
@@ -109,7 +110,7 @@ def test_a_failure_is_written_as_a_dead_letter_at_the_errors_path(s3):
     # When its failure is recorded
     result = record_failure(failure_event(), s3=s3, raw_bucket=BUCKET, now=FAILED_AT)
     # Then the dead letter lies where the operator looks for it
-    key = paths.dead_letter_key("NSE:M&M-EQ", date(2026, 11, 25), FAILED_AT)
+    key = paths.dead_letter_key(Symbol.parse("NSE:M&M-EQ"), date(2026, 11, 25), FAILED_AT)
     assert result == {"dead_letter_key": key}
     obj = s3.get_object(Bucket=BUCKET, Key=key)
     assert obj["ContentType"] == "application/json"

@@ -41,7 +41,7 @@ from pricefeed.ingest.tickers import parse_ticker_csv
 from pricefeed.istime import MINUTE_HISTORY_START
 from pricefeed.lake.envelope import RawReference, build_envelope, build_reference
 from pricefeed.simulator.timeutil import session_open as session_open_epoch  # 09:15 IST of a date
-from pricefeed.symbol import normalize_symbol, split_symbol
+from pricefeed.symbol import Symbol, normalize_symbol
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -407,7 +407,7 @@ DAY_PREFIX = "ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/year=2025/month=11/day=25/"
 def test_a_days_raw_objects_are_read_or_fail_naming_the_object(bodies):
     objects = {f"{DAY_PREFIX}ingest-{i}.json": body for i, body in enumerate(bodies)}
     s3 = FakeS3(objects)
-    keys = raw_day_keys(s3, "raw", "NSE:SBIN-EQ", DAY)
+    keys = raw_day_keys(s3, "raw", Symbol.parse("NSE:SBIN-EQ"), DAY)
     got = named(lambda: day_envelopes(EnvelopeCache(s3, "raw"), keys, "NSE:SBIN-EQ", DAY), "s3://raw/ohlcv/raw/")
     if not isinstance(got, PricefeedError):
         for candles in got:
@@ -739,8 +739,7 @@ def check_tickers(result, source: str, text: str | None = None) -> None:
         assert len(result.symbols) + result.duplicates + len(result.rejected) == sum(1 for row in rows if row)
     assert result.symbols and len(set(result.symbols)) == len(result.symbols)
     for symbol in result.symbols:
-        split_symbol(symbol)
-        assert symbol == normalize_symbol(symbol)
+        assert isinstance(symbol, Symbol) and str(symbol) == normalize_symbol(str(symbol))
     assert result.duplicates >= 0
     for rejected in result.rejected:
         assert isinstance(rejected["line"], int) and rejected["line"] >= 2
@@ -996,7 +995,7 @@ def test_glue_job_arguments_give_a_run_or_name_the_argument(glue_lake):
             assert not calls
             return
         (call,) = calls
-        assert call["raw_bucket"] == "raw" and call["symbols"] == ["NSE:SBIN-EQ"]
+        assert call["raw_bucket"] == "raw" and call["symbols"] == [Symbol("NSE", "SBIN-EQ")]
         assert call["dates"] is None or all(type(d) is date for d in call["dates"])
 
     run()

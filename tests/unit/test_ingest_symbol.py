@@ -22,6 +22,7 @@ from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import market
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -89,7 +90,9 @@ def run(aws, client: FakeFyers, first: str, last: str | None = None, *, incremen
 def raw_objects(aws) -> dict[str, dict]:
     keys = [
         o["Key"]
-        for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=RAW, Prefix=paths.raw_symbol_prefix(SYMBOL))
+        for page in aws.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=RAW, Prefix=paths.raw_symbol_prefix(Symbol.parse(SYMBOL))
+        )
         for o in page.get("Contents", [])
     ]
     return {k: json.loads(aws.s3.get_object(Bucket=RAW, Key=k)["Body"].read()) for k in keys}
@@ -101,7 +104,7 @@ def key_date(key: str) -> date:
 
 
 def manifest(aws) -> dict:
-    key = paths.ingested_manifest_key(PREFIX, SYMBOL)
+    key = paths.ingested_manifest_key(PREFIX, Symbol.parse(SYMBOL))
     return json.loads(aws.s3.get_object(Bucket=RAW, Key=key)["Body"].read())
 
 
@@ -139,7 +142,7 @@ def test_a_year_backfill_is_four_requests_and_every_date_has_a_raw_object_under_
     }
     assert summary == {"symbol": SYMBOL, "candles": minutes, "requests": 4, "dates": len(trading_days)}
     assert 375 * (len(trading_days) - 1) < minutes < 375 * len(trading_days)  # Diwali 2025: a Muhurat hour
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 1, 1) - 1
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 1, 1) - 1
 
 
 def test_each_envelope_holds_fyers_answer_verbatim_and_says_which_dates_it_covers(aws):
@@ -164,7 +167,7 @@ def test_a_range_entirely_before_minute_history_asks_nothing_and_says_so(aws):
     assert client.calls == [] and raw_objects(aws) == {}
     assert summary["requests"] == 0 and "2017-07-03" in summary["note"]
     assert manifest(aws)["requests"] == 0 and manifest(aws)["covered_from"] is None
-    assert aws.watermarks.get(SYMBOL) is None
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) is None
 
 
 def test_scheduled_runs_ask_only_from_the_last_stored_minute(aws):
@@ -173,13 +176,13 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute(aws):
     run(aws, first, today, incremental=True, now=first.now)
     assert first.calls == [(ist(2026, 11, 26), ist(2026, 11, 26, 11, 59, 59))]
     # The market was live up to the end of the range: its last SETTLE_S are asked again next time.
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 11, 26, 12, 0) - 1 - SETTLE_S
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 11, 26, 12, 0) - 1 - SETTLE_S
 
     second = FakeFyers(datetime(2026, 11, 26, 16, 0, 10, tzinfo=IST))
     run(aws, second, today, incremental=True, now=second.now)
     assert second.calls == [(ist(2026, 11, 26, 11, 58), ist(2026, 11, 26, 15, 59, 59))]
     # After the close the range's end is quiet: stored through its last second.
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 11, 26, 15, 59, 59)
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 11, 26, 15, 59, 59)
 
     again = FakeFyers(datetime(2026, 11, 26, 16, 0, 50, tzinfo=IST))  # same minute: nothing new has ended
     summary = run(aws, again, today, incremental=True, now=again.now)
@@ -192,7 +195,7 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute(aws):
 
 
 def test_a_scheduled_run_after_missed_days_catches_up_in_one_request(aws):
-    aws.watermarks.advance(SYMBOL, ist(2026, 11, 21) - 1, "older")  # last stored: Friday the 20th
+    aws.watermarks.advance(Symbol.parse(SYMBOL), ist(2026, 11, 21) - 1, "older")  # last stored: Friday the 20th
     client = FakeFyers()
     summary = run(aws, client, "2026-11-26", incremental=True)
     assert client.calls == [(ist(2026, 11, 21), ist(2026, 11, 26, 17, 0) - 1)]
@@ -203,33 +206,33 @@ def test_a_scheduled_run_after_missed_days_catches_up_in_one_request(aws):
 
 
 def test_a_crash_after_two_of_four_windows_leaves_the_watermark_so_the_retry_asks_again(aws):
-    aws.watermarks.advance(SYMBOL, ist(2025, 1, 1) - 1, "older")
+    aws.watermarks.advance(Symbol.parse(SYMBOL), ist(2025, 1, 1) - 1, "older")
     crashing = FakeFyers(fail_on=3)
 
     with pytest.raises(TransientFyersError):
         run(aws, crashing, "2025-01-01", "2025-12-31")
 
     assert crashing.calls == request_windows(ist(2025, 1, 1), ist(2026, 1, 1) - 1)[:3]
-    assert aws.watermarks.get(SYMBOL) == ist(2025, 1, 1) - 1
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2025, 1, 1) - 1
     assert not aws.s3.list_objects_v2(Bucket=RAW, Prefix=PREFIX).get("KeyCount")  # no manifest: nothing to aggregate
     retry = FakeFyers(NOW + timedelta(minutes=1))
     run(aws, retry, "2025-01-01", "2025-12-31", now=retry.now)
     assert retry.calls == request_windows(ist(2025, 1, 1), ist(2026, 1, 1) - 1)
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 1, 1) - 1
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 1, 1) - 1
 
 
 def test_a_crashed_scheduled_catch_up_resumes_from_the_same_watermark(aws):
     watermark = ist(2026, 7, 1) - 1
-    aws.watermarks.advance(SYMBOL, watermark, "older")
+    aws.watermarks.advance(Symbol.parse(SYMBOL), watermark, "older")
     crashing = FakeFyers(fail_on=2)  # 149 dates: two windows
     with pytest.raises(TransientFyersError):
         run(aws, crashing, "2026-11-26", incremental=True)
-    assert aws.watermarks.get(SYMBOL) == watermark
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == watermark
 
     retry = FakeFyers()
     run(aws, retry, "2026-11-26", incremental=True)
     assert retry.calls == crashing.calls and retry.calls[0][0] == watermark + 1
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 11, 26, 17, 0) - 1
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 11, 26, 17, 0) - 1
 
 
 def test_no_data_is_a_stored_answer_that_moves_the_watermark(aws):
@@ -241,7 +244,7 @@ def test_no_data_is_a_stored_answer_that_moves_the_watermark(aws):
     assert sorted(key_date(k) for k in objects) == [date(2026, 11, 21), date(2026, 11, 22)]
     assert summary == {"symbol": SYMBOL, "candles": 0, "requests": 1, "dates": 0}
     assert manifest(aws)["dates"] == [] and manifest(aws)["requests"] == 1
-    assert aws.watermarks.get(SYMBOL) == ist(2026, 11, 23) - 1
+    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 11, 23) - 1
 
 
 def test_a_candle_still_forming_is_kept_raw_but_never_counted_as_a_stored_day(aws):

@@ -12,6 +12,7 @@ from pricefeed.aggregate.candles import EXCLUSION_REASONS, parse_envelope
 from pricefeed.aggregate.ledger import LEDGER_SCHEMA, day_coverage, summarize
 from pricefeed.lake import storage as lake
 from pricefeed.lake.envelope import build_envelope
+from pricefeed.symbol import Symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 SYMBOL = "NSE:SBIN-EQ"
@@ -30,7 +31,7 @@ def coverage_of(day: date, clock: list[tuple[int, int]], symbol: str = SYMBOL):
         http_status=200,
         body=orjson.dumps({"s": "ok", "candles": rows}),
     )
-    return day_coverage(build_bars(symbol, day, [parse_envelope(raw, source="test")]))
+    return day_coverage(build_bars(Symbol.parse(symbol), day, [parse_envelope(raw, source="test")]))
 
 
 def minutes(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:

@@ -2,13 +2,13 @@
 
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from handlerkit import sample_event
 from pricefeed.errors import InvalidInput
 from pricefeed.ingest.symbol_range import IngestRequest, plan_range
 from pricefeed.lake.envelope import (
@@ -19,6 +19,7 @@ from pricefeed.lake.envelope import (
     is_reference,
     parse_reference,
 )
+from pricefeed.symbol import Symbol
 
 IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 11, 25)
@@ -158,7 +159,7 @@ def test_a_reference_names_the_envelope_the_day_and_the_request():
     }
     assert is_reference(doc) and not is_reference(json.loads(envelope(b"{}")))
     assert parse_reference(doc, source="s3://raw/x") == RawReference(
-        ENVELOPE_KEY, "NSE:SBIN-EQ", date(2026, 11, 26), 1_795_545_000, 1_795_717_799, FETCHED
+        ENVELOPE_KEY, Symbol("NSE", "SBIN-EQ"), date(2026, 11, 26), 1_795_545_000, 1_795_717_799, FETCHED
     )
 
 
@@ -188,13 +189,13 @@ ITEM = {"symbol": "NSE:SBIN-EQ", "from": "2026-11-20", "to": "2026-11-26", "incr
 def test_a_map_item_becomes_a_request():
     item = {**ITEM, "attempt": 2, "ingested_prefix": "ohlcv/runs/r1/ingested/"}
     assert IngestRequest.parse(item) == IngestRequest(
-        "NSE:SBIN-EQ", date(2026, 11, 20), date(2026, 11, 26), False, "r1", 2, "ohlcv/runs/r1/ingested/"
+        Symbol.parse("NSE:SBIN-EQ"), date(2026, 11, 20), date(2026, 11, 26), False, "r1", 2, "ohlcv/runs/r1/ingested/"
     )
 
 
 def test_the_legacy_single_date_item_is_that_one_day_explicitly():
     request = IngestRequest.parse({"symbol": "NSE:SBIN-EQ", "date": "2026-11-25", "run_id": "r1"})
-    assert request == IngestRequest("NSE:SBIN-EQ", DAY, DAY, False, "r1")
+    assert request == IngestRequest(Symbol.parse("NSE:SBIN-EQ"), DAY, DAY, False, "r1")
     assert request.trading_date == DAY
 
 
@@ -245,11 +246,11 @@ def ist_epoch(*args) -> int:
 
 
 def explicit(first: date, last: date | None = None) -> IngestRequest:
-    return IngestRequest("NSE:SBIN-EQ", first, last or first)
+    return IngestRequest(Symbol.parse("NSE:SBIN-EQ"), first, last or first)
 
 
 def incremental(day: date) -> IngestRequest:
-    return IngestRequest("NSE:SBIN-EQ", day, day, incremental=True)
+    return IngestRequest(Symbol.parse("NSE:SBIN-EQ"), day, day, incremental=True)
 
 
 def test_a_past_day_is_asked_for_whole_from_ist_midnight_to_its_last_second():
@@ -364,7 +365,6 @@ def test_a_scheduled_run_of_a_day_that_is_over_stops_at_its_end():
 
 
 # --- the sample events (events/ingest_symbol*.json) --------------------------------------------------
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.mark.parametrize(
@@ -377,8 +377,8 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
     ],
 )
 def test_every_sample_ingest_event_parses(name, first, last, scheduled):
-    request = IngestRequest.parse(json.loads((EVENTS / name).read_text()))
-    assert (request.symbol, request.from_date, request.to_date, request.incremental) == (
+    request = IngestRequest.parse(sample_event(name.removesuffix(".json")))
+    assert (str(request.symbol), request.from_date, request.to_date, request.incremental) == (
         "NSE:SBIN-EQ",
         first,
         last,

@@ -21,7 +21,7 @@ from pricefeed.lake import paths
 from pricefeed.ops.report import figures, lake_reader, model
 from pricefeed.ops.report.page import render_html
 from pricefeed.simulator.market import minute_candles
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 DAY = date(2026, 11, 25)  # a Wednesday, an NSE session 09:15-15:30 IST
 
@@ -37,15 +37,14 @@ def write_day(lake: Path, symbol: str, day: date = DAY, *, gap: tuple[str, str] 
     candles = [c for c in minute_candles(0, symbol, day) if not hole[0] <= c[0] < hole[1]]
     cols = np.array(candles, dtype=np.int64).T
     envelope = EnvelopeCandles(
-        source="test", symbol=symbol, trading_date=day, fetched_at=datetime(2026, 11, 25, 12, tzinfo=UTC),
+        source="test", symbol=Symbol.parse(symbol), trading_date=day, fetched_at=datetime(2026, 11, 25, 12, tzinfo=UTC),
         received=len(candles), ts=cols[0], open=cols[1] / 100, high=cols[2] / 100, low=cols[3] / 100,
         close=cols[4] / 100, volume=cols[5], excluded={},
     )
-    built = build_bars(symbol, day, [envelope])
-    exchange, name = split_symbol(symbol)
+    built = build_bars(Symbol.parse(symbol), day, [envelope])
     for timeframe, table in built.tables.items():
-        _write_parquet(lake / "processed" / paths.processed_key(timeframe, exchange, name, day), table)
-    _write_parquet(lake / "processed" / paths.coverage_key(exchange, name, day), day_coverage(built).table())
+        _write_parquet(lake / "processed" / paths.processed_key(timeframe, built.symbol, day), table)
+    _write_parquet(lake / "processed" / paths.coverage_key(built.symbol, day), day_coverage(built).table())
 
 
 def _write_parquet(path: Path, table) -> None:
@@ -55,7 +54,7 @@ def _write_parquet(path: Path, table) -> None:
 
 def write_dead_letter(lake: Path, symbol: str, error_type: str, message: str, day: date = DAY, attempts: int = 5):
     failed_at = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
-    path = lake / "raw" / paths.dead_letter_key(symbol, day, failed_at)
+    path = lake / "raw" / paths.dead_letter_key(Symbol.parse(symbol), day, failed_at)
     path.parent.mkdir(parents=True, exist_ok=True)
     letter = {"symbol": symbol, "trading_date": day.isoformat(), "run_id": "run-1", "error_type": error_type,
               "error_message": message, "attempts": attempts, "failed_at": "2026-11-25T11:00:00.000000Z"}

@@ -22,6 +22,8 @@ from pricefeed.fyers.symbol_master import (
     segments_of,
     validate,
 )
+from pricefeed.ingest.tickers import parse_ticker_csv
+from pricefeed.symbol import Symbol
 
 BUCKET = "pricefeed-raw"
 BASE_URL = "https://public.fyers.example/sym_details"
@@ -68,13 +70,13 @@ TICKERS = frozenset({"NSE:SBIN-EQ", "NSE:M&M-EQ", "NSE:NIFTY50-INDEX"})
     ],
 )
 def test_each_symbol_is_looked_up_in_the_segment_file_that_lists_it(symbol, segments):
-    assert segments_of(symbol) == segments
+    assert segments_of(Symbol.parse(symbol)) == segments
 
 
 def test_a_list_needs_each_segment_once_in_a_fixed_order():
-    symbols = ["MCX:CRUDEOIL20OCTFUT", "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:USDINR20OCTFUT", "BSE:SBIN-A"]
+    symbols = parsed("MCX:CRUDEOIL20OCTFUT", "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:USDINR20OCTFUT", "BSE:SBIN-A")
     assert segments_for(symbols) == ["NSE_CM", "NSE_FO", "NSE_CD", "BSE_CM", "MCX_COM"]
-    assert segments_for(["NSE:SBIN-EQ", "NSE:M&M-EQ"]) == ["NSE_CM"]  # an equity list downloads one file
+    assert segments_for(parsed("NSE:SBIN-EQ", "NSE:M&M-EQ")) == ["NSE_CM"]  # an equity list downloads one file
     assert segments_for([]) == []
 
 
@@ -136,16 +138,20 @@ def test_tickers_are_upper_cased_like_the_ticker_list():
 
 
 # --- validate -------------------------------------------------------------------------------------
+def parsed(*texts: str) -> list[Symbol]:
+    return [Symbol.parse(text) for text in texts]
+
+
 def masters(**segments: set[str]) -> dict[str, SymbolMaster]:
     return {name: SymbolMaster(name, frozenset(tickers), 9, len(tickers), "test") for name, tickers in segments.items()}
 
 
 def test_known_and_unknown_keep_the_list_order_and_say_which_segment_was_searched():
     known, unknown = validate(
-        ["NSE:SBIN-EQ", "NSE:DELISTEDCO-EQ", "NSE:M&M-EQ", "NSE:NIFTY99OCTFUT"],
+        parsed("NSE:SBIN-EQ", "NSE:DELISTEDCO-EQ", "NSE:M&M-EQ", "NSE:NIFTY99OCTFUT"),
         masters(NSE_CM={"NSE:SBIN-EQ", "NSE:M&M-EQ"}, NSE_FO={"NSE:NIFTY20OCTFUT"}),
     )
-    assert known == ["NSE:SBIN-EQ", "NSE:M&M-EQ"]
+    assert known == parsed("NSE:SBIN-EQ", "NSE:M&M-EQ")
     assert unknown == [
         {
             "symbol": "NSE:DELISTEDCO-EQ",
@@ -161,29 +167,28 @@ def test_known_and_unknown_keep_the_list_order_and_say_which_segment_was_searche
 
 
 def test_a_currency_future_is_known_if_either_derivatives_file_lists_it():
-    known, unknown = validate(["NSE:USDINR20OCTFUT"], masters(NSE_FO=set(), NSE_CD={"NSE:USDINR20OCTFUT"}))
-    assert (known, unknown) == (["NSE:USDINR20OCTFUT"], [])
-    _, unknown = validate(["NSE:EURINR20OCTFUT"], masters(NSE_FO=set(), NSE_CD=set()))
+    known, unknown = validate(parsed("NSE:USDINR20OCTFUT"), masters(NSE_FO=set(), NSE_CD={"NSE:USDINR20OCTFUT"}))
+    assert (known, unknown) == (parsed("NSE:USDINR20OCTFUT"), [])
+    _, unknown = validate(parsed("NSE:EURINR20OCTFUT"), masters(NSE_FO=set(), NSE_CD=set()))
     assert unknown[0]["reason"] == "is not in the Fyers symbol master segments NSE_FO or NSE_CD"
 
 
-def test_case_and_whitespace_duplicates_collapse_onto_the_first_spelling():
-    known, unknown = validate(
-        ["NSE:SBIN-EQ", " nse:sbin-eq ", "NSE:Gone-EQ", "NSE:GONE-EQ"], masters(NSE_CM={"NSE:SBIN-EQ"})
-    )
-    assert known == ["NSE:SBIN-EQ"]
+def test_case_and_whitespace_duplicates_of_a_ticker_list_collapse_onto_the_first_spelling():
+    tickers = parse_ticker_csv("symbol\nNSE:SBIN-EQ\n nse:sbin-eq \nNSE:Gone-EQ\nNSE:GONE-EQ\n")
+    known, unknown = validate(tickers.symbols, masters(NSE_CM={"NSE:SBIN-EQ"}))
+    assert known == parsed("NSE:SBIN-EQ")
     assert [u["symbol"] for u in unknown] == ["NSE:GONE-EQ"]
 
 
 def test_an_exchange_without_a_master_is_unknown_with_a_reason():
-    known, unknown = validate(["NFO:NIFTY20OCTFUT"], {})
+    known, unknown = validate(parsed("NFO:NIFTY20OCTFUT"), {})
     assert known == []
     assert unknown[0]["segments"] == [] and "exchange NFO" in unknown[0]["reason"]
 
 
 def test_a_master_that_was_not_loaded_is_a_programming_error_not_an_unknown_symbol():
     with pytest.raises(ValueError, match="no symbol master loaded for MCX_COM"):
-        validate(["MCX:GOLD20DECFUT"], masters(NSE_CM=set()))
+        validate(parsed("MCX:GOLD20DECFUT"), masters(NSE_CM=set()))
 
 
 # --- load_master: once per IST day, cached in the raw bucket ----------------------------------------

@@ -10,6 +10,11 @@ from pricefeed.errors import InvalidInput
 from pricefeed.ingest.tickers import parse_ticker_csv
 
 
+def texts(symbols) -> list[str]:
+    """The symbols as Fyers spells them."""
+    return [str(s) for s in symbols]
+
+
 def test_symbols_come_from_the_symbol_column_in_file_order_other_columns_ignored():
     # Given a list with a name and sector beside each symbol
     text = (
@@ -18,7 +23,7 @@ def test_symbols_come_from_the_symbol_column_in_file_order_other_columns_ignored
     # When it is parsed
     tickers = parse_ticker_csv(text)
     # Then only the symbols are kept, in the order the operator wrote them
-    assert tickers.symbols == ["NSE:RELIANCE-EQ", "NSE:SBIN-EQ", "NSE:M&M-EQ"]
+    assert texts(tickers.symbols) == ["NSE:RELIANCE-EQ", "NSE:SBIN-EQ", "NSE:M&M-EQ"]
     assert tickers.rejected == []
     assert tickers.duplicates == 0
 
@@ -26,16 +31,16 @@ def test_symbols_come_from_the_symbol_column_in_file_order_other_columns_ignored
 @pytest.mark.parametrize("header", ["symbol", "Symbol", "SYMBOL", " symbol ", "  Symbol\t"])
 def test_the_symbol_header_is_found_whatever_its_case_or_spacing(header):
     tickers = parse_ticker_csv(f"{header},name\nNSE:SBIN-EQ,SBI\n")
-    assert tickers.symbols == ["NSE:SBIN-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ"]
 
 
 def test_a_byte_order_mark_from_excel_does_not_hide_the_header():
     tickers = parse_ticker_csv("\ufeffsymbol\r\nNSE:SBIN-EQ\r\nNSE:INFY-EQ\r\n")
-    assert tickers.symbols == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
 
 
 def test_values_are_trimmed():
-    assert parse_ticker_csv("symbol\n  NSE:SBIN-EQ  \n").symbols == ["NSE:SBIN-EQ"]
+    assert texts(parse_ticker_csv("symbol\n  NSE:SBIN-EQ  \n").symbols) == ["NSE:SBIN-EQ"]
 
 
 def test_blank_symbols_are_reported_with_their_line_numbers_and_skipped():
@@ -44,7 +49,7 @@ def test_blank_symbols_are_reported_with_their_line_numbers_and_skipped():
     # When it is parsed
     tickers = parse_ticker_csv(text)
     # Then the good rows are kept and each blank one is reported by line
-    assert tickers.symbols == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
     assert tickers.rejected == [
         {"line": 3, "value": "", "reason": "blank symbol"},
         {"line": 5, "value": "", "reason": "blank symbol"},
@@ -60,7 +65,7 @@ def test_empty_lines_are_skipped_silently_but_still_counted_in_line_numbers():
     # Given empty lines between rows (csv skips them; they are not rows at all)
     tickers = parse_ticker_csv("symbol\n\nNSE:SBIN-EQ\n\n\nNSE:bad sym\n")
     # Then nothing is reported for them, and the bad row's line number is its real line in the file
-    assert tickers.symbols == ["NSE:SBIN-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ"]
     assert [r["line"] for r in tickers.rejected] == [6]
 
 
@@ -70,7 +75,7 @@ def test_malformed_symbols_are_reported_not_fatal():
     # When it is parsed
     tickers = parse_ticker_csv(text)
     # Then the run goes on with the valid ones, and each bad one is named with its line and reason
-    assert tickers.symbols == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
     assert [(r["line"], r["value"]) for r in tickers.rejected] == [(2, "SBIN-EQ"), (4, "NSE:A/B"), (6, "N SE:X")]
     assert "EXCHANGE:SYMBOL" in tickers.rejected[0]["reason"]
     assert "invalid name" in tickers.rejected[1]["reason"]
@@ -85,14 +90,14 @@ def test_a_very_long_bad_value_is_cut_in_the_report():
 def test_duplicates_are_collapsed_counted_and_the_first_position_kept():
     text = "symbol\nNSE:INFY-EQ\nNSE:SBIN-EQ\nNSE:INFY-EQ\nNSE:TCS-EQ\nNSE:SBIN-EQ\nNSE:INFY-EQ\n"
     tickers = parse_ticker_csv(text)
-    assert tickers.symbols == ["NSE:INFY-EQ", "NSE:SBIN-EQ", "NSE:TCS-EQ"]
+    assert texts(tickers.symbols) == ["NSE:INFY-EQ", "NSE:SBIN-EQ", "NSE:TCS-EQ"]
     assert tickers.duplicates == 3
     assert tickers.rejected == []
 
 
 def test_symbols_differing_only_in_surrounding_spaces_are_duplicates():
     tickers = parse_ticker_csv("symbol\nNSE:SBIN-EQ\n NSE:SBIN-EQ \n")
-    assert tickers.symbols == ["NSE:SBIN-EQ"]
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ"]
     assert tickers.duplicates == 1
 
 
@@ -119,7 +124,7 @@ def test_the_shipped_ticker_list_parses_cleanly():
     tickers = parse_ticker_csv(text)
     assert tickers.rejected == []
     assert tickers.duplicates == 0
-    assert "NSE:M&M-EQ" in tickers.symbols
+    assert "NSE:M&M-EQ" in texts(tickers.symbols)
 
 
 # --- garbage in: parsed, or InvalidInput, nothing else -------------------------------------------
@@ -127,7 +132,7 @@ def test_a_list_with_classic_mac_line_endings_parses():
     # Given a ticker list saved by Excel for Mac as "CSV (Macintosh)": lines end in a bare CR
     text = "symbol,name\rNSE:SBIN-EQ,SBI\rNSE:INFY-EQ,Infosys\r"
     # When it is parsed / Then both symbols are found
-    assert parse_ticker_csv(text).symbols == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
+    assert texts(parse_ticker_csv(text).symbols) == ["NSE:SBIN-EQ", "NSE:INFY-EQ"]
 
 
 def test_a_stray_quote_in_a_large_list_is_an_invalid_input_naming_the_source():

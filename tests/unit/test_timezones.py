@@ -37,9 +37,10 @@ from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import read_envelope
 from pricefeed.ingest.symbol_range import IngestRequest, plan_range
 from pricefeed.lake.envelope import build_envelope
+from pricefeed.symbol import Symbol
 
 D1, D2 = date(2025, 11, 25), date(2025, 11, 26)
-SYMBOL = "NSE:SBIN-EQ"
+SYMBOL = Symbol("NSE", "SBIN-EQ")
 open_d1 = istime.ist_midnight_epoch(D1) + 9 * 3600 + 15 * 60
 open_d2 = istime.ist_midnight_epoch(D2) + 9 * 3600 + 15 * 60
 utc_midnight_d1 = int(datetime(2025, 11, 25, tzinfo=UTC).timestamp())  # 05:30 IST of D1
@@ -89,7 +90,7 @@ out["ist_day_range"] = list(istime.ist_day_range(D1))
 late = datetime(2025, 11, 25, 23, 59, tzinfo=UTC)  # already D2 in IST
 out["keys"] = [
     paths.raw_key(SYMBOL, chunking.ist_date_of(int(late.timestamp())), late),
-    paths.processed_key("1d", "NSE", "SBIN-EQ", D1),
+    paths.processed_key("1d", SYMBOL, D1),
 ]
 now = datetime(2025, 11, 26, 6, 0, 30, tzinfo=UTC)  # 11:30:30 IST of D2, market open
 out["plan_range"] = {

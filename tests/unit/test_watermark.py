@@ -8,6 +8,7 @@ import pytest
 from awskit import create_state_table
 from pricefeed.errors import InvalidInput
 from pricefeed.ingest.watermark import Watermarks, watermark_pk
+from pricefeed.symbol import Symbol
 
 TABLE = "pricefeed-state"
 NOW = datetime(2026, 11, 26, 7, 6, 40, 250000, tzinfo=UTC)
@@ -27,12 +28,12 @@ def marks(db):
 
 
 def test_a_symbol_never_stored_has_no_watermark(marks):
-    assert marks.get("NSE:SBIN-EQ") is None
+    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) is None
 
 
 def test_advancing_stores_the_second_the_key_and_when(marks, db):
-    assert marks.advance("NSE:SBIN-EQ", 1_795_631_399, KEY) is True
-    assert marks.get("NSE:SBIN-EQ") == 1_795_631_399
+    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 1_795_631_399, KEY) is True
+    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 1_795_631_399
     item = db.get_item(TableName=TABLE, Key={"pk": {"S": "watermark#NSE:SBIN-EQ"}})["Item"]
     assert item == {
         "pk": {"S": "watermark#NSE:SBIN-EQ"},
@@ -43,20 +44,20 @@ def test_advancing_stores_the_second_the_key_and_when(marks, db):
 
 
 def test_the_watermark_only_moves_forward_and_going_back_is_a_quiet_no_op(marks):
-    marks.advance("NSE:SBIN-EQ", 2_000, "k2")
-    assert marks.advance("NSE:SBIN-EQ", 1_000, "k1") is False
-    assert marks.advance("NSE:SBIN-EQ", 2_000, "k-same") is False
-    assert marks.get("NSE:SBIN-EQ") == 2_000
-    assert marks.advance("NSE:SBIN-EQ", 2_060, "k3") is True
-    assert marks.get("NSE:SBIN-EQ") == 2_060
+    marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_000, "k2")
+    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 1_000, "k1") is False
+    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_000, "k-same") is False
+    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 2_000
+    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_060, "k3") is True
+    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 2_060
 
 
 def test_symbols_are_independent_and_keyed_by_the_full_symbol(marks):
-    marks.advance("NSE:SBIN-EQ", 5, "k")
-    assert marks.get("BSE:SBIN-A") is None
-    assert watermark_pk("NSE:M&M-EQ") == "watermark#NSE:M&M-EQ"
+    marks.advance(Symbol.parse("NSE:SBIN-EQ"), 5, "k")
+    assert marks.get(Symbol.parse("BSE:SBIN-A")) is None
+    assert watermark_pk(Symbol.parse("NSE:M&M-EQ")) == "watermark#NSE:M&M-EQ"
 
 
 def test_a_malformed_symbol_is_refused_before_any_call(marks):
     with pytest.raises(InvalidInput, match="SBIN-EQ"):
-        marks.get("SBIN-EQ")
+        marks.get(Symbol.parse("SBIN-EQ"))

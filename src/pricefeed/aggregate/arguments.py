@@ -23,7 +23,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today
 from pricefeed.lake import storage
 from pricefeed.lake.paths import check_prefix
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
 OPTIONAL_JOB_ARGUMENTS = ("dates", "from", "to", "ingested_prefix")
@@ -57,7 +57,7 @@ def parse_dates(text: str | None, *, argument: str = "--dates") -> list[date]:
     return dates
 
 
-def load_run(s3, bucket: str, key: str, *, argument: str = "--symbols_key") -> tuple[list[str], list[date] | None]:
+def load_run(s3, bucket: str, key: str, *, argument: str = "--symbols_key") -> tuple[list[Symbol], list[date] | None]:
     """The symbols, and the run's ``dates`` when the document has them, of ``{"symbols": [...], "dates"?: [...]}``."""
     source = f"{argument} s3://{bucket}/{key}"
     document = _read_json(s3, bucket, key, source)
@@ -95,11 +95,10 @@ def load_manifests(s3, bucket: str, prefix: str, *, argument: str = "--ingested_
         if not isinstance(symbol, str) or not isinstance(dates, list) or not all(isinstance(d, str) for d in dates):
             raise InvalidInput(f'{source} must be {{"symbol": "EXCH:SYMBOL", "dates": ["YYYY-MM-DD", ...], ...}}')
         try:
-            split_symbol(symbol)
             parsed = parse_dates(",".join(dates), argument='"dates"') if dates else []
+            manifests.append(IngestManifest(Symbol.parse(symbol), tuple(sorted(set(parsed)))))
         except InvalidInput as exc:
             raise InvalidInput(f"{source}: {exc}") from None
-        manifests.append(IngestManifest(symbol, tuple(sorted(set(parsed)))))
     return manifests
 
 

@@ -24,7 +24,7 @@ from pricefeed.aggregate.candles import EXCLUSION_REASONS, EnvelopeCandles
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_midnight_epoch
 from pricefeed.lake.paths import TIMEFRAMES
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
 BAR_SCHEMA = pa.schema(
@@ -50,7 +50,7 @@ _DAYS_TO_EPOCH = date(1970, 1, 1).toordinal()
 class DayBars:
     """The bars of one symbol-day: a table per timeframe (empty tables when nothing was usable)."""
 
-    symbol: str  # "NSE:SBIN-EQ"
+    symbol: Symbol
     trading_date: date
     tables: dict[str, pa.Table]
     excluded: dict[str, int]
@@ -64,7 +64,7 @@ class DayBars:
 
 
 def build_bars(
-    symbol: str, trading_date: date, envelopes: Iterable[EnvelopeCandles], *, calendar: TradingCalendar | None = None
+    symbol: Symbol, trading_date: date, envelopes: Iterable[EnvelopeCandles], *, calendar: TradingCalendar | None = None
 ) -> DayBars:
     """Merge the envelopes of one symbol-day (newest wins per minute) and build every timeframe.
 
@@ -72,7 +72,7 @@ def build_bars(
     be the one the envelopes were validated with. Raises ``InvalidInput`` naming the envelope's source if
     it belongs to another symbol or date, or holds a minute outside the day's sessions.
     """
-    exchange, name = split_symbol(symbol)
+    exchange, name = symbol.exchange, symbol.name
     minutes = (calendar or DEFAULT_CALENDAR).minute_starts(trading_date, exchange)
     present = np.zeros(len(minutes), dtype=bool)
     prices = np.zeros((4, len(minutes)), dtype=np.float64)  # open, high, low, close

@@ -44,7 +44,7 @@ from pricefeed.lake.envelope import (
     is_reference,
     parse_reference,
 )
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
 EXCLUSION_REASONS = (
@@ -72,7 +72,7 @@ class EnvelopeCandles:
     """
 
     source: str
-    symbol: str  # "NSE:SBIN-EQ"
+    symbol: Symbol
     trading_date: date  # IST
     fetched_at: datetime  # UTC
     received: int  # candles in the response, before any exclusion
@@ -90,7 +90,7 @@ class Envelope:
     """One raw envelope parsed once (rows not yet validated); :meth:`candles` takes one IST day out of it."""
 
     source: str
-    symbol: str
+    symbol: Symbol
     trading_date: date  # IST date of range_from: where the envelope is stored
     last_trading_date: date  # IST date of range_to
     fetched_at: datetime  # UTC
@@ -120,7 +120,7 @@ class Envelope:
         excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
         excluded["malformed_row"] = self.malformed if first else 0
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
-        sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, split_symbol(self.symbol)[0])
+        sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, self.symbol.exchange)
         received = len(matrix) + excluded["malformed_row"]  # before _validate counts its non-finite rows
         columns = _validate(matrix, sessions, ended_by_us, excluded)
         return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded)

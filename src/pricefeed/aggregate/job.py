@@ -53,8 +53,8 @@ from pricefeed.lake.paths import (
     partition_values,
     processed_key,
     processed_prefix,
-    split_symbol,
 )
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import TradingCalendar
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
 class IngestManifest:
     """What one symbol's ingest stored in a run (only what the job needs of it)."""
 
-    symbol: str
+    symbol: Symbol
     dates: tuple[date, ...]  # IST dates with at least one ended candle
 
 
@@ -75,7 +75,7 @@ class IngestManifest:
 class SymbolDayOutcome:
     """What happened to one symbol-day; ``status`` is written / no_raw / empty / failed."""
 
-    symbol: str
+    symbol: Symbol
     trading_date: date
     status: str = "written"
     envelopes: int = 0
@@ -92,7 +92,7 @@ def run_aggregation(
     s3,
     raw_bucket: str,
     processed_bucket: str,
-    symbols: list[str],
+    symbols: list[Symbol] | list[str],
     dates: list[date] | None = None,
     ingested: list[IngestManifest] | None = None,
     result_key: str | None = None,
@@ -115,7 +115,7 @@ def run_aggregation(
     if ingested is None:
         dates = _unique_dates(dates)
         work = [(s, d) for s in symbols for d in dates]
-        not_ingested: list[str] = []
+        not_ingested: list[Symbol] = []
     else:
         run_dates = _unique_dates(dates) if dates else []
         work = work_from_manifests(ingested, run_dates)
@@ -136,7 +136,7 @@ def run_aggregation(
         outcomes = aggregate_all(work)
 
     result = _summary(symbols, sorted({d for _, d in work}), outcomes)
-    result["not_ingested"] = not_ingested
+    result["not_ingested"] = [str(s) for s in not_ingested]
     result["raw_reads"] = cache.reads if aggregate_all is None else None  # counted on the executors
     log.info(
         "aggregated %d symbol-days: bars=%s no_raw=%d empty=%d failed=%d not_ingested=%d coverage=%s",
@@ -171,7 +171,7 @@ def aggregate_symbol_day(
     s3,
     raw_bucket: str,
     processed_bucket: str,
-    symbol: str,
+    symbol: Symbol,
     trading_date: date,
     *,
     cache: EnvelopeCache | None = None,
@@ -191,21 +191,20 @@ def aggregate_symbol_day(
         return outcome
 
     outcome.envelopes, outcome.rows, outcome.excluded = len(envelopes), day.rows, day.excluded
-    exchange, name = split_symbol(symbol)
     outcome.coverage = day_coverage(day)
     if day.rows["1m"] == 0:
         outcome.status = "empty"
         for tf in TIMEFRAMES:
-            prefix = processed_prefix(tf, exchange, name, trading_date)
+            prefix = processed_prefix(tf, symbol, trading_date)
             outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix))
         _write_coverage(s3, processed_bucket, outcome)
         return outcome
     for tf in TIMEFRAMES:
-        prefix = processed_prefix(tf, exchange, name, trading_date)
-        key = processed_key(tf, exchange, name, trading_date)
+        prefix = processed_prefix(tf, symbol, trading_date)
+        key = processed_key(tf, symbol, trading_date)
         stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf])
         outcome.stale_removed += len(stale)
-        values = partition_values(tf, exchange, name, trading_date)
+        values = partition_values(tf, symbol, trading_date)
         outcome.partitions.append(
             {
                 "table": BARS_TABLE,
@@ -220,11 +219,11 @@ def aggregate_symbol_day(
 
 def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> None:
     """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
-    row = outcome.coverage
-    prefix = coverage_prefix(row.exchange, row.symbol, row.trading_date)
-    key = coverage_key(row.exchange, row.symbol, row.trading_date)
+    row, symbol, trading_date = outcome.coverage, outcome.symbol, outcome.trading_date
+    prefix = coverage_prefix(symbol, trading_date)
+    key = coverage_key(symbol, trading_date)
     outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table()))
-    values = coverage_partition_values(row.exchange, row.symbol, row.trading_date)
+    values = coverage_partition_values(symbol, trading_date)
     outcome.partitions.append(
         {
             "table": COVERAGE_TABLE,
@@ -235,7 +234,7 @@ def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> Non
     )
 
 
-def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutcome]) -> dict:
+def _summary(symbols: list[Symbol], dates: list[date], outcomes: list[SymbolDayOutcome]) -> dict:
     bars = dict.fromkeys(TIMEFRAMES, 0)
     excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
     for o in outcomes:
@@ -248,7 +247,7 @@ def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutc
     def days(status: str) -> list[dict]:
         return [
             {
-                "symbol": o.symbol,
+                "symbol": str(o.symbol),
                 "date": o.trading_date.isoformat(),
                 **({"error": o.error} if o.error else {}),
             }
@@ -262,7 +261,7 @@ def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutc
         "partitions": [p for o in outcomes for p in o.partitions],
         "bars": bars,
         "excluded": excluded,
-        "no_raw": sorted({o.symbol for o in outcomes if o.status == "no_raw"}),
+        "no_raw": sorted({str(o.symbol) for o in outcomes if o.status == "no_raw"}),
         "no_raw_days": days("no_raw"),
         "empty": days("empty"),
         "failed": days("failed"),
@@ -273,12 +272,11 @@ def _summary(symbols: list[str], dates: list[date], outcomes: list[SymbolDayOutc
 
 
 # --- job arguments (the Glue entry script stays a thin adapter) --------------------------------
-def unique_symbols(symbols: list[str]) -> list[str]:
-    if isinstance(symbols, str) or not symbols:
+def unique_symbols(symbols: list[Symbol] | list[str]) -> list[Symbol]:
+    """The run's symbols, parsed (``EXCHANGE:SYMBOL`` text or :class:`Symbol`), each once, in order."""
+    if isinstance(symbols, str) or not isinstance(symbols, list | tuple) or not symbols:
         raise InvalidInput(f"symbols {symbols!r} must be a non-empty list of EXCHANGE:SYMBOL strings")
-    for s in symbols:
-        split_symbol(s)
-    return list(dict.fromkeys(symbols))
+    return list(dict.fromkeys(Symbol.parse(s) for s in symbols))
 
 
 def _unique_dates(dates: list[date]) -> list[date]:

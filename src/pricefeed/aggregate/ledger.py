@@ -22,7 +22,6 @@ import pyarrow as pa
 from pricefeed.aggregate.bars import DayBars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS
 from pricefeed.istime import IST
-from pricefeed.symbol import split_symbol
 
 WORST_LISTED = 20
 LEDGER_SCHEMA = pa.schema(
@@ -98,7 +97,7 @@ class DayCoverage:
 
 def day_coverage(day: DayBars) -> DayCoverage:
     """The ledger row of one built symbol-day (O(session minutes))."""
-    exchange, name = split_symbol(day.symbol)
+    exchange, name = day.symbol.exchange, day.symbol.name
     expected = day.expected
     stored = day.tables["1m"].column("ts").cast(pa.int64()).to_numpy() // 1_000_000
     missing = expected[~np.isin(expected, stored, assume_unique=True)]

@@ -19,6 +19,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.lake import storage
 from pricefeed.lake.envelope import RawReference
 from pricefeed.lake.paths import raw_day_prefix
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import TradingCalendar
 
 
@@ -75,7 +76,7 @@ class EnvelopeCache:
                 del self._entries[key]
 
 
-def raw_day_keys(s3, bucket: str, symbol: str, trading_date: date) -> list[str]:
+def raw_day_keys(s3, bucket: str, symbol: Symbol, trading_date: date) -> list[str]:
     """Keys of every raw object (envelope or reference) under the symbol-day's prefix, sorted."""
     return [
         k
@@ -85,7 +86,8 @@ def raw_day_keys(s3, bucket: str, symbol: str, trading_date: date) -> list[str]:
 
 
 def day_envelopes(
-    cache: EnvelopeCache, keys: list[str], symbol: str, trading_date: date, *, calendar: TradingCalendar | None = None
+    cache: EnvelopeCache, keys: list[str], symbol: Symbol, trading_date: date, *,
+    calendar: TradingCalendar | None = None,
 ) -> list[EnvelopeCandles]:
     """The candles of ``trading_date`` from every envelope the day's raw ``keys`` name (each envelope once).
 

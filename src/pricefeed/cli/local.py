@@ -18,6 +18,7 @@ from pricefeed.errors import PricefeedError
 from pricefeed.ingest.dead_letters import reason
 from pricefeed.istime import IST
 from pricefeed.ops.target import STATE_FILE
+from pricefeed.symbol import Symbol
 
 
 def local_run(
@@ -79,12 +80,9 @@ def _print_sample_bars(export: Path, result) -> None:
     first = next((r["symbol"] for r in result.tickers if r["bars"].get("5m")), None)
     if first is None:
         return
-    exchange, name = first.split(":", 1)
-    files = sorted(
-        (export / "processed" / "processed" / "timeframe=5m" / f"exchange={exchange}" / f"symbol={name}").rglob(
-            "*.parquet"
-        )
-    )
+    symbol = Symbol.parse(first)
+    folder = export / "processed" / "processed" / "timeframe=5m" / f"exchange={symbol.exchange}/symbol={symbol.name}"
+    files = sorted(folder.rglob("*.parquet"))
     if not files:
         return
     rows = pq.read_table(io.BytesIO(files[-1].read_bytes())).slice(0, 5).to_pylist()

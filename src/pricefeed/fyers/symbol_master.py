@@ -24,7 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
 from pricefeed.fyers.client import DEFAULT_USER_AGENT
 from pricefeed.istime import ist_today
-from pricefeed.symbol import normalize_symbol
+from pricefeed.symbol import Symbol, normalize_symbol
 
 #: Every segment file Fyers publishes, in the order plans list them.
 SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
@@ -45,9 +45,9 @@ Fetch = Callable[[str], bytes]
 
 
 # --- which files a ticker list needs -----------------------------------------------------------
-def segments_of(symbol: str) -> tuple[str, ...]:
+def segments_of(symbol: Symbol) -> tuple[str, ...]:
     """The master file(s) that would list ``symbol``; ``()`` for an exchange Fyers has no master for."""
-    exchange, _, name = normalize_symbol(symbol).partition(":")
+    exchange, name = symbol.exchange.upper(), symbol.name.upper()
     derivative = bool(_DERIVATIVE.search(name))
     if exchange == "NSE":
         if not derivative:
@@ -60,7 +60,7 @@ def segments_of(symbol: str) -> tuple[str, ...]:
     return ()
 
 
-def segments_for(symbols: Iterable[str]) -> list[str]:
+def segments_for(symbols: Iterable[Symbol]) -> list[str]:
     """Every master file a ticker list needs, in :data:`SEGMENTS` order (each once)."""
     needed = {segment for symbol in symbols for segment in segments_of(symbol)}
     return [segment for segment in SEGMENTS if segment in needed]
@@ -120,16 +120,15 @@ def _ticker_column(sample: list[list[str]]) -> int | None:
 
 
 # --- which symbols are known -------------------------------------------------------------------
-def validate(symbols: Iterable[str], masters: Mapping[str, SymbolMaster]) -> tuple[list[str], list[dict]]:
-    """Split ``symbols`` into (known, unknown), each in first-seen order, case/whitespace duplicates
-    collapsed. Unknown entries are ``{"symbol", "segments", "reason"}``; ``reason`` reads after the symbol
+def validate(symbols: Iterable[Symbol], masters: Mapping[str, SymbolMaster]) -> tuple[list[Symbol], list[dict]]:
+    """Split ``symbols`` into (known, unknown), each in first-seen order, duplicates collapsed. Unknown entries
+    are ``{"symbol", "segments", "reason"}``; ``reason`` reads after the symbol
     ("is not in the Fyers symbol master segment NSE_CM"). ``masters`` must hold every
     segment :func:`segments_for` names for these symbols (``ValueError`` otherwise)."""
-    known: list[str] = []
+    known: list[Symbol] = []
     unknown: list[dict] = []
-    seen: set[str] = set()
-    for raw in symbols:
-        symbol = normalize_symbol(raw)
+    seen: set[Symbol] = set()
+    for symbol in symbols:
         if symbol in seen:
             continue
         seen.add(symbol)
@@ -137,7 +136,7 @@ def validate(symbols: Iterable[str], masters: Mapping[str, SymbolMaster]) -> tup
         missing = [s for s in segments if s not in masters]
         if missing:
             raise ValueError(f"no symbol master loaded for {', '.join(missing)} (needed by {symbol})")
-        if any(symbol in masters[s].tickers for s in segments):
+        if any(str(symbol) in masters[s].tickers for s in segments):
             known.append(symbol)
             continue
         if len(segments) == 1:
@@ -145,9 +144,10 @@ def validate(symbols: Iterable[str], masters: Mapping[str, SymbolMaster]) -> tup
         elif segments:
             reason = f"is not in the Fyers symbol master segments {' or '.join(segments)}"
         else:
-            exchange = symbol.partition(":")[0]
-            reason = f"is on exchange {exchange}, for which Fyers publishes no symbol master (only NSE, BSE, MCX)"
-        unknown.append({"symbol": symbol, "segments": list(segments), "reason": reason})
+            reason = (
+                f"is on exchange {symbol.exchange}, for which Fyers publishes no symbol master (only NSE, BSE, MCX)"
+            )
+        unknown.append({"symbol": str(symbol), "segments": list(segments), "reason": reason})
     return known, unknown
 
 

@@ -11,7 +11,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.istime import parse_date, utcnow
 from pricefeed.lake import paths
 from pricefeed.lake.envelope import iso_utc
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 _ATTEMPT = re.compile(r"^attempt (\d+): ")
 _MAX_MESSAGE = 2000
@@ -67,32 +67,32 @@ def record_failure(event: object, *, s3, raw_bucket: str, now: datetime | None =
     ``{"dead_letter_key"}``."""
     if not isinstance(event, dict) or not isinstance(event.get("symbol"), str):
         raise InvalidInput("failure event needs a 'symbol' string")
+    symbol = Symbol.parse(event["symbol"])
     asked = {name: parse_date(event[name], what=f"failure event '{name}'") for name in ("from", "to")
              if event.get(name) is not None}
     key = write_dead_letter(
-        s3, raw_bucket, symbol=event["symbol"], trading_date=parse_date(event.get("date"), what="failure event 'date'"),
+        s3, raw_bucket, symbol=symbol, trading_date=parse_date(event.get("date"), what="failure event 'date'"),
         failure=failure_from_catch(event.get("error")), run_id=event.get("run_id", ""), asked=asked, now=now,
     )
     return {"dead_letter_key": key}
 
 
 def write_dead_letter(
-    s3, raw_bucket: str, *, symbol: str, trading_date: date, failure: Failure, run_id: object = "",
+    s3, raw_bucket: str, *, symbol: Symbol, trading_date: date, failure: Failure, run_id: object = "",
     asked: dict[str, date] | None = None, now: datetime | None = None,
 ) -> str:
     """Write one dead letter (filed under ``trading_date``; ``asked``: the ``from``/``to`` dates the item asked
     for) and, for a run, the run's note of it; returns the letter's key. No stack trace is ever kept."""
-    split_symbol(symbol)
     failed_at = now or utcnow()
     letter = {
-        "symbol": symbol,
+        "symbol": str(symbol),
         "trading_date": trading_date.isoformat(),
         "run_id": run_id,
         "error_type": failure.error_type,
         "error_message": failure.message[:_MAX_MESSAGE],
         "attempts": failure.attempts,
         "failed_at": iso_utc(failed_at),
-        "input": {"symbol": symbol, "date": trading_date.isoformat(), "run_id": run_id,
+        "input": {"symbol": str(symbol), "date": trading_date.isoformat(), "run_id": run_id,
                   **{name: value.isoformat() for name, value in (asked or {}).items()}},
     }
     key = paths.dead_letter_key(symbol, trading_date, failed_at)
@@ -100,7 +100,7 @@ def write_dead_letter(
         Bucket=raw_bucket, Key=key, Body=json.dumps(letter, indent=1).encode(), ContentType="application/json"
     )
     if isinstance(run_id, str) and run_id and "/" not in run_id:  # after the letter: a marker's letter exists
-        marker = {"symbol": symbol, "dead_letter_key": key, "error_type": failure.error_type,
+        marker = {"symbol": str(symbol), "dead_letter_key": key, "error_type": failure.error_type,
                   "attempts": failure.attempts}
         s3.put_object(
             Bucket=raw_bucket,

@@ -18,6 +18,7 @@ from pricefeed.ingest.dead_letters import Failure, write_dead_letter
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today, parse_date, utcnow
 from pricefeed.lake.paths import RunKeys
+from pricefeed.symbol import Symbol
 
 #: Fyers has no minute history before this IST date.
 #: How many rejected or unknown symbols the output lists (all are counted).
@@ -145,10 +146,11 @@ def plan_run(
         segments_for(tickers.symbols), base_url=symbol_master_url, s3=s3, raw_bucket=raw_bucket, now=now, fetch=fetch
     )
     known, unknown = validate(tickers.symbols, {segment: copy.master for segment, copy in masters.items()})
-    _dead_letter_unknown(unknown, request, s3=s3, raw_bucket=raw_bucket, failed_at=now or utcnow())
+    listed = {str(s): s for s in tickers.symbols}
+    _dead_letter_unknown(unknown, listed, request, s3=s3, raw_bucket=raw_bucket, failed_at=now or utcnow())
     keys = RunKeys(request.run_id)
     items_key, symbols_key = keys.items, keys.symbols
-    _put_json(s3, raw_bucket, items_key, [{"symbol": s} for s in known])
+    _put_json(s3, raw_bucket, items_key, [{"symbol": str(s)} for s in known])
     _put_json(
         s3,
         raw_bucket,
@@ -158,7 +160,7 @@ def plan_run(
             "to": request.to_date.isoformat(),
             "incremental": request.incremental,
             "dates": [d.isoformat() for d in request.dates],
-            "symbols": known,
+            "symbols": [str(s) for s in known],
         },
     )
     return {
@@ -198,15 +200,17 @@ def _read_ticker_list(s3, bucket: str, key: str) -> TickerList:
     return parse_ticker_csv(text, source=source)
 
 
-def _dead_letter_unknown(unknown: list[dict], request: PlanRequest, *, s3, raw_bucket: str, failed_at) -> None:
+def _dead_letter_unknown(
+    unknown: list[dict], listed: dict[str, Symbol], request: PlanRequest, *, s3, raw_bucket: str, failed_at
+) -> None:
     """One dead letter per unknown symbol (error InvalidSymbol, 0 attempts), dated by the plan's ``to``;
     adds its key to each entry."""
 
     def write(entry: dict) -> str:
         failure = Failure("InvalidSymbol", f"{entry['symbol']} {entry['reason']}; no history request was made", 0)
         asked = {"from": request.from_date, "to": request.to_date}
-        return write_dead_letter(s3, raw_bucket, symbol=entry["symbol"], trading_date=request.to_date, failure=failure,
-                                 run_id=request.run_id, asked=asked, now=failed_at)
+        return write_dead_letter(s3, raw_bucket, symbol=listed[entry["symbol"]], trading_date=request.to_date,
+                                 failure=failure, run_id=request.run_id, asked=asked, now=failed_at)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for entry, key in zip(unknown, pool.map(write, unknown), strict=True):

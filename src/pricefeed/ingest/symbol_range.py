@@ -47,7 +47,7 @@ from pricefeed.istime import (
     utcnow,
 )
 from pricefeed.lake import envelope, paths
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ REFERENCE_WRITERS = 8
 class IngestRequest:
     """One Map item: a symbol and the IST dates of the run (see ``.issue3`` contracts / the ASL)."""
 
-    symbol: str
+    symbol: Symbol
     from_date: date
     to_date: date
     incremental: bool = False
@@ -72,8 +72,8 @@ class IngestRequest:
 
     def log_keys(self) -> dict[str, str]:
         """What every log line of this item's ingest carries."""
-        return {"symbol": self.symbol, "from_date": self.from_date.isoformat(), "to_date": self.to_date.isoformat(),
-                "run_id": self.run_id}
+        dates = {"from_date": self.from_date.isoformat(), "to_date": self.to_date.isoformat()}
+        return {"symbol": str(self.symbol), **dates, "run_id": self.run_id}
 
     @property
     def trading_date(self) -> date:
@@ -88,10 +88,9 @@ class IngestRequest:
         """
         if not isinstance(event, dict):
             raise InvalidInput(f"ingest item must be an object, got {type(event).__name__}")
-        symbol = event.get("symbol")
-        if not isinstance(symbol, str):
+        if not isinstance(event.get("symbol"), str):
             raise InvalidInput("ingest item has no 'symbol' string")
-        split_symbol(symbol)  # validates the shape, naming the symbol
+        symbol = Symbol.parse(event["symbol"])
         if "from" in event or "to" in event:
             first, last = _date_field(event, "from"), _date_field(event, "to")
             if event.get("date") is not None:
@@ -184,13 +183,13 @@ async def ingest_symbol(
 
     stored: list[StoredAnswer] = []
     for w_from, w_to in windows:
-        answer = await client.history(request.symbol, RESOLUTION, w_from, w_to)
+        answer = await client.history(str(request.symbol), RESOLUTION, w_from, w_to)
         stored.append(await asyncio.to_thread(store_answer, s3, raw_bucket, request.symbol, w_from, w_to, answer))
 
     dates = sorted(set().union(*(s.dates for s in stored)))
     if prefix:
         manifest = {
-            "symbol": request.symbol,
+            "symbol": str(request.symbol),
             "requests": len(stored),
             "raw_keys": [s.key for s in stored],
             "dates": [d.isoformat() for d in dates],
@@ -208,7 +207,7 @@ async def ingest_symbol(
         covered = last.range_to - SETTLE_S if live else last.range_to
         await asyncio.to_thread(watermarks.advance, request.symbol, covered, last.key)
     summary = {
-        "symbol": request.symbol,
+        "symbol": str(request.symbol),
         "candles": sum(s.candles for s in stored),
         "requests": len(stored),
         "dates": len(dates),
@@ -227,7 +226,7 @@ def _nothing_asked(planned: tuple[int, int] | None, watermark: int | None) -> st
     return f"the range ends before {MINUTE_HISTORY_START} (no minute history): nothing to ask"
 
 
-def store_answer(s3, raw_bucket: str, symbol: str, range_from: int, range_to: int, answer) -> StoredAnswer:
+def store_answer(s3, raw_bucket: str, symbol: Symbol, range_from: int, range_to: int, answer) -> StoredAnswer:
     """Write one answer's envelope, then a reference under each further IST date of its range (sync)."""
     first, last = ist_date_of(range_from), ist_date_of(range_to)
     key = paths.raw_key(symbol, first, answer.fetched_at)

@@ -11,12 +11,12 @@ import io
 from dataclasses import dataclass, field
 
 from pricefeed.errors import InvalidInput
-from pricefeed.symbol import normalize_symbol, split_symbol
+from pricefeed.symbol import Symbol, normalize_symbol
 
 
 @dataclass(frozen=True)
 class TickerList:
-    symbols: list[str]
+    symbols: list[Symbol]
     rejected: list[dict] = field(default_factory=list)  # {"line": n, "value": ..., "reason": ...}
     duplicates: int = 0
 
@@ -35,8 +35,8 @@ def _parse(text: str, source: str) -> TickerList:
     if not reader.fieldnames or "symbol" not in [f.strip().lower() for f in reader.fieldnames]:
         raise InvalidInput(f"{source}: the header row has no 'symbol' column")
     column = next(f for f in reader.fieldnames if f.strip().lower() == "symbol")
-    symbols: list[str] = []
-    seen: set[str] = set()
+    symbols: list[Symbol] = []
+    seen: set[Symbol] = set()
     rejected: list[dict] = []
     duplicates = 0
     for row in reader:
@@ -46,16 +46,16 @@ def _parse(text: str, source: str) -> TickerList:
             rejected.append({"line": line, "value": "", "reason": "blank symbol"})
             continue
         try:
-            split_symbol(value)
+            Symbol.parse(value)  # as written, so the reason quotes the row
         except InvalidInput as exc:
             rejected.append({"line": line, "value": value[:64], "reason": str(exc)})
             continue
-        value = normalize_symbol(value)
-        if value in seen:
+        symbol = Symbol.parse(normalize_symbol(value))
+        if symbol in seen:
             duplicates += 1
             continue
-        seen.add(value)
-        symbols.append(value)
+        seen.add(symbol)
+        symbols.append(symbol)
     if not symbols:
         first = f"; first: line {rejected[0]['line']}: {rejected[0]['reason']}" if rejected else ""
         raise InvalidInput(f"{source}: no valid symbols ({len(rejected)} rows rejected{first})")

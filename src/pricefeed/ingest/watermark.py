@@ -15,15 +15,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 PK_PREFIX = "watermark#"
 
 
-def watermark_pk(symbol: str) -> str:
-    """``"NSE:SBIN-EQ"`` -> ``"watermark#NSE:SBIN-EQ"`` (the symbol is validated)."""
-    split_symbol(symbol)
-    return PK_PREFIX + symbol
+def watermark_pk(symbol: Symbol) -> str:
+    """``Symbol("NSE", "SBIN-EQ")`` -> ``"watermark#NSE:SBIN-EQ"``."""
+    return f"{PK_PREFIX}{symbol}"
 
 
 class Watermarks:
@@ -34,7 +33,7 @@ class Watermarks:
         self._table = table_name
         self._clock = clock
 
-    def get(self, symbol: str) -> int | None:
+    def get(self, symbol: Symbol) -> int | None:
         """``covered_through`` of ``symbol`` (epoch seconds), or ``None`` if nothing is stored yet."""
         item = self._db.get_item(
             TableName=self._table,
@@ -46,7 +45,7 @@ class Watermarks:
             return None
         return int(item["covered_through"]["N"])
 
-    def advance(self, symbol: str, covered_through: int, raw_key: str) -> bool:
+    def advance(self, symbol: Symbol, covered_through: int, raw_key: str) -> bool:
         """Move the watermark to ``covered_through`` if that is later; ``True`` if it moved.
 
         A value at or below the stored one is a no-op (``False``), never an error.

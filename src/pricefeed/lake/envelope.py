@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 
 from pricefeed.errors import InvalidInput
 from pricefeed.lake.paths import raw_symbol_prefix
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 ENVELOPE_VERSION = 1
 
@@ -26,7 +26,7 @@ def iso_utc(moment: datetime) -> str:
 
 def build_envelope(
     *,
-    symbol: str,
+    symbol: Symbol,
     resolution: str,
     range_from: int,
     range_to: int,
@@ -46,7 +46,7 @@ def build_envelope(
         raise InvalidInput(f"last_trading_date {last} is before trading_date {trading_date}")
     head = {
         "envelope_version": ENVELOPE_VERSION,
-        "symbol": symbol,
+        "symbol": str(symbol),
         "resolution": resolution,
         "range_from": range_from,
         "range_to": range_to,
@@ -64,7 +64,7 @@ class RawReference:
     """A pointer, stored under ``trading_date``, to the envelope (``ref``, a key) whose range covers that date."""
 
     ref: str
-    symbol: str
+    symbol: Symbol
     trading_date: date
     range_from: int
     range_to: int
@@ -72,14 +72,14 @@ class RawReference:
 
 
 def build_reference(
-    *, envelope_key: str, symbol: str, trading_date: date, range_from: int, range_to: int, fetched_at: datetime
+    *, envelope_key: str, symbol: Symbol, trading_date: date, range_from: int, range_to: int, fetched_at: datetime
 ) -> bytes:
     """The reference object as JSON bytes (a few hundred bytes)."""
     return json.dumps(
         {
             "envelope_version": ENVELOPE_VERSION,
             "ref": envelope_key,
-            "symbol": symbol,
+            "symbol": str(symbol),
             "trading_date": trading_date.isoformat(),
             "range_from": range_from,
             "range_to": range_to,
@@ -126,17 +126,15 @@ def parse_reference(doc: object, *, source: str) -> RawReference:
 # parser, pricefeed.aggregate.candles, uses them too). ``bad`` makes the error naming the object.
 
 
-def checked_version_and_symbol(doc: dict, bad: Callable[[str], InvalidInput]) -> str:
+def checked_version_and_symbol(doc: dict, bad: Callable[[str], InvalidInput]) -> Symbol:
     """The document's symbol, once its ``envelope_version`` is this format's and the symbol is well formed."""
     version = doc.get("envelope_version")
     if type(version) is not int or version != ENVELOPE_VERSION:
         raise bad(f"envelope_version {version!r} is not {ENVELOPE_VERSION}")
-    symbol = doc.get("symbol")
     try:
-        split_symbol(symbol)
+        return Symbol.parse(doc.get("symbol"))
     except InvalidInput as exc:
         raise bad(str(exc)) from None
-    return symbol
 
 
 def checked_fetch_and_range(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from pricefeed.errors import InvalidInput
-from pricefeed.symbol import join_symbol, split_symbol
+from pricefeed.symbol import Symbol
 
 TIMEFRAMES = ("1m", "5m", "15m", "1d")
 PARTITION_KEYS = ("timeframe", "exchange", "symbol", "year", "month", "day")
@@ -25,30 +25,28 @@ PROCESSED_ROOT = "processed/"
 COVERAGE_ROOT = "processed/coverage/"
 PART_FILE = "part-00000.parquet"
 
-def raw_symbol_prefix(symbol: str) -> str:
+def raw_symbol_prefix(symbol: Symbol) -> str:
     """Prefix holding every raw object of one symbol, all dates (ends with ``/``)."""
-    exchange, name = split_symbol(symbol)
-    return f"{RAW_ROOT}symbol={name}/exchange={exchange}/"
+    return f"{RAW_ROOT}symbol={symbol.name}/exchange={symbol.exchange}/"
 
 
-def raw_day_prefix(symbol: str, trading_date: date) -> str:
+def raw_day_prefix(symbol: Symbol, trading_date: date) -> str:
     """Prefix holding every raw object (envelopes and references) of one symbol and IST date (ends with ``/``)."""
     return raw_symbol_prefix(symbol) + _date_path(trading_date)
 
 
-def raw_key(symbol: str, trading_date: date, fetched_at: datetime) -> str:
+def raw_key(symbol: Symbol, trading_date: date, fetched_at: datetime) -> str:
     """Key of one raw envelope; ``fetched_at`` must be tz-aware (rendered in UTC)."""
     return f"{raw_day_prefix(symbol, trading_date)}ingest-{utc_stamp(fetched_at, name='fetched_at')}.json"
 
 
-def ingested_manifest_key(ingested_prefix: str, symbol: str) -> str:
+def ingested_manifest_key(ingested_prefix: str, symbol: Symbol) -> str:
     """``<ingested_prefix><EXCH>/<SYMBOL>.json``: what one run's ingest of ``symbol`` stored.
 
     ``ingested_prefix`` must be a non-empty relative prefix ending with ``/`` (``ohlcv/runs/<run_id>/ingested/``).
     """
     check_prefix(ingested_prefix, name="ingested_prefix")
-    exchange, name = split_symbol(symbol)
-    return f"{ingested_prefix}{exchange}/{name}.json"
+    return f"{ingested_prefix}{symbol.exchange}/{symbol.name}.json"
 
 
 RUNS_ROOT = "ohlcv/runs/"
@@ -90,11 +88,10 @@ class RunKeys:
     def failed_prefix(self) -> str:
         return self.prefix + "failed/"
 
-    def failed_marker(self, symbol: str) -> str:
+    def failed_marker(self, symbol: Symbol) -> str:
         """``…/failed/<EXCH>/<SYMBOL>.json``: the run's note that ``symbol`` was dead-lettered (its dead letter
         lives under ``ohlcv/errors/``); lets a run's progress and redrive find failures by run."""
-        exchange, name = split_symbol(symbol)
-        return f"{self.failed_prefix}{exchange}/{name}.json"
+        return f"{self.failed_prefix}{symbol.exchange}/{symbol.name}.json"
 
 
 def check_prefix(prefix: str, *, name: str = "prefix") -> str:
@@ -104,47 +101,45 @@ def check_prefix(prefix: str, *, name: str = "prefix") -> str:
     return prefix
 
 
-def dead_letter_key(symbol: str, trading_date: date, failed_at: datetime) -> str:
+def dead_letter_key(symbol: Symbol, trading_date: date, failed_at: datetime) -> str:
     """Key of the dead-letter object for a symbol-day that failed at ``failed_at`` (tz-aware)."""
-    _, name = split_symbol(symbol)
     stamp = utc_stamp(failed_at, name="failed_at")
-    return f"{DEAD_LETTER_ROOT}symbol={name}/{_date_path(trading_date)}failed-{stamp}.json"
+    return f"{DEAD_LETTER_ROOT}symbol={symbol.name}/{_date_path(trading_date)}failed-{stamp}.json"
 
 
-def processed_prefix(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
-    """Prefix of one processed partition (ends with ``/``); ``symbol`` is the bare name (``SBIN-EQ``)."""
-    values = partition_values(timeframe, exchange, symbol, trading_date)
+def processed_prefix(timeframe: str, symbol: Symbol, trading_date: date) -> str:
+    """Prefix of one processed partition (ends with ``/``)."""
+    values = partition_values(timeframe, symbol, trading_date)
     return PROCESSED_ROOT + "".join(f"{k}={v}/" for k, v in zip(PARTITION_KEYS, values, strict=True))
 
 
-def processed_key(timeframe: str, exchange: str, symbol: str, trading_date: date) -> str:
+def processed_key(timeframe: str, symbol: Symbol, trading_date: date) -> str:
     """The single Parquet file of a partition. Its name is fixed, so a rerun overwrites it."""
-    return processed_prefix(timeframe, exchange, symbol, trading_date) + PART_FILE
+    return processed_prefix(timeframe, symbol, trading_date) + PART_FILE
 
 
-def partition_values(timeframe: str, exchange: str, symbol: str, trading_date: date) -> list[str]:
+def partition_values(timeframe: str, symbol: Symbol, trading_date: date) -> list[str]:
     """Partition values in the order of :data:`PARTITION_KEYS` (the Glue table's partition keys)."""
     if timeframe not in TIMEFRAMES:
         raise InvalidInput(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
-    join_symbol(exchange, symbol)
     d = _check_date(trading_date)
-    return [timeframe, exchange, symbol, f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"]
+    return [timeframe, symbol.exchange, symbol.name, f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"]
 
 
-def coverage_prefix(exchange: str, symbol: str, trading_date: date) -> str:
-    """Prefix of one coverage-ledger partition (``pricefeed.aggregate.ledger``); ``symbol`` is the bare name."""
-    values = coverage_partition_values(exchange, symbol, trading_date)
+def coverage_prefix(symbol: Symbol, trading_date: date) -> str:
+    """Prefix of one coverage-ledger partition (``pricefeed.aggregate.ledger``)."""
+    values = coverage_partition_values(symbol, trading_date)
     return COVERAGE_ROOT + "".join(f"{k}={v}/" for k, v in zip(COVERAGE_PARTITION_KEYS, values, strict=True))
 
 
-def coverage_key(exchange: str, symbol: str, trading_date: date) -> str:
+def coverage_key(symbol: Symbol, trading_date: date) -> str:
     """The single Parquet file of a coverage-ledger partition (fixed name: a rerun overwrites it)."""
-    return coverage_prefix(exchange, symbol, trading_date) + PART_FILE
+    return coverage_prefix(symbol, trading_date) + PART_FILE
 
 
-def coverage_partition_values(exchange: str, symbol: str, trading_date: date) -> list[str]:
+def coverage_partition_values(symbol: Symbol, trading_date: date) -> list[str]:
     """Partition values in the order of :data:`COVERAGE_PARTITION_KEYS` (the coverage table's keys)."""
-    return partition_values("1d", exchange, symbol, trading_date)[1:]
+    return partition_values("1d", symbol, trading_date)[1:]
 
 
 def utc_stamp(moment: datetime, *, name: str = "timestamp") -> str:

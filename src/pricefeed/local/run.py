@@ -115,6 +115,7 @@ def wait_for(stack: LocalStack, execution_arn: str, *, timeout_s: float = 1800) 
 def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     """Per ticker of the plan: rows stored per timeframe and its dead letter, if any."""
     from pricefeed.lake import paths
+    from pricefeed.symbol import Symbol
 
     s3, raw = stack.client("s3"), stack.outputs["RawBucketName"]
     symbols = json.loads(s3.get_object(Bucket=raw, Key=output["symbols_key"])["Body"].read())["symbols"]
@@ -129,7 +130,7 @@ def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
         pass
     rows = []
     for symbol in symbols:
-        prefix = paths.dead_letter_key(symbol, day, _epoch()).rsplit("/", 1)[0] + "/"
+        prefix = paths.dead_letter_key(Symbol.parse(symbol), day, _epoch()).rsplit("/", 1)[0] + "/"
         letters = s3.list_objects_v2(Bucket=raw, Prefix=prefix).get("Contents", [])
         letter = None
         if letters:

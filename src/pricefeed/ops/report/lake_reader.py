@@ -20,7 +20,7 @@ from pricefeed.ops.report.model import (
     date_span,
     symbol_missing,
 )
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 
 def gather(
@@ -163,10 +163,9 @@ def read_bars(lake: Path, symbol: str, timeframe: str, start: date, end: date) -
     """The stored bars of ``symbol`` (``EXCH:NAME``) at ``timeframe``, oldest first, bar starts in IST."""
     import pyarrow.parquet as pq
 
-    exchange, name = split_symbol(symbol)
     bars = []
     for day in _days(start, end):
-        path = lake / "processed" / processed_key(timeframe, exchange, name, day)
+        path = lake / "processed" / processed_key(timeframe, Symbol.parse(symbol), day)
         if path.is_file():
             table = pq.ParquetFile(path).read(columns=["ts", "open", "high", "low", "close", "volume"])
             bars += [_bar(r) for r in table.to_pylist()]

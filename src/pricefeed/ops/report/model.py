@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from pricefeed.istime import IST
-from pricefeed.symbol import split_symbol
+from pricefeed.symbol import Symbol
 
 #: Candlestick charts drawn when ``--symbols`` is not given (the worst-covered symbols that have bars).
 DEFAULT_CHARTS = 3
@@ -95,7 +95,7 @@ def expected_minutes(symbol: str, day: date) -> list[int]:
     """Session minutes of ``day`` as minutes after 00:00 IST (from the exchange calendar)."""
     from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
-    exchange, _ = split_symbol(symbol)
+    exchange = Symbol.parse(symbol).exchange  # the report keys its rows by the symbol as shown
     midnight = int(datetime.combine(day, time(0), tzinfo=IST).timestamp())
     return [(int(s) - midnight) // 60 for s in DEFAULT_CALENDAR.minute_starts(day, exchange)]
 
