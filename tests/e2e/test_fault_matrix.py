@@ -145,7 +145,7 @@ def _session(day: date) -> list[int]:
 
 def manifest(pipeline, run: Run, symbol: str) -> dict | None:
     s3, raw = _raw(pipeline)
-    return _json(s3, raw, paths.ingested_manifest_key(paths.RunKeys(run.name).ingested_prefix, symbol))
+    return _json(s3, raw, paths.ingested_manifest_key(paths.RunKeys(run.name).ingested_prefix, Symbol.parse(symbol)))
 
 
 def _answer_covers(s3, raw: str, key: str, symbol: str, day: date) -> bool:

@@ -16,6 +16,7 @@ from pricefeed.ingest.watermark import Watermarks
 from pricefeed.istime import IST, ist_midnight_epoch
 from pricefeed.local.run import wait_for
 from pricefeed.ops.launch import start_run
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
 
 
@@ -119,7 +120,8 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute_and_leave_no_duplic
     # Stored through 15:00 IST yesterday (say the last scheduled run stopped there).
     yesterday = datetime.now(IST).date() - timedelta(days=1)
     stored_through = ist_midnight_epoch(yesterday) + 15 * 3600 - 1
-    Watermarks(stack.client("dynamodb"), stack.outputs["StateTableName"]).advance(symbol, stored_through, "seed")
+    watermarks = Watermarks(stack.client("dynamodb"), stack.outputs["StateTableName"])
+    watermarks.advance(Symbol.parse(symbol), stored_through, "seed")
     sim.reset_stats()
 
     first_run, first_output = _start(pipeline, tmp_path, [symbol], {})
