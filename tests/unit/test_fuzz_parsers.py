@@ -1031,7 +1031,8 @@ def ingest_items(draw) -> object:
 @fuzz(400)
 @given(ingest_items())
 @example({"symbol": "NSE:SBIN-EQ", "from": "2025-11-26", "to": "2025-11-25"})
-@example({"symbol": "NSE:SBIN-EQ", "date": "2025-11-25", "attempt": True})
+@example({"symbol": "NSE:SBIN-EQ", "from": "2025-11-25", "to": "2025-11-25", "attempt": True})
+@example({"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"})
 def test_an_ingest_item_gives_a_request_or_names_the_field(item):
     from pricefeed.ingest.symbol_range import IngestRequest
 

@@ -217,7 +217,6 @@ def test_plan_writes_the_map_items_the_symbols_of_the_run_and_its_output(s3, mas
         "from": "2026-11-25",
         "to": "2026-11-25",
         "incremental": False,
-        "date": "2026-11-25",
         "tickers_key": DEFAULT_KEY,
         "items_key": "ohlcv/runs/run-42/items.json",
         "symbols_key": "ohlcv/runs/run-42/symbols.json",
@@ -280,12 +279,7 @@ def test_a_list_of_only_unknown_symbols_plans_an_empty_map(s3, master):
 def test_an_incremental_run_is_for_today_and_says_so_everywhere(s3, master):
     put_list(s3, "symbol\nNSE:SBIN-EQ\n")
     result = plan(s3, master, parse(run_id="nightly"))
-    assert (result["from"], result["to"], result["date"], result["incremental"]) == (
-        "2026-11-26",
-        "2026-11-26",
-        "2026-11-26",
-        True,
-    )
+    assert (result["from"], result["to"], result["incremental"]) == ("2026-11-26", "2026-11-26", True)
     symbols = read_json(s3, result["symbols_key"])
     assert (symbols["incremental"], symbols["dates"]) == (True, ["2026-11-26"])
 

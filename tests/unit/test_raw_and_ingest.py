@@ -193,20 +193,14 @@ def test_a_map_item_becomes_a_request():
     )
 
 
-def test_the_legacy_single_date_item_is_that_one_day_explicitly():
-    request = IngestRequest.parse({"symbol": "NSE:SBIN-EQ", "date": "2026-11-25", "run_id": "r1"})
-    assert request == IngestRequest(Symbol.parse("NSE:SBIN-EQ"), DAY, DAY, False, "r1")
-    assert request.trading_date == DAY
-
-
 def test_optional_fields_default():
     request = IngestRequest.parse({"symbol": "NSE:SBIN-EQ", "from": "2026-11-25", "to": "2026-11-25"})
     assert (request.run_id, request.incremental, request.attempt, request.ingested_prefix) == ("", False, 0, None)
     assert IngestRequest.parse({**ITEM, "ingested_prefix": ""}).ingested_prefix is None
 
 
-def test_the_plans_legacy_date_may_ride_along_with_from_and_to():
-    assert IngestRequest.parse({**ITEM, "date": "2026-11-26"}).from_date == date(2026, 11, 20)
+def test_an_item_carries_the_trading_date_it_names_in_logs_and_dead_letters():
+    assert IngestRequest.parse(ITEM).trading_date == date(2026, 11, 26)
 
 
 @pytest.mark.parametrize(
@@ -214,18 +208,19 @@ def test_the_plans_legacy_date_may_ride_along_with_from_and_to():
     [
         (None, "must be an object, got NoneType"),
         (["NSE:SBIN-EQ"], "must be an object, got list"),
-        ({"date": "2026-11-25"}, "no 'symbol' string"),
-        ({"symbol": ["NSE:SBIN-EQ"], "date": "2026-11-25"}, "no 'symbol' string"),
-        ({"symbol": "SBIN-EQ", "date": "2026-11-25"}, "'SBIN-EQ'"),
-        ({"symbol": "NSE:SBIN-EQ"}, "ingest item 'date'"),
-        ({"symbol": "NSE:SBIN-EQ", "date": "2026-11-31"}, "ingest item 'date'"),
-        ({"symbol": "NSE:SBIN-EQ", "date": 20261125}, "ingest item 'date'"),
-        ({"symbol": "NSE:SBIN-EQ", "date": "20261125"}, "ingest item 'date' must be a YYYY-MM-DD"),
+        ({"from": "2026-11-25", "to": "2026-11-25"}, "no 'symbol' string"),
+        ({"symbol": ["NSE:SBIN-EQ"], "from": "2026-11-25", "to": "2026-11-25"}, "no 'symbol' string"),
+        ({"symbol": "SBIN-EQ", "from": "2026-11-25", "to": "2026-11-25"}, "'SBIN-EQ'"),
+        ({"symbol": "NSE:SBIN-EQ"}, "ingest item 'from'"),
+        ({**ITEM, "from": "2026-11-31"}, "ingest item 'from'"),
+        ({**ITEM, "to": 20261125}, "ingest item 'to'"),
+        ({**ITEM, "to": "20261125"}, "ingest item 'to' must be a YYYY-MM-DD"),
         ({"symbol": "NSE:SBIN-EQ", "from": "2026-11-25"}, "ingest item 'to'"),
         ({"symbol": "NSE:SBIN-EQ", "to": "2026-11-25"}, "ingest item 'from'"),
         ({**ITEM, "from": "2026-11-27"}, r"'from' \(2026-11-27\) is after 'to' \(2026-11-26\)"),
         ({**ITEM, "to": "2026-02-30"}, "ingest item 'to'"),
-        ({**ITEM, "date": "yesterday"}, "ingest item 'date'"),
+        ({"symbol": "NSE:SBIN-EQ", "date": "2026-11-25"}, "unknown field\\(s\\): date \\(it takes symbol, from, to"),
+        ({**ITEM, "Symbol": "NSE:SBIN-EQ"}, "unknown field\\(s\\): Symbol"),
         ({**ITEM, "incremental": "false"}, "'incremental' must be a bool"),
         ({**ITEM, "incremental": 1}, "'incremental' must be a bool"),
         ({**ITEM, "run_id": 7}, "'run_id' must be a str"),
@@ -373,7 +368,6 @@ def test_a_scheduled_run_of_a_day_that_is_over_stops_at_its_end():
         ("ingest_symbol.json", date(2026, 11, 25), date(2026, 11, 25), False),
         ("ingest_symbol_backfill.json", date(2025, 1, 1), date(2025, 12, 31), False),
         ("ingest_symbol_scheduled.json", date(2026, 11, 25), date(2026, 11, 25), True),
-        ("ingest_symbol_legacy.json", date(2026, 11, 25), date(2026, 11, 25), False),
     ],
 )
 def test_every_sample_ingest_event_parses(name, first, last, scheduled):

@@ -168,7 +168,6 @@ def plan_run(
         "from": request.from_date.isoformat(),
         "to": request.to_date.isoformat(),
         "incremental": request.incremental,
-        "date": request.to_date.isoformat(),  # legacy readers of one-day plans
         "tickers_key": key,
         "items_key": items_key,
         "symbols_key": symbols_key,

@@ -58,6 +58,11 @@ SETTLE_S = 120
 REFERENCE_WRITERS = 8
 
 
+# What the Map's ItemSelector sends (statemachine/ingest_pipeline.asl.json), in that order.
+_ITEM_ORDER = ("symbol", "from", "to", "incremental", "ingested_prefix", "run_id", "attempt")
+_ITEM_FIELDS = frozenset(_ITEM_ORDER)
+
+
 @dataclass(frozen=True)
 class IngestRequest:
     """One Map item: a symbol and the IST dates of the run (see ``.issue3`` contracts / the ASL)."""
@@ -84,19 +89,18 @@ class IngestRequest:
     def parse(cls, event: object) -> IngestRequest:
         """``{"symbol", "from", "to", "incremental"?, "run_id"?, "attempt"?, "ingested_prefix"?}``.
 
-        The legacy ``{"symbol", "date"}`` means ``from = to = date``. ``InvalidInput`` names the bad field.
+        ``InvalidInput`` names the bad field, and any field the state machine does not send.
         """
         if not isinstance(event, dict):
             raise InvalidInput(f"ingest item must be an object, got {type(event).__name__}")
+        unknown = set(event) - _ITEM_FIELDS
+        if unknown:
+            names = ", ".join(sorted(str(name)[:40] for name in unknown))
+            raise InvalidInput(f"ingest item has unknown field(s): {names} (it takes {', '.join(_ITEM_ORDER)})")
         if not isinstance(event.get("symbol"), str):
             raise InvalidInput("ingest item has no 'symbol' string")
         symbol = Symbol.parse(event["symbol"])
-        if "from" in event or "to" in event:
-            first, last = _date_field(event, "from"), _date_field(event, "to")
-            if event.get("date") is not None:
-                _date_field(event, "date")  # the plan's legacy copy of 'to': checked, not used
-        else:
-            first = last = _date_field(event, "date")
+        first, last = _date_field(event, "from"), _date_field(event, "to")
         if first > last:
             raise InvalidInput(f"ingest item 'from' ({first}) is after 'to' ({last})")
         incremental = _optional(event, "incremental", bool, False)
