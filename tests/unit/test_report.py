@@ -24,6 +24,7 @@ from pricefeed.simulator.market import minute_candles
 from pricefeed.symbol import Symbol
 
 DAY = date(2026, 11, 25)  # a Wednesday, an NSE session 09:15-15:30 IST
+SBIN, INFY, TCS = (Symbol("NSE", n) for n in ("SBIN-EQ", "INFY-EQ", "TCS-EQ"))
 
 
 def _ist(day: date, hhmm: str) -> int:
@@ -78,7 +79,7 @@ def test_a_gap_from_noon_to_the_close_shows_as_missing_cells_worst_symbol_first(
     data = lake_reader.gather(lake, day="2026-11-25")
     grid = figures.heatmap(data)
 
-    assert grid.symbols == ["NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:SBIN-EQ"]  # failed (375 missing), 210, 0
+    assert grid.symbols == [TCS, INFY, SBIN]  # failed (375 missing), 210, 0
     assert len(grid.columns) == 375
     assert (grid.columns[0].strftime("%H:%M"), grid.columns[-1].strftime("%H:%M")) == ("09:15", "15:29")
     infy = dict(zip((c.strftime("%H:%M") for c in grid.columns), grid.z[1], strict=True))
@@ -98,13 +99,13 @@ def test_the_header_counts_and_the_failures_separate_unknown_symbols(lake):
         "missing_minutes": 210 + 375, "expected_minutes": 3 * 375, "unknown": 1,
     }
     assert [(f.symbol, f.error_type, f.reason, f.attempts) for f in data.failures] == [
-        ("NSE:TCS-EQ", "TransientFyersError", "Fyers answered HTTP 503", 5)
+        (TCS, "TransientFyersError", "Fyers answered HTTP 503", 5)
     ]
-    assert [f.symbol for f in data.unknown] == ["NSE:NOPE-EQ"]
+    assert [f.symbol for f in data.unknown] == [Symbol("NSE", "NOPE-EQ")]
     assert data.failures[0].failed_at == "2026-11-25 16:30"  # 11:00 UTC in IST
     # Charts default to the worst-covered symbols that stored something, in 5-minute bars.
-    assert list(data.charts) == ["NSE:INFY-EQ", "NSE:SBIN-EQ"] and data.timeframe == "5m"
-    infy = data.charts["NSE:INFY-EQ"]
+    assert list(data.charts) == [INFY, SBIN] and data.timeframe == "5m"
+    infy = data.charts[INFY]
     assert (infy[0].ist.strftime("%H:%M"), infy[-1].ist.strftime("%H:%M"), len(infy)) == ("09:15", "11:55", 33)
 
 
@@ -115,18 +116,18 @@ def test_the_default_date_is_the_newest_in_the_ledger_and_a_range_shows_days(lak
     grid = figures.heatmap(data)
 
     assert grid.columns == [date(2026, 11, 25), date(2026, 11, 26)]
-    assert grid.symbols == ["NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:SBIN-EQ"]
+    assert grid.symbols == [TCS, INFY, SBIN]
     assert grid.z[1] == [pytest.approx(210 / 375), pytest.approx(5 / 375)]
     assert grid.z[0] == [1.0, None] and grid.text[0][1] == "not in this run"
     assert grid.text[1][0] == "missing 210 of 375 min: 12:00-15:30"
-    assert data.timeframe == "1d" and [b.ist.date() for b in data.charts["NSE:SBIN-EQ"]] == [
+    assert data.timeframe == "1d" and [b.ist.date() for b in data.charts[SBIN]] == [
         date(2026, 11, 25), date(2026, 11, 26)
     ]
 
 
 def test_two_thousand_symbols_draw_the_worst_150_and_say_what_the_rest_are():
     rows = [
-        model.CoverageRow(f"NSE:S{i:04d}-EQ", DAY, ("09:15-15:30",), 375, m, ("15:00-15:30",) if m else ())
+        model.CoverageRow(Symbol("NSE", f"S{i:04d}-EQ"), DAY, ("09:15-15:30",), 375, m, ("15:00-15:30",) if m else ())
         for i, m in enumerate([30] * 40 + [0] * 1960)
     ]
     data = model.ReportData(Path("lake"), DAY, DAY, rows, [], [], "5m")
@@ -134,7 +135,7 @@ def test_two_thousand_symbols_draw_the_worst_150_and_say_what_the_rest_are():
     grid = figures.heatmap(data)
 
     assert len(grid.symbols) == 150 and grid.total_symbols == 2000
-    assert grid.symbols[:40] == [f"NSE:S{i:04d}-EQ" for i in range(40)]
+    assert grid.symbols[:40] == [Symbol("NSE", f"S{i:04d}-EQ") for i in range(40)]
     assert "150 worst-covered of 2,000" in grid.note and "1,850 of them are complete" in grid.note
     page = render_html(data)
     assert len(page) < 7_000_000  # plotly.js (4.8 MB) + 150 x 375 cells
@@ -153,6 +154,12 @@ def test_the_page_is_self_contained_and_names_every_failure(lake):
     assert "Fyers answered HTTP 503" in page and 'id="unknown"' in page and "NSE:NOPE-EQ" in page
 
 
+def test_symbols_are_found_however_a_person_types_them(lake):
+    data = lake_reader.gather(lake, day="2026-11-25", symbols=" sbin-eq , nse:infy-eq,")
+
+    assert list(data.charts) == [SBIN, INFY]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -168,6 +175,18 @@ def test_bad_input_is_named(lake, kwargs, message):
     with pytest.raises(InvalidInput) as raised:
         lake_reader.gather(lake, **kwargs)
     assert message.format(lake=lake) in str(raised.value)
+
+
+def test_a_dead_letter_with_a_mangled_symbol_is_named_by_its_file(tmp_path):
+    write_day(tmp_path, "NSE:SBIN-EQ")
+    write_dead_letter(tmp_path, "NSE:TCS-EQ", "TransientFyersError", "Fyers answered HTTP 503")
+    letter = next((tmp_path / "raw").rglob("failed-*.json"))
+    letter.write_text(json.dumps({**json.loads(letter.read_text()), "symbol": "TCS EQ"}))
+
+    with pytest.raises(InvalidInput) as raised:
+        lake_reader.gather(tmp_path, day="2026-11-25")
+
+    assert f"dead letter {letter} is unreadable" in str(raised.value) and "'TCS EQ'" in str(raised.value)
 
 
 def test_a_missing_lake_or_ledger_says_what_to_run(tmp_path):

@@ -19,6 +19,7 @@ from pricefeed.ops.report.model import (
     parse_ranges,
     symbol_missing,
 )
+from pricefeed.symbol import Symbol
 
 #: The heat-map shows at most this many symbols (worst first); a note counts the others.
 MAX_HEATMAP_ROWS = 150
@@ -35,7 +36,7 @@ class HeatMap:
     """Rows (symbols, worst first, capped), columns (IST minute starts or dates), a value and a hover text
     per cell (None: no session for that symbol then, or the symbol was not run that day)."""
 
-    symbols: list[str]
+    symbols: list[Symbol]
     columns: list
     z: list[list[float | None]]
     text: list[list[str]]
@@ -53,7 +54,7 @@ def heatmap(data: ReportData, *, max_rows: int = MAX_HEATMAP_ROWS) -> HeatMap:
     return HeatMap(shown, *grid, total_symbols=len(order), note=_hidden_note(shown, hidden, totals))
 
 
-def _hidden_note(shown: list[str], hidden: list[str], totals: dict[str, int]) -> str:
+def _hidden_note(shown: list[Symbol], hidden: list[Symbol], totals: dict[Symbol, int]) -> str:
     if not hidden:
         return ""
     complete = sum(1 for s in hidden if not totals[s])
@@ -64,11 +65,11 @@ def _hidden_note(shown: list[str], hidden: list[str], totals: dict[str, int]) ->
     )
 
 
-def _minute_grid(data: ReportData, shown: list[str]):
+def _minute_grid(data: ReportData, shown: list[Symbol]):
     day = data.first
     rows = {r.symbol: r for r in data.coverage}
     failed = {f.symbol: f for f in failed_days(data)}
-    cells: dict[str, dict[int, int]] = {}
+    cells: dict[Symbol, dict[int, int]] = {}
     for symbol in shown:
         if symbol in rows:
             r = rows[symbol]
@@ -91,7 +92,7 @@ def _minute_text(value: int | None, failure: FailedDay | None) -> str:
     return STATUS_TEXT[value]
 
 
-def _day_grid(data: ReportData, shown: list[str]):
+def _day_grid(data: ReportData, shown: list[Symbol]):
     rows = {(r.symbol, r.trading_date): r for r in data.coverage}
     failed = {(f.symbol, f.trading_date): f for f in failed_days(data)}
     days = sorted({d for _, d in rows} | {d for _, d in failed})
@@ -125,7 +126,7 @@ def heatmap_figure(data: ReportData, grid: HeatMap):
 
     z = np.array([[np.nan if v is None else v for v in row] for row in grid.z], dtype="float32")
     trace = go.Heatmap(
-        z=z, x=grid.columns, y=grid.symbols, text=grid.text, hoverongaps=False, ygap=1,
+        z=z, x=grid.columns, y=[str(s) for s in grid.symbols], text=grid.text, hoverongaps=False, ygap=1,
         **(_minute_style() if data.one_day else _day_style()),
     )
     fig = go.Figure(trace)
@@ -159,7 +160,7 @@ def _day_style() -> dict:
     }
 
 
-def candle_figure(symbol: str, bars: list[Bar], timeframe: str, title: str, session: tuple | None = None):
+def candle_figure(symbol: Symbol, bars: list[Bar], timeframe: str, title: str, session: tuple | None = None):
     """Candlesticks (green up, red down) over a volume panel, times in IST; an intraday chart spans the whole
     ``session`` (first, last bar start), so a hole at either end shows as empty space."""
     import plotly.graph_objects as go
@@ -169,7 +170,7 @@ def candle_figure(symbol: str, bars: list[Bar], timeframe: str, title: str, sess
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.74, 0.26], vertical_spacing=0.03)
     fig.add_trace(go.Candlestick(
         x=x, open=[b.open for b in bars], high=[b.high for b in bars], low=[b.low for b in bars],
-        close=[b.close for b in bars], name=symbol, showlegend=False,
+        close=[b.close for b in bars], name=str(symbol), showlegend=False,
     ), row=1, col=1)
     colours = ["#2ca02c" if b.close >= b.open else RED for b in bars]
     fig.add_trace(go.Bar(x=x, y=[b.volume for b in bars], marker_color=colours, name="volume", showlegend=False,
@@ -192,7 +193,7 @@ def candle_figure(symbol: str, bars: list[Bar], timeframe: str, title: str, sess
 TIMEFRAME_NAMES = {"1m": "1-minute", "5m": "5-minute", "15m": "15-minute", "1d": "daily"}
 
 
-def shade_gaps(fig, data: ReportData, symbol: str) -> None:
+def shade_gaps(fig, data: ReportData, symbol: Symbol) -> None:
     """Tint the missing minutes of a one-day chart, so a flat stretch is not mistaken for a quiet market."""
     rows = [r for r in data.coverage if r.symbol == symbol] if data.one_day else []
     for text in rows[0].missing_ranges if rows else ():
@@ -202,7 +203,7 @@ def shade_gaps(fig, data: ReportData, symbol: str) -> None:
         fig.add_vrect(x0=x0, x1=x1, fillcolor=RED, opacity=0.1, line_width=0, row=2, col=1)
 
 
-def session_span(data: ReportData, symbol: str) -> tuple[datetime, datetime] | None:
+def session_span(data: ReportData, symbol: Symbol) -> tuple[datetime, datetime] | None:
     """First and last minute of the day's session (IST wall clock) for a one-day chart."""
     minutes = expected_minutes(symbol, data.first) if data.one_day else []
     if not minutes:

@@ -20,7 +20,7 @@ from pricefeed.ops.report.model import (
     date_span,
     symbol_missing,
 )
-from pricefeed.symbol import Symbol
+from pricefeed.symbol import Symbol, normalize_symbol
 
 
 def gather(
@@ -114,7 +114,7 @@ def read_coverage(lake: Path, start: date, end: date) -> list[CoverageRow]:
 
 def _coverage_row(r: dict) -> CoverageRow:
     return CoverageRow(
-        symbol=f"{r['exchange']}:{r['symbol']}",
+        symbol=Symbol(r["exchange"], r["symbol"]),
         trading_date=r["trade_date"],
         sessions=tuple(r["sessions"] or ()),
         expected_minutes=int(r["expected_minutes"]),
@@ -123,20 +123,26 @@ def _coverage_row(r: dict) -> CoverageRow:
     )
 
 
-def read_dead_letters(lake: Path, start: date, end: date, *, stored: set[tuple[str, date]]) -> list[FailedDay]:
+def read_dead_letters(lake: Path, start: date, end: date, *, stored: set[tuple[Symbol, date]]) -> list[FailedDay]:
     """One :class:`FailedDay` per symbol-day of ``start .. end`` that has dead letters (the newest one wins)."""
     root = lake / "raw" / DEAD_LETTER_ROOT
-    by_day: dict[tuple[str, date], list[dict]] = {}
+    by_day: dict[tuple[Symbol, date], list[dict]] = {}
     for day in _days(start, end):
         for path in root.glob(f"symbol=*/{_day_glob(day)}/failed-*.json"):
             letter = json.loads(path.read_text(encoding="utf-8"))
-            symbol = str(letter.get("symbol") or path.parts[-5].split("=", 1)[1])
-            by_day.setdefault((symbol, day), []).append(letter)
+            by_day.setdefault((_letter_symbol(letter, path), day), []).append(letter)
     failures = [_failure(sym, day, letters, (sym, day) in stored) for (sym, day), letters in by_day.items()]
     return sorted(failures, key=lambda f: (f.trading_date, f.symbol))
 
 
-def _failure(symbol: str, day: date, letters: list[dict], stored_later: bool) -> FailedDay:
+def _letter_symbol(letter: dict, path: Path) -> Symbol:
+    try:
+        return Symbol.parse(letter.get("symbol") or path.parts[-5].split("=", 1)[1])
+    except InvalidInput as exc:
+        raise InvalidInput(f"report: dead letter {path} is unreadable: {exc}") from None
+
+
+def _failure(symbol: Symbol, day: date, letters: list[dict], stored_later: bool) -> FailedDay:
     newest = max(letters, key=lambda x: str(x.get("failed_at", "")))
     return FailedDay(
         symbol=symbol,
@@ -159,13 +165,13 @@ def _ist_stamp(value: object) -> str:
     return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(IST).strftime("%Y-%m-%d %H:%M")
 
 
-def read_bars(lake: Path, symbol: str, timeframe: str, start: date, end: date) -> list[Bar]:
-    """The stored bars of ``symbol`` (``EXCH:NAME``) at ``timeframe``, oldest first, bar starts in IST."""
+def read_bars(lake: Path, symbol: Symbol, timeframe: str, start: date, end: date) -> list[Bar]:
+    """The stored bars of ``symbol`` at ``timeframe``, oldest first, bar starts in IST."""
     import pyarrow.parquet as pq
 
     bars = []
     for day in _days(start, end):
-        path = lake / "processed" / processed_key(timeframe, Symbol.parse(symbol), day)
+        path = lake / "processed" / processed_key(timeframe, symbol, day)
         if path.is_file():
             table = pq.ParquetFile(path).read(columns=["ts", "open", "high", "low", "close", "volume"])
             bars += [_bar(r) for r in table.to_pylist()]
@@ -177,7 +183,7 @@ def _bar(r: dict) -> Bar:
     return Bar(ist, r["open"], r["high"], r["low"], r["close"], int(r["volume"]))
 
 
-def _chart_symbols(data: ReportData, wanted: str | None) -> list[str]:
+def _chart_symbols(data: ReportData, wanted: str | None) -> list[Symbol]:
     """``--symbols`` checked against the lake, else the worst-covered symbols that stored anything."""
     known = {r.symbol for r in data.coverage} | {f.symbol for f in data.failures + data.unknown}
     if wanted:
@@ -187,11 +193,13 @@ def _chart_symbols(data: ReportData, wanted: str | None) -> list[str]:
     return [s for s in sorted(totals, key=lambda s: (-totals[s], s)) if s in with_bars][:DEFAULT_CHARTS]
 
 
-def _resolve(given: str, known: set[str], data: ReportData) -> str:
-    """``NSE:SBIN-EQ`` or ``SBIN-EQ`` -> the lake's ``NSE:SBIN-EQ``; ``InvalidInput`` naming it if absent."""
-    matches = sorted(s for s in known if given in (s, s.split(":", 1)[-1]))
+def _resolve(given: str, known: set[Symbol], data: ReportData) -> Symbol:
+    """``NSE:SBIN-EQ`` or ``SBIN-EQ`` (any case) -> the lake's ``NSE:SBIN-EQ``; ``InvalidInput`` naming it if
+    absent."""
+    wanted = normalize_symbol(given)
+    matches = sorted(s for s in known if wanted in (str(s), s.name))
     if not matches:
-        some = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+        some = ", ".join(str(s) for s in sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
         raise InvalidInput(
             f"report: symbol {given!r} has no data in {data.lake} for {date_span(data.first, data.last)} "
             f"(symbols there: {some or 'none'})"

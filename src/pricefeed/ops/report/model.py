@@ -26,7 +26,7 @@ UNKNOWN_SYMBOL_ERROR = "InvalidSymbol"
 class CoverageRow:
     """One ledger row: a symbol-day and its session/missing minutes as IST ``"HH:MM-HH:MM"`` ranges."""
 
-    symbol: str  # "NSE:SBIN-EQ"
+    symbol: Symbol
     trading_date: date
     sessions: tuple[str, ...]
     expected_minutes: int
@@ -42,7 +42,7 @@ class CoverageRow:
 class FailedDay:
     """The newest dead letter of one symbol-day, how many runs failed on it, and whether bars came later."""
 
-    symbol: str
+    symbol: Symbol
     trading_date: date
     error_type: str
     reason: str
@@ -76,7 +76,7 @@ class ReportData:
     failures: list[FailedDay]  # tickers that failed to ingest (not the unknown symbols)
     unknown: list[FailedDay]  # symbols not in the Fyers symbol master
     timeframe: str
-    charts: dict[str, list[Bar]] = field(default_factory=dict)
+    charts: dict[Symbol, list[Bar]] = field(default_factory=dict)
 
     @property
     def one_day(self) -> bool:
@@ -91,13 +91,12 @@ def worst_first(rows: Iterable[CoverageRow]) -> list[CoverageRow]:
     return sorted(rows, key=lambda r: (-r.missing_minutes, r.symbol, r.trading_date))
 
 
-def expected_minutes(symbol: str, day: date) -> list[int]:
+def expected_minutes(symbol: Symbol, day: date) -> list[int]:
     """Session minutes of ``day`` as minutes after 00:00 IST (from the exchange calendar)."""
     from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
-    exchange = Symbol.parse(symbol).exchange  # the report keys its rows by the symbol as shown
     midnight = int(datetime.combine(day, time(0), tzinfo=IST).timestamp())
-    return [(int(s) - midnight) // 60 for s in DEFAULT_CALENDAR.minute_starts(day, exchange)]
+    return [(int(s) - midnight) // 60 for s in DEFAULT_CALENDAR.minute_starts(day, symbol.exchange)]
 
 
 def parse_ranges(ranges: Iterable[str]) -> set[int]:
@@ -114,9 +113,9 @@ def failed_days(data: ReportData) -> list[FailedDay]:
     return [f for f in data.failures if not f.stored_later]
 
 
-def symbol_missing(data: ReportData) -> dict[str, int]:
+def symbol_missing(data: ReportData) -> dict[Symbol, int]:
     """Minutes missing per symbol over the report's dates; a failed symbol-day misses its whole session."""
-    totals: dict[str, int] = {}
+    totals: dict[Symbol, int] = {}
     for r in data.coverage:
         totals[r.symbol] = totals.get(r.symbol, 0) + r.missing_minutes
     for f in failed_days(data):
