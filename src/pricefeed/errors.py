@@ -5,6 +5,8 @@ Keep names stable: ``statemachine/ingest_pipeline.asl.json`` retries and catches
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class PricefeedError(Exception):
     """Base of every error this project raises on purpose."""
@@ -56,6 +58,15 @@ class FyersPermissionDenied(FyersError):
 # --- our own inputs --------------------------------------------------------------------------
 class InvalidInput(PricefeedError, ValueError):
     """Bad input (a ticker file, an event, a job argument). The message names the input."""
+
+
+def reject_unknown_fields(given: dict, known: Iterable[str], what: str) -> None:
+    """``InvalidInput`` naming the fields of ``given`` that ``what`` does not take, and the ones it does."""
+    known = list(known)
+    unknown = set(given) - set(known)
+    if unknown:
+        names = ", ".join(sorted(str(name)[:40] for name in unknown))
+        raise InvalidInput(f"{what} has unknown field(s): {names} (it takes {', '.join(known)})")
 
 
 class NotLoggedIn(PricefeedError):

@@ -222,25 +222,15 @@ class TokenKeeper:
         """``(holder id, lease end)`` if this worker now holds the lease to replace the token ``failed``."""
         holder, now = uuid.uuid4().hex, self._clock()
         until = repr(now + self._lease_s)
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item={
-                    **self._key,
-                    "holder": {"S": holder},
-                    "lease_until": {"N": until},
-                    "expires_at": {"N": str(int(now + self._lease_s + RECORD_TTL_S))},
-                },
-                # free, or the lease ran out, unless that token was already replaced
-                ConditionExpression="attribute_not_exists(pk) OR (lease_until < :now AND "
-                "(attribute_not_exists(replaced) OR replaced <> :failed))",
-                ExpressionAttributeValues={":now": {"N": repr(now)}, ":failed": {"S": failed}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return holder, until
+        taken = self._put_lease(
+            {"holder": {"S": holder}, "lease_until": {"N": until}},
+            expires_at=now + self._lease_s + RECORD_TTL_S,
+            # free, or the lease ran out, unless that token was already replaced
+            condition="attribute_not_exists(pk) OR (lease_until < :now AND "
+            "(attribute_not_exists(replaced) OR replaced <> :failed))",
+            values={":now": {"N": repr(now)}, ":failed": {"S": failed}},
+        )
+        return (holder, until) if taken else None
 
     def _read_lease(self) -> dict:
         answer = self._dynamodb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
@@ -249,24 +239,29 @@ class TokenKeeper:
     def _end_lease(self, lease: tuple[str, str], record: dict, *, keep_lease: bool = False) -> None:
         """Release the lease (or keep it to its end, so a refused refresh is not retried) with ``record``."""
         holder, until = lease[0], lease[1] if keep_lease else "0"
-        now = self._clock()
+        released = self._put_lease(
+            {**record, "holder": {"S": holder}, "lease_until": {"N": until}},
+            expires_at=self._clock() + RECORD_TTL_S,
+            condition="holder = :me",
+            values={":me": {"S": holder}},
+        )
+        if not released:
+            log.warning("token refresh lease was taken over before it was released")
+
+    def _put_lease(self, fields: dict, *, expires_at: float, condition: str, values: dict) -> bool:
+        """Write the lease item if ``condition`` holds; ``False`` if another worker's write made it fail."""
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
-                Item={
-                    **self._key,
-                    **record,
-                    "holder": {"S": holder},
-                    "lease_until": {"N": until},
-                    "expires_at": {"N": str(int(now + RECORD_TTL_S))},
-                },
-                ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": holder}},
+                Item={**self._key, **fields, "expires_at": {"N": str(int(expires_at))}},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            log.warning("token refresh lease was taken over before it was released")
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     @staticmethod
     def _shared_error(lease: dict) -> PricefeedError:

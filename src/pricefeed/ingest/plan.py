@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pricefeed.errors import InvalidInput
+from pricefeed.errors import InvalidInput, reject_unknown_fields
 from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
 from pricefeed.ingest.dead_letters import Failure, write_dead_letter
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
@@ -20,10 +20,9 @@ from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today, pa
 from pricefeed.lake.paths import RunKeys
 from pricefeed.symbol import Symbol
 
-#: Fyers has no minute history before this IST date.
 #: How many rejected or unknown symbols the output lists (all are counted).
 MAX_REPORTED = 100
-_INPUT_FIELDS = frozenset({"date", "from", "to", "tickers_key"})
+_INPUT_FIELDS = ("date", "from", "to", "tickers_key")
 #: A Step Functions execution name (the run id): no whitespace, control characters or '/'.
 _RUN_ID = re.compile(r"[^\s/]{1,80}")
 
@@ -60,10 +59,7 @@ class PlanRequest:
         given = event.get("input") or {}
         if not isinstance(given, dict):
             raise InvalidInput("execution input must be a JSON object")
-        unknown = set(given) - _INPUT_FIELDS
-        if unknown:
-            names = ", ".join(sorted(str(name)[:40] for name in unknown))
-            raise InvalidInput(f"execution input has unknown field(s): {names}")
+        reject_unknown_fields(given, _INPUT_FIELDS, "execution input")
         tickers_key = given.get("tickers_key")
         if tickers_key is not None:
             _check_tickers_key(tickers_key)

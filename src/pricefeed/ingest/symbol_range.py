@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from pricefeed.errors import InvalidInput
+from pricefeed.errors import InvalidInput, reject_unknown_fields
 from pricefeed.fyers.windows import ist_date_of, request_windows
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.istime import (
@@ -60,7 +60,6 @@ REFERENCE_WRITERS = 8
 
 # What the Map's ItemSelector sends (statemachine/ingest_pipeline.asl.json), in that order.
 _ITEM_ORDER = ("symbol", "from", "to", "incremental", "ingested_prefix", "run_id", "attempt")
-_ITEM_FIELDS = frozenset(_ITEM_ORDER)
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,7 @@ class IngestRequest:
         """
         if not isinstance(event, dict):
             raise InvalidInput(f"ingest item must be an object, got {type(event).__name__}")
-        unknown = set(event) - _ITEM_FIELDS
-        if unknown:
-            names = ", ".join(sorted(str(name)[:40] for name in unknown))
-            raise InvalidInput(f"ingest item has unknown field(s): {names} (it takes {', '.join(_ITEM_ORDER)})")
+        reject_unknown_fields(event, _ITEM_ORDER, "ingest item")
         if not isinstance(event.get("symbol"), str):
             raise InvalidInput("ingest item has no 'symbol' string")
         symbol = Symbol.parse(event["symbol"])
