@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from pricefeed.ops.mirror import sync
+from pricefeed.ops.mirror import DOWNLOADERS, download_all, sync
 
 RAW, PROCESSED = "raw-bucket", "processed-bucket"
 
@@ -53,3 +54,24 @@ def test_a_file_deleted_locally_is_fetched_again(s3, tmp_path):
     _sync(s3, tmp_path)
     (tmp_path / "processed/processed/timeframe=1m/a.parquet").unlink()
     assert _sync(s3, tmp_path)["downloaded"] == 1
+
+
+def test_a_lake_larger_than_the_download_window_arrives_whole(s3, tmp_path):
+    keys = [f"processed/timeframe=1m/day={i:03d}/part.parquet" for i in range(10 * DOWNLOADERS)]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=PROCESSED, Key=key, Body=f"file {i}".encode() * 1000)
+
+    assert _sync(s3, tmp_path) == {"downloaded": len(keys), "removed": 0, "unchanged": 0}
+    for i, key in enumerate(keys):
+        assert (tmp_path / "processed" / key).read_bytes() == f"file {i}".encode() * 1000
+    assert _sync(s3, tmp_path) == {"downloaded": 0, "removed": 0, "unchanged": len(keys)}
+
+
+def test_a_failed_download_is_raised_and_leaves_no_partial_file(s3, tmp_path):
+    s3.put_object(Bucket=PROCESSED, Key="a", Body=b"one")
+    jobs = [(PROCESSED, "a", tmp_path / "a"), (PROCESSED, "gone", tmp_path / "gone")]
+
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        list(download_all(s3, jobs))
+
+    assert not (tmp_path / "gone").exists() and not list(tmp_path.rglob("*.partial"))

@@ -151,18 +151,15 @@ def _epoch():
 
 
 def export(stack: LocalStack, directory: Path) -> dict[str, int]:
-    """Both buckets to ``directory/raw`` and ``directory/processed``, keys as in S3."""
+    """Both buckets to ``directory/raw`` and ``directory/processed``, keys as in S3; counts of files per bucket."""
+    from pricefeed.ops.mirror import download_all, list_objects, local_file
+
     s3 = stack.client("s3")
     counts = {}
     for kind, bucket in (("raw", stack.outputs["RawBucketName"]), ("processed", stack.outputs["ProcessedBucketName"])):
-        n = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                target = directory / kind / obj["Key"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, obj["Key"], str(target))
-                n += 1
-        counts[kind] = n
+        targets = ((obj["Key"], local_file(directory, kind, obj["Key"])) for obj in list_objects(s3, bucket))
+        jobs = ((bucket, key, target) for key, target in targets if target is not None)
+        counts[kind] = sum(1 for _ in download_all(s3, jobs))
     return counts
 
 
