@@ -37,6 +37,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.s3 import models as s3_models
+from moto.moto_server import threaded_moto_server, werkzeug_app
+from moto import backends
+import socketserver
 
 
 def params(func):
@@ -81,6 +84,13 @@ out = {
     "default_user_config_is_dict": isinstance(default_user_config, dict),
     "s3_put_object": params(s3_models.S3Backend.put_object),
     "s3_put_object_is_function": inspect.isfunction(s3_models.S3Backend.__dict__.get("put_object")),
+    "handler_is_a_stream_handler": issubclass(werkzeug_app.MotoRequestHandler, socketserver.StreamRequestHandler),
+    "handler_nagle": werkzeug_app.MotoRequestHandler.disable_nagle_algorithm,
+    "server_uses_the_handler": "request_handler=MotoRequestHandler"
+        in inspect.getsource(threaded_moto_server.ThreadedMotoServer._server_entry),
+    "dispatcher_reads_the_module_list": "backends.list_of_moto_modules()"
+        in inspect.getsource(werkzeug_app.DomainDispatcherApplication.get_backend_for_host),
+    "moto_modules": list(backends.list_of_moto_modules()),
 }
 print(json.dumps(out))
 """
@@ -168,6 +178,13 @@ def test_s3_put_object_takes_the_bucket_and_key_first(unpatched):
     assert names(unpatched["s3_put_object"])[:4] == ["self", "bucket_name", "key_name", "value"]
 
 
+def test_the_server_handler_and_dispatcher_read_what_the_speed_patches_set(unpatched):
+    assert unpatched["handler_is_a_stream_handler"] and unpatched["server_uses_the_handler"]
+    assert unpatched["handler_nagle"] is False, "moto now turns Nagle off itself: drop that patch"
+    assert unpatched["dispatcher_reads_the_module_list"]
+    assert {"s3", "dynamodb", "stepfunctions", "glue", "awslambda"} <= set(unpatched["moto_modules"])
+
+
 GLUE_SYNC = {
     "StartAt": "Run the job",
     "States": {
@@ -238,6 +255,15 @@ def test_apply_replaces_each_internal_once(aws):
     assert isinstance(retrier_decl.time, motopatch._ScaledTime)
     assert state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK < 0.5
     assert ResourceCondition.WaitForTaskToken in state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS
+
+
+def test_the_server_answers_without_waiting_on_nagle_or_a_folder_listing(aws, unpatched):
+    from moto import backends
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    motopatch.apply(retry_time_scale=0.0)
+    assert MotoRequestHandler.disable_nagle_algorithm is True
+    assert list(backends.list_of_moto_modules()) == unpatched["moto_modules"]
 
 
 def test_lambda_invoke_reaches_the_registered_invoker(aws):

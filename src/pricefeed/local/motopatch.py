@@ -13,6 +13,10 @@ loudly when an upgrade moves any of these).
    rely on that, so DynamoDB actions run one at a time.
 5. S3 (a fault hook for tests): ``S3Backend.put_object`` refuses keys matching a pattern given to
    :func:`fail_s3_writes` with HTTP 500 ``InternalError``, as S3 itself would (SDKs retry it, then fail).
+6. The server's own overhead, which no AWS service has: its request handler leaves Nagle's algorithm on,
+   so a response written in pieces waits for the client's delayed ACK; and it lists moto's package folder
+   on every request to find the service. Measured on one in-process server (GET/PUT of a 5 KB object):
+   21/28 ms a request before, 9/9 ms after. Behaviour is unchanged; only the waiting goes.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from moto import backends as moto_backends
 from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
 from moto.dynamodb import responses as dynamodb_responses
 from moto.glue import models as glue_models
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.s3 import models as s3_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -182,6 +188,9 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because
         # Glue tasks get no callback endpoint; listing the pattern gives them one (our ASL never uses it).
         state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS.add(ResourceCondition.WaitForTaskToken)
+        MotoRequestHandler.disable_nagle_algorithm = True  # socketserver sets TCP_NODELAY per connection
+        services = tuple(moto_backends.list_of_moto_modules())  # the installed package does not change
+        moto_backends.list_of_moto_modules = lambda: services
         _is_applied = True
 
 
