@@ -66,7 +66,7 @@ def test_requests_are_paced_by_the_minute_limit_with_its_margin(ddb):
     assert lim.interval_s == pytest.approx(60.5 / 200)
     waits = run(acquire_n(lim, 5))
     assert waits[0] == 0 and waits[1:] == pytest.approx([0.3025] * 4)
-    assert clock.t == pytest.approx(T0 + 4 * 0.3025)
+    assert clock.t - T0 == pytest.approx(4 * 0.3025)  # relative to T0: approx at epoch size would pass anything
     clock.t += 100  # idle for a while: no burst is saved up, the next slot is simply now
     assert run(acquire_n(lim, 2)) == pytest.approx([0, 0.3025])
 
@@ -197,6 +197,40 @@ def test_many_workers_at_once_get_distinct_evenly_spaced_slots(ddb):
 
     waits = run(go())
     assert waits == pytest.approx([i * 0.3025 for i in range(40)])
+
+
+def test_workers_held_up_past_their_slots_reserve_again_instead_of_sending_together(ddb):
+    """Three workers reserve at once; the process stalls for 2 s before the second and third reach their
+    slots. Sent late, both would go at the same instant; they reserve again and stay a slot apart."""
+    clock = Clock(advance=False)
+    asleep: list[float] = []
+    both_asleep, released = asyncio.Event(), asyncio.Event()
+
+    async def held_up(seconds: float) -> None:
+        due = clock.t + seconds
+        asleep.append(seconds)
+        if len(asleep) == 2:
+            both_asleep.set()
+        await released.wait()
+        clock.t = max(clock.t, due)
+
+    workers = [AccountRateLimiter(Serialized(ddb), TABLE, "APP-100", clock=clock, sleep=held_up) for _ in range(3)]
+    sent: list[float] = []
+
+    async def send(worker: AccountRateLimiter) -> None:
+        await worker.acquire()
+        sent.append(clock.t)
+
+    async def go():
+        tasks = [asyncio.create_task(send(w)) for w in workers]
+        await asyncio.wait_for(both_asleep.wait(), timeout=30)  # two wait for their slots; one has sent
+        clock.t = T0 + 2.0  # ... and the process was held up for 2 s
+        released.set()
+        await asyncio.gather(*tasks)
+
+    run(go())
+    assert [t - T0 for t in sent] == pytest.approx([0, 2.0, 2.0 + 0.3025])
+    assert workers[0].status()["used_today"] == 3  # the two missed slots are not counted
 
 
 # --- the property: no window ever holds more than the limit ------------------------------------
