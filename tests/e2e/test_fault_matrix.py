@@ -326,10 +326,10 @@ def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipe
     next_ist_day_for_the_budget(pipeline)
     try:
         wait_for_room_in_the_minute(12)
-        storm_ends = time.time() + 4.0
-        pipeline.sim.set_faults(rate_limit_storm_until=storm_ends)
+        pipeline.sim.set_faults(rate_limit_storm_s=4.0)  # from the run's first history request, however late
 
         run = run_day(pipeline, day, symbols)
+        storm_ends = pipeline.sim.set_faults()["rate_limit_storm_until"]
 
         assert run.status == "SUCCEEDED", run.described.get("error")
         acc = counted(pipeline, run, symbols, day, fault_matrix, row)

@@ -172,3 +172,26 @@ def test_current_minute_is_forming_and_the_future_absent(client, clock):
     clock.t = NOW
     final = client.days("2024-07-03", "2024-07-03").json()["candles"]
     assert final[:30] == first[:30]
+
+
+def test_a_storm_of_some_seconds_begins_at_the_next_history_request_however_late(client, sim, clock):
+    sim.set_faults(rate_limit_storm_s=5)
+    clock.t += 100  # the caller takes its time: the storm has not begun
+
+    first = client.days("2024-07-03", "2024-07-03")
+    clock.t += 4
+    second = client.days("2024-07-03", "2024-07-03")
+    clock.t += 1.5
+    after = client.days("2024-07-03", "2024-07-03")
+
+    assert (first.status_code, first.headers["X-Retry-After-Ms"], first.json()["code"]) == (429, "5000", -429)
+    assert (second.status_code, second.headers["Retry-After"]) == (429, "1")
+    assert after.status_code == 200 and after.json()["s"] == "ok"
+    knobs = sim.set_faults()
+    assert knobs["rate_limit_storm_until"] == NOW + 100 + 5 and knobs["rate_limit_storm_s"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, True, float("inf"), "5"])
+def test_a_storm_length_that_is_not_a_number_of_seconds_is_refused(sim, value):
+    with pytest.raises(ValueError, match="rate_limit_storm_s must be a number >= 0"):
+        sim.set_faults(rate_limit_storm_s=value)

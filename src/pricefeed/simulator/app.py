@@ -228,7 +228,7 @@ async def data_history(request: web.Request) -> web.Response:
         seed=state.cfg.seed,
         unknown=state.cfg.unknown_symbols,
         now=now,
-        knobs=state.faults.snapshot(),
+        knobs=state.faults.history_knobs(now),
     )
     state.served_history()
     return web.json_response(body)

@@ -42,10 +42,11 @@ class Knobs:
     History answers (``/data/history`` only): ``rate_limit_storm_until`` (epoch seconds per the simulator clock)
     answers every history request before that moment HTTP 429 ``-429`` with ``Retry-After``/``X-Retry-After-Ms``
     until then (another program is spending the app's budget; the answer is sent after the simulator's own
-    limiter counted the request); ``delisted_symbols`` answer -300 although the symbol master still lists them
-    (delisted since the master was published); ``candle_order`` "asc"|"desc", ``duplicate_candles`` (every
-    candle sent twice in a row) and ``price_shift`` (rupees added to open/high/low/close: a revised answer)
-    change the shape of ``ok`` answers.
+    limiter counted the request); ``rate_limit_storm_s`` starts such a storm of that many seconds at the next
+    history request (however long the caller takes to get there); ``delisted_symbols`` answer -300 although
+    the symbol master still lists them (delisted since the master was published); ``candle_order``
+    "asc"|"desc", ``duplicate_candles`` (every candle sent twice in a row) and ``price_shift`` (rupees added to
+    open/high/low/close: a revised answer) change the shape of ``ok`` answers.
     """
 
     latency_ms: float = 0.0
@@ -63,6 +64,7 @@ class Knobs:
     fail_next_reset: int = 0  # the next N faultable requests get their connection reset
     fail_next_malformed: int = 0  # the next N faultable requests get HTTP 200 with a cut-off JSON body
     rate_limit_storm_until: float | None = None
+    rate_limit_storm_s: float = 0.0  # > 0: a storm this long begins at the next history request
     delisted_symbols: tuple[str, ...] = ()
     candle_order: str = "asc"
     duplicate_candles: bool = False
@@ -86,8 +88,10 @@ class Faults:
         for name, value in changes.items():
             if name.endswith("_rate") and not (isinstance(value, int | float) and 0 <= value <= 1):
                 raise ValueError(f"{name} must be a number in [0, 1]")
-            if name == "latency_ms" and not (isinstance(value, int | float) and value >= 0):
-                raise ValueError("latency_ms must be a number >= 0")
+            if name in ("latency_ms", "rate_limit_storm_s") and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
+            ):
+                raise ValueError(f"{name} must be a number >= 0")
             if name in _CHOICES and value not in _CHOICES[name]:
                 raise ValueError(f"{name} must be one of {_CHOICES[name]}")
             if name in ("retry_after_header", "refresh_rotates", "duplicate_candles") and not isinstance(value, bool):
@@ -110,6 +114,14 @@ class Faults:
         with self._lock:
             for name, value in changes.items():
                 setattr(self.knobs, name, value)
+            return asdict(self.knobs)
+
+    def history_knobs(self, now: float) -> dict[str, Any]:
+        """The knobs for one history request at ``now``: a pending ``rate_limit_storm_s`` storm begins here."""
+        with self._lock:
+            if self.knobs.rate_limit_storm_s:
+                self.knobs.rate_limit_storm_until = now + self.knobs.rate_limit_storm_s
+                self.knobs.rate_limit_storm_s = 0.0
             return asdict(self.knobs)
 
     def snapshot(self) -> dict[str, Any]:
