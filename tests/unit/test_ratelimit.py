@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from awskit import Serialized, create_state_table
 from pricefeed.errors import RateBudgetExhausted, RateLimited
-from pricefeed.fyers.ratelimit import AccountRateLimiter, BudgetUse, read_budget_use
+from pricefeed.fyers.ratelimit import MAX_FORFEITS, AccountRateLimiter, BudgetUse, read_budget_use
 
 TABLE = "pricefeed-state"
 T0 = datetime(2026, 3, 4, 6, 0, 10, tzinfo=UTC).timestamp()  # 11:30:10 IST, 10 s into a UTC minute
@@ -231,6 +231,28 @@ def test_workers_held_up_past_their_slots_reserve_again_instead_of_sending_toget
     run(go())
     assert [t - T0 for t in sent] == pytest.approx([0, 2.0, 2.0 + 0.3025])
     assert workers[0].status()["used_today"] == 3  # the two missed slots are not counted
+
+
+def test_a_worker_late_for_every_slot_stops_forfeiting_and_sends(ddb):
+    """Reservations that come back a second late every time (a throttled table) must not loop for ever."""
+    clock = Clock()
+    writes = []
+
+    class SlowWrites:
+        def get_item(self, **kw):
+            return ddb.get_item(**kw)
+
+        def put_item(self, **kw):
+            writes.append(kw["Item"]["tat"]["N"])
+            clock.t += 1.0  # the answer comes back a second after the slot it granted
+            return ddb.put_item(**kw)
+
+    lim = AccountRateLimiter(SlowWrites(), TABLE, "APP-100", clock=clock, sleep=clock.sleep)
+
+    assert run(acquire_n(lim, 2)) == [0, 0]  # every slot is in the past by the time it is granted
+
+    assert len(writes) == 2 * (1 + MAX_FORFEITS)  # each request: its slot, MAX_FORFEITS more, then it sends
+    assert lim.status()["used_today"] == 2  # the missed slots are not counted
 
 
 # --- the property: no window ever holds more than the limit ------------------------------------

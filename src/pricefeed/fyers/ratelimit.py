@@ -19,9 +19,9 @@ The shape is GCRA, a token bucket of capacity 1, i.e. strict pacing: request slo
 A slot is used at its time or not at all. A worker held up between reserving a slot and reaching it (a
 stalled process, a slow start) would otherwise send late, on top of the slots after its own: several late
 workers make a burst. So a worker that wakes more than ``T/2`` past its slot forfeits it and reserves
-again (the forfeited slot is not counted against the day). Sends then lie within ``T/2`` after their
-slots, which the margin absorbs when ``margin_s >= T/2`` (0.5 s against 0.15 s at Fyers' limits, where a
-second then holds at most 4 requests of its 10).
+again (the forfeited slot is not counted against the day), at most ``MAX_FORFEITS`` times a request.
+Sends then lie within ``T/2`` after their slots, which the margin absorbs when ``margin_s >= T/2`` (0.5 s
+against 0.15 s at Fyers' limits, where a second then holds at most 4 requests of its 10).
 
 Times are exact decimals (DynamoDB numbers are decimals) and the interval is rounded up to whole
 microseconds, so float rounding at epoch magnitudes never packs slots closer than the interval.
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 TTL_S = 2 * 86_400
 #: Lost optimistic races before giving up; each lost race means another worker made progress.
 MAX_CONFLICTS = 200
+#: Slots one request may miss and reserve again. A stall is a one-off; a worker late again is held up by
+#: slow reservation round trips, and reserving once more would only waste the account's slots.
+MAX_FORFEITS = 2
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class AccountRateLimiter:
             return replace(b, tat=slot + self._interval, used=b.used + 1)
 
         waited = 0.0
-        while True:
+        for forfeits in range(MAX_FORFEITS + 1):
             granted = await self._change(reserve)
             slot = granted.tat - self._interval
             # measured after the write: the DynamoDB round trips are already part of the wait
@@ -202,10 +205,11 @@ class AccountRateLimiter:
                 await self._sleep(wait)
                 waited += wait
             late = float(_dec(self._clock()) - slot)
-            if late <= self.late_tolerance_s:
+            if late <= self.late_tolerance_s or forfeits == MAX_FORFEITS:
                 return waited
             log.info("account %s: woke %.2fs past its request slot; reserving a new one", self.account, late)
             forfeited_on = granted.day
+        raise AssertionError("unreachable")  # the last round returns
 
     async def record_rate_limited(self, retry_after: float | None) -> None:
         """The breaker: a 429 was received. Every worker pauses until the window resets (``retry_after``
