@@ -199,6 +199,25 @@ def test_many_workers_at_once_get_distinct_evenly_spaced_slots(ddb):
     assert waits == pytest.approx([i * 0.3025 for i in range(40)])
 
 
+def test_a_worker_asleep_for_its_slot_when_the_breaker_trips_sends_after_the_pause(ddb):
+    clock = Clock()
+    other = limiter(ddb, clock)
+    run(other.acquire())  # the slot at T0 went out
+    tripped: list[float] = []
+
+    async def sleep_while_a_429_lands(seconds: float) -> None:
+        if not tripped:  # while this worker sleeps towards its slot, the other one gets a 429
+            tripped.append(clock.t)
+            await other.record_rate_limited(20)
+        clock.t += seconds
+
+    worker = AccountRateLimiter(ddb, TABLE, "APP-100", clock=clock, sleep=sleep_while_a_429_lands)
+    run(worker.acquire())
+
+    assert tripped == [T0] and clock.t - T0 == pytest.approx(20)  # not at its slot T0 + 0.3025, inside the pause
+    assert worker.status()["used_today"] == 2  # the slot inside the pause is not counted
+
+
 def test_workers_held_up_past_their_slots_reserve_again_instead_of_sending_together(ddb):
     """Three workers reserve at once; the process stalls for 2 s before the second and third reach their
     slots. Sent late, both would go at the same instant; they reserve again and stay a slot apart."""

@@ -20,6 +20,8 @@ A slot is used at its time or not at all. A worker held up between reserving a s
 stalled process, a slow start) would otherwise send late, on top of the slots after its own: several late
 workers make a burst. So a worker that wakes more than ``T/2`` past its slot forfeits it and reserves
 again (the forfeited slot is not counted against the day), at most ``MAX_FORFEITS`` times a request.
+Likewise a worker that slept towards its slot reads the item once more before sending: when the breaker
+tripped meanwhile (a 429 elsewhere), its slot lies inside the pause and it reserves again, after it.
 Sends then lie within ``T/2`` after their slots, which the margin absorbs when ``margin_s >= T/2`` (0.5 s
 against 0.15 s at Fyers' limits, where a second then holds at most 4 requests of its 10).
 
@@ -195,8 +197,8 @@ class AccountRateLimiter:
                 )
             return replace(b, tat=slot + self._interval, used=b.used + 1)
 
-        waited = 0.0
-        for forfeits in range(MAX_FORFEITS + 1):
+        waited, late_forfeits = 0.0, 0
+        while True:
             granted = await self._change(reserve)
             slot = granted.tat - self._interval
             # measured after the write: the DynamoDB round trips are already part of the wait
@@ -204,12 +206,16 @@ class AccountRateLimiter:
             if wait > 0:
                 await self._sleep(wait)
                 waited += wait
+                if (await asyncio.to_thread(self._read)).paused_until > slot:
+                    # a 429 came in while this worker waited: the breaker holds slots already given out too
+                    log.info("account %s: the breaker tripped while waiting for a slot; waiting it out", self.account)
+                    forfeited_on = granted.day
+                    continue
             late = float(_dec(self._clock()) - slot)
-            if late <= self.late_tolerance_s or forfeits == MAX_FORFEITS:
+            if late <= self.late_tolerance_s or late_forfeits == MAX_FORFEITS:
                 return waited
             log.info("account %s: woke %.2fs past its request slot; reserving a new one", self.account, late)
-            forfeited_on = granted.day
-        raise AssertionError("unreachable")  # the last round returns
+            forfeited_on, late_forfeits = granted.day, late_forfeits + 1
 
     async def record_rate_limited(self, retry_after: float | None) -> None:
         """The breaker: a 429 was received. Every worker pauses until the window resets (``retry_after``
