@@ -49,6 +49,14 @@ def test_a_key_that_would_leave_the_mirror_is_never_written(s3, tmp_path):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_a_folder_made_in_the_s3_console_does_not_block_the_files_under_it(s3, tmp_path):
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/", Body=b"")
+    s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/a.parquet", Body=b"one")
+
+    assert _sync(s3, tmp_path) == {"downloaded": 1, "removed": 0, "unchanged": 0}
+    assert (tmp_path / "processed/processed/timeframe=1m/a.parquet").read_bytes() == b"one"
+
+
 def test_a_file_deleted_locally_is_fetched_again(s3, tmp_path):
     s3.put_object(Bucket=PROCESSED, Key="processed/timeframe=1m/a.parquet", Body=b"one")
     _sync(s3, tmp_path)

@@ -31,9 +31,10 @@ Job = tuple[str, str, Path]
 
 def local_file(directory: Path, kind: str, key: str) -> Path | None:
     """Where object ``key`` of the ``kind`` ("raw"/"processed") bucket lands under ``directory``, keys kept as
-    in S3; ``None`` for a key that would leave ``directory`` (it is never written)."""
+    in S3; ``None`` for a key that would leave ``directory`` and for a folder marker (a key ending in ``/``,
+    as the S3 console's "Create folder" makes): neither is written."""
     relative = Path(kind, key)
-    return None if ".." in relative.parts else directory / relative
+    return None if ".." in relative.parts or key.endswith("/") else directory / relative
 
 
 def list_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[dict]:
