@@ -17,6 +17,9 @@ from pricefeed.errors import InvalidInput
 _EXCHANGE = re.compile(r"[A-Za-z0-9_]+")
 _NAME = re.compile(r"[!-~]+")
 _FORBIDDEN_IN_NAME = frozenset("/=:\\")
+#: Longer than any Fyers symbol (options run to ~30 characters), short enough that every S3 key built from a
+#: symbol stays far inside S3's 1,024 bytes (a 1,100-character ticker once failed a whole plan).
+MAX_EXCHANGE, MAX_NAME = 16, 64
 
 
 @dataclass(frozen=True, order=True)
@@ -27,11 +30,16 @@ class Symbol:
     name: str
 
     def __post_init__(self) -> None:
-        text = f"{self.exchange}:{self.name}"
+        text = _shown(f"{self.exchange}:{self.name}")
         if not isinstance(self.exchange, str) or not _EXCHANGE.fullmatch(self.exchange):
-            raise InvalidInput(f"symbol {text!r} has an invalid exchange {self.exchange!r}")
+            raise InvalidInput(f"symbol {text} has an invalid exchange {_shown(self.exchange)}")
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or _FORBIDDEN_IN_NAME & set(self.name):
-            raise InvalidInput(f"symbol {text!r} has an invalid name {self.name!r}")
+            raise InvalidInput(f"symbol {text} has an invalid name {_shown(self.name)}")
+        if len(self.exchange) > MAX_EXCHANGE or len(self.name) > MAX_NAME:
+            raise InvalidInput(
+                f"symbol {text} is too long ({len(self.exchange)}:{len(self.name)} characters; "
+                f"at most {MAX_EXCHANGE}:{MAX_NAME})"
+            )
 
     def __str__(self) -> str:
         return f"{self.exchange}:{self.name}"
@@ -42,9 +50,15 @@ class Symbol:
         if isinstance(value, Symbol):
             return value
         if not isinstance(value, str) or value.count(":") != 1:
-            raise InvalidInput(f"symbol {value!r} is not of the form EXCHANGE:SYMBOL")
+            raise InvalidInput(f"symbol {_shown(value)} is not of the form EXCHANGE:SYMBOL")
         exchange, name = value.split(":")
         return cls(exchange, name)
+
+
+def _shown(value: object) -> str:
+    """``repr`` of ``value``, cut to 60 characters: an error message quotes the input, not a whole page."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def normalize_symbol(value: str) -> str:

@@ -536,6 +536,20 @@ def test_a_failing_s3_write_answers_500_internal_error_for_matching_keys_only(aw
     s3.put_object(Bucket="raw", Key="ohlcv/raw/symbol=SBIN-EQ/exchange=NSE/x.json", Body=b"{}")
 
 
+def test_a_key_longer_than_s3_allows_is_refused_as_s3_refuses_it(aws):
+    from botocore.exceptions import ClientError
+
+    s3 = _s3_bucket()
+    longest = "k/" + "é" * 511  # 2 + 1,022 bytes: the longest key S3 takes
+    s3.put_object(Bucket="raw", Key=longest, Body=b"{}")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="raw", Key=longest + "x", Body=b"{}")
+
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert refused.value.response["Error"]["Code"] == "KeyTooLongError"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == [longest]
+
+
 def test_the_s3_write_hook_wraps_put_object_once(aws):
     from moto.s3 import models as s3_models
 

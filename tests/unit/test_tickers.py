@@ -87,6 +87,16 @@ def test_a_very_long_bad_value_is_cut_in_the_report():
     assert tickers.rejected[0]["value"] == "X" * 64
 
 
+def test_a_ticker_longer_than_any_s3_key_allows_is_one_rejected_row_not_a_failed_plan():
+    absurd = "NSE:" + "A" * 1_100
+    tickers = parse_ticker_csv(f"symbol\nNSE:SBIN-EQ\n{absurd}\nNSE:{'B' * 64}\n")
+
+    assert texts(tickers.symbols) == ["NSE:SBIN-EQ", f"NSE:{'B' * 64}"]  # 64 characters is the longest name
+    [row] = tickers.rejected
+    assert row["line"] == 3 and "is too long (3:1100 characters; at most 16:64)" in row["reason"]
+    assert len(row["reason"]) < 200  # the reason quotes the start of the value, not all of it
+
+
 def test_duplicates_are_collapsed_counted_and_the_first_position_kept():
     text = "symbol\nNSE:INFY-EQ\nNSE:SBIN-EQ\nNSE:INFY-EQ\nNSE:TCS-EQ\nNSE:SBIN-EQ\nNSE:INFY-EQ\n"
     tickers = parse_ticker_csv(text)

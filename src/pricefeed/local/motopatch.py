@@ -11,8 +11,9 @@ loudly when an upgrade moves any of these).
 4. DynamoDB: moto's server handles requests on many threads and does not apply a conditional write
    atomically, which real DynamoDB does per item; the account-wide rate budget and the refresh lease
    rely on that, so DynamoDB actions run one at a time.
-5. S3 (a fault hook for tests): ``S3Backend.put_object`` refuses keys matching a pattern given to
-   :func:`fail_s3_writes` with HTTP 500 ``InternalError``, as S3 itself would (SDKs retry it, then fail).
+5. S3: ``S3Backend.put_object`` refuses a key over 1,024 bytes with HTTP 400 ``KeyTooLongError`` as S3 does
+   (moto stores it), and (a fault hook for tests) keys matching a pattern given to :func:`fail_s3_writes`
+   with HTTP 500 ``InternalError``, as S3 itself would (SDKs retry it, then fail).
 6. The server's own overhead, which no AWS service has: its request handler leaves Nagle's algorithm on,
    so a response written in pieces waits for the client's delayed ACK; and it lists moto's package folder
    on every request to find the service. Measured on one in-process server (GET/PUT of a 5 KB object):
@@ -57,18 +58,19 @@ _dynamodb_lock = threading.RLock()
 # (bucket or None for any, compiled key pattern) → how many PutObject calls it refused
 _s3_write_faults: dict[tuple[str | None, re.Pattern[str]], int] = {}
 _s3_faults_lock = threading.Lock()
+#: S3 refuses longer keys (UTF-8 bytes) with HTTP 400 ``KeyTooLongError``; moto stores them.
+S3_MAX_KEY_BYTES = 1024
 
 
-class S3InternalError(HTTPException):
-    """What S3 answers when it fails a request on its side: HTTP 500, XML error ``InternalError``."""
+class S3Error(HTTPException):
+    """An S3 error answer: HTTP ``status`` with S3's XML error document."""
 
-    code = 500
-
-    def __init__(self, key: str):
+    def __init__(self, key: str, *, status: int, code: str, message: str):
+        self.code = status
         super().__init__(
-            description='<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
-            "<Message>We encountered an internal error. Please try again.</Message>"
-            f"<Key>{_xml_escape(key)}</Key><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+            description=f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><Key>{_xml_escape(key[:S3_MAX_KEY_BYTES])}</Key>"
+            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
         )
 
     def get_body(self, *args: Any, **kwargs: Any) -> str:
@@ -157,11 +159,16 @@ def _serialized(original):
 
 def _failing_put_object(original):
     def put_object(self, bucket_name: str, key_name: str, *args: Any, **kwargs: Any):
+        if len(key_name.encode("utf-8")) > S3_MAX_KEY_BYTES:  # moto stores any length; S3 refuses
+            raise S3Error(key_name, status=400, code="KeyTooLongError", message="Your key is too long")
         with _s3_faults_lock:
             for (bucket, pattern), refused in _s3_write_faults.items():
                 if (bucket is None or bucket == bucket_name) and pattern.search(key_name):
                     _s3_write_faults[(bucket, pattern)] = refused + 1
-                    raise S3InternalError(key_name)
+                    raise S3Error(
+                        key_name, status=500, code="InternalError",
+                        message="We encountered an internal error. Please try again.",
+                    )
         return original(self, bucket_name, key_name, *args, **kwargs)
 
     put_object.__wrapped__ = original
