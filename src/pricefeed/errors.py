@@ -60,6 +60,16 @@ class InvalidInput(PricefeedError, ValueError):
     """Bad input (a ticker file, an event, a job argument). The message names the input."""
 
 
+def shown(value: object) -> str:
+    """A value for an error message: its ``repr``, cut to 60 characters (a message quotes the input, not a page
+    of it)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def reject_unknown_fields(given: dict, known: Iterable[str], what: str) -> None:
     """``InvalidInput`` naming the fields of ``given`` that ``what`` does not take, and the ones it does."""
     known = list(known)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pricefeed.errors import InvalidInput
+from pricefeed.errors import InvalidInput, shown
 
 # Printable ASCII without whitespace and without the characters that break a Hive partition path
 # ("/" and "=") or the EXCH:SYM split (":"). Exchanges are plain codes (NSE, BSE, MCX, NFO, ...).
@@ -30,11 +30,11 @@ class Symbol:
     name: str
 
     def __post_init__(self) -> None:
-        text = _shown(f"{self.exchange}:{self.name}")
+        text = shown(f"{self.exchange}:{self.name}")
         if not isinstance(self.exchange, str) or not _EXCHANGE.fullmatch(self.exchange):
-            raise InvalidInput(f"symbol {text} has an invalid exchange {_shown(self.exchange)}")
+            raise InvalidInput(f"symbol {text} has an invalid exchange {shown(self.exchange)}")
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or _FORBIDDEN_IN_NAME & set(self.name):
-            raise InvalidInput(f"symbol {text} has an invalid name {_shown(self.name)}")
+            raise InvalidInput(f"symbol {text} has an invalid name {shown(self.name)}")
         if len(self.exchange) > MAX_EXCHANGE or len(self.name) > MAX_NAME:
             raise InvalidInput(
                 f"symbol {text} is too long ({len(self.exchange)}:{len(self.name)} characters; "
@@ -50,15 +50,9 @@ class Symbol:
         if isinstance(value, Symbol):
             return value
         if not isinstance(value, str) or value.count(":") != 1:
-            raise InvalidInput(f"symbol {_shown(value)} is not of the form EXCHANGE:SYMBOL")
+            raise InvalidInput(f"symbol {shown(value)} is not of the form EXCHANGE:SYMBOL")
         exchange, name = value.split(":")
         return cls(exchange, name)
-
-
-def _shown(value: object) -> str:
-    """``repr`` of ``value``, cut to 60 characters: an error message quotes the input, not a whole page."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def normalize_symbol(value: str) -> str:

@@ -167,6 +167,26 @@ def test_a_failing_glue_job_fails_the_execution(pipeline, tmp_path):
     assert _partitions(pipeline, day) == []
 
 
+def test_a_list_of_only_unknown_tickers_succeeds_without_ingesting_or_starting_the_job(pipeline, tmp_path):
+    day = date(2026, 11, 11)
+    unknown = ["NSE:NOSUCHONE-EQ", "NSE:NOSUCHTWO-EQ"]
+    glue, job = pipeline.stack.client("glue"), pipeline.stack.outputs["AggregateJobName"]
+    runs_before = len(glue.get_job_runs(JobName=job)["JobRuns"])
+
+    described, output = _run(pipeline, day, _tickers(tmp_path, unknown))
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    assert (output["count"], output["unknown_count"]) == (0, 2)
+    history = pipeline.stack.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"], maxResults=1000
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["Plan the run from the ticker list", "Is there anything to ingest", "Nothing to ingest"]
+    assert len(glue.get_job_runs(JobName=job)["JobRuns"]) == runs_before
+    letters = _dead_letters(pipeline, day)
+    assert sorted((d["symbol"], d["error_type"]) for d in letters) == [(s, "InvalidSymbol") for s in unknown]
+
+
 @pytest.mark.parametrize("bad_date", ["2026-13-01", "yesterday"])
 def test_bad_execution_input_fails_the_run_with_a_named_error(pipeline, tmp_path, bad_date):
     pipeline.stack.client("s3").upload_file(

@@ -1,7 +1,8 @@
 """Plan a run: which IST dates, which tickers (checked against Fyers' symbol master), the Map's item list.
 
 Unknown symbols are dead-lettered here, so no history request is ever spent on them; the Map only sees
-known symbols. See ``.issue3-contracts.md`` ("Plan output") for the output's fields.
+known symbols. The output's fields are those :func:`plan_run` returns; the state machine reads ``count``
+(none: it succeeds without a Map), ``items_key`` and the Map settings, the job its keys.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pricefeed.errors import InvalidInput, reject_unknown_fields
+from pricefeed.errors import InvalidInput, reject_unknown_fields, shown
 from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
 from pricefeed.ingest.dead_letters import Failure, write_dead_letter
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
@@ -54,7 +55,7 @@ class PlanRequest:
         if not _is_run_id(run_id):
             raise InvalidInput(
                 "plan event needs a 'run_id' string (an execution name: 1-80 printable characters, "
-                f"no '/' or whitespace), got {_shown(run_id)}"
+                f"no '/' or whitespace), got {shown(run_id)}"
             )
         given = event.get("input") or {}
         if not isinstance(given, dict):
@@ -94,24 +95,15 @@ def _check_tickers_key(key: object) -> None:
         raise InvalidInput(f"{what} must be a non-empty string")
     # isprintable() also refuses lone surrogates, which cannot be sent to S3.
     if not key.isprintable() or key.strip() != key or len(key.encode("utf-8")) > 1024:
-        raise InvalidInput(f"{what} {_shown(key)} is not a usable S3 key (printable, trimmed, at most 1024 bytes)")
+        raise InvalidInput(f"{what} {shown(key)} is not a usable S3 key (printable, trimmed, at most 1024 bytes)")
     if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
-        raise InvalidInput(f"{what} {_shown(key)} must be a relative key without empty, '.' or '..' segments")
-
-
-def _shown(value: object) -> str:
-    """A value for a message: its repr, cut short."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print
-        return f"a {type(value).__name__}"
-    return text if len(text) <= 60 else text[:57] + "..."
+        raise InvalidInput(f"{what} {shown(key)} must be a relative key without empty, '.' or '..' segments")
 
 
 def _input_date(given: dict, name: str, today: date) -> date:
     value = given[name]
     if isinstance(value, str) and not ISO_DATE.fullmatch(value):
-        raise InvalidInput(f"execution input '{name}' must be a YYYY-MM-DD string, got {_shown(value)}")
+        raise InvalidInput(f"execution input '{name}' must be a YYYY-MM-DD string, got {shown(value)}")
     day = parse_date(value, what=f"execution input '{name}'")
     if day > today:
         raise InvalidInput(f"execution input '{name}' ({day}) is after today in IST ({today})")

@@ -64,7 +64,7 @@ _ITEM_ORDER = ("symbol", "from", "to", "incremental", "ingested_prefix", "run_id
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """One Map item: a symbol and the IST dates of the run (see ``.issue3`` contracts / the ASL)."""
+    """One Map item: a symbol and the IST dates of the run (what the ASL's ItemSelector sends)."""
 
     symbol: Symbol
     from_date: date
