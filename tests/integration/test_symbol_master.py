@@ -208,11 +208,15 @@ def test_with_the_master_unreachable_the_newest_cached_copy_is_used_and_reported
     assert result["count"] == 4 and result["unknown_count"] == 1
 
 
-def test_with_the_master_unreachable_and_nothing_cached_the_plan_fails_naming_the_url(s3):
+def test_with_the_master_unreachable_and_nothing_cached_every_ticker_is_planned_unchecked(s3):
     with SimulatorServer(SimulatorConfig(), port=0) as sim:
         base = f"{sim.url}/sym_details"
-    with pytest.raises(TransientFyersError, match=f"{base}/NSE_CM.csv"):
-        plan(s3, base, "r", fetch=Counting())
+    # The simulator is gone: the port refuses connections, and no copy was ever cached
+    result = plan(s3, base, "r", fetch=Counting())
+
+    copy = result["symbol_master"]["NSE_CM"]
+    assert copy["source"] == "unavailable" and f"{base}/NSE_CM.csv" in copy["warning"]
+    assert result["count"] == 5 and result["unknown_count"] == 0  # DELISTEDCO too: history's -300 will tell
 
 
 # --- fetch_url: retries what is worth retrying ------------------------------------------------------

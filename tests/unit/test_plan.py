@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from handlerkit import EVENTS
-from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
+from pricefeed.errors import FyersError, InvalidInput
 from pricefeed.ingest.plan import PlanRequest, plan_run
 
 BUCKET = "pricefeed-raw"
@@ -311,12 +311,16 @@ def test_when_the_download_fails_an_earlier_days_copy_is_used_and_the_output_say
     assert (result["count"], result["unknown_count"]) == (1, 1)
 
 
-def test_without_any_master_the_plan_fails_naming_the_url_and_writes_nothing(s3, master):
-    put_list(s3, "symbol\nNSE:SBIN-EQ\n")
+def test_without_any_master_the_plan_goes_on_unchecked_and_says_so(s3, master):
+    put_list(s3, "symbol\nNSE:SBIN-EQ\nNSE:DELISTEDCO-EQ\n")
     master.down = True
-    with pytest.raises(TransientFyersError, match=re.escape(f"{MASTER_URL}/NSE_CM.csv")):
-        plan(s3, master, day("2026-11-25"))
-    assert keys(s3, "ohlcv/runs/") == [] and keys(s3, "ohlcv/errors/") == []
+
+    result = plan(s3, master, day("2026-11-25"))
+
+    assert (result["count"], result["unknown_count"]) == (2, 0)  # history's -300 dead-letters DELISTEDCO later
+    copy = result["symbol_master"]["NSE_CM"]
+    assert copy["source"] == "unavailable" and f"{MASTER_URL}/NSE_CM.csv" in copy["warning"]
+    assert keys(s3, "ohlcv/errors/") == []
 
 
 def test_the_reported_rejections_are_capped_but_counted_in_full(s3, master):

@@ -258,15 +258,21 @@ def test_a_failed_download_falls_back_to_the_newest_earlier_copy_and_says_so(s3)
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{MASTER_ROOT}date=2026-11-26/")
 
 
-def test_a_failed_download_with_nothing_cached_is_an_error_naming_the_url(s3):
+def test_a_failed_download_with_nothing_cached_leaves_the_segment_unchecked_and_says_why(s3):
     fyers = FakeFyers()
     fyers.down = FyersError(f"GET {BASE_URL}/NSE_CM.csv: HTTP 404", http_status=404)
-    with pytest.raises(TransientFyersError, match=re.escape(f"{BASE_URL}/NSE_CM.csv: HTTP 404")):
-        load(s3, fyers, at("2026-11-26"))
+    copy = load(s3, fyers, at("2026-11-26"))
+
+    assert (copy.source, copy.master) == ("unavailable", None)
+    assert f"{BASE_URL}/NSE_CM.csv: HTTP 404" in copy.warning and "not checked" in copy.warning
+    assert copy.describe()["tickers"] == 0
+    assert validate([Symbol("NSE", "ANYTHING-EQ")], {"NSE_CM": None}) == ([Symbol("NSE", "ANYTHING-EQ")], [])
 
 
-def test_a_download_that_is_not_a_master_is_never_cached(s3):
-    fyers = FakeFyers("<html>maintenance</html>\n")
-    with pytest.raises(InvalidInput, match=re.escape(f"NSE_CM ({BASE_URL}/NSE_CM.csv)")):
-        load(s3, fyers, at("2026-11-26"))
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=MASTER_ROOT)
+def test_a_download_that_is_not_a_master_is_never_cached_and_an_earlier_copy_is_used(s3):
+    load(s3, FakeFyers(), at("2026-11-24"))
+    copy = load(s3, FakeFyers("<html>maintenance</html>\n"), at("2026-11-26"))
+
+    assert (copy.source, copy.as_of) == ("stale-cache", date(2026, 11, 24)) and copy.master.tickers == TICKERS
+    assert f"NSE_CM ({BASE_URL}/NSE_CM.csv)" in copy.warning
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{MASTER_ROOT}date=2026-11-26/")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import http.client
 import io
+import logging
 import re
 import urllib.error
 import urllib.request
@@ -25,6 +26,8 @@ from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
 from pricefeed.fyers.client import DEFAULT_USER_AGENT
 from pricefeed.istime import ist_today
 from pricefeed.symbol import Symbol, normalize_symbol
+
+log = logging.getLogger(__name__)
 
 #: Every segment file Fyers publishes, in the order plans list them.
 SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
@@ -120,11 +123,14 @@ def _ticker_column(sample: list[list[str]]) -> int | None:
 
 
 # --- which symbols are known -------------------------------------------------------------------
-def validate(symbols: Iterable[Symbol], masters: Mapping[str, SymbolMaster]) -> tuple[list[Symbol], list[dict]]:
+def validate(
+    symbols: Iterable[Symbol], masters: Mapping[str, SymbolMaster | None]
+) -> tuple[list[Symbol], list[dict]]:
     """Split ``symbols`` into (known, unknown), each in first-seen order, duplicates collapsed. Unknown entries
     are ``{"symbol", "segments", "reason"}``; ``reason`` reads after the symbol
     ("is not in the Fyers symbol master segment NSE_CM"). ``masters`` must hold every
-    segment :func:`segments_for` names for these symbols (``ValueError`` otherwise)."""
+    segment :func:`segments_for` names for these symbols (``ValueError`` otherwise); a segment whose master is
+    None (unavailable) passes its symbols unchecked."""
     known: list[Symbol] = []
     unknown: list[dict] = []
     seen: set[Symbol] = set()
@@ -136,7 +142,7 @@ def validate(symbols: Iterable[Symbol], masters: Mapping[str, SymbolMaster]) -> 
         missing = [s for s in segments if s not in masters]
         if missing:
             raise ValueError(f"no symbol master loaded for {', '.join(missing)} (needed by {symbol})")
-        if any(str(symbol) in masters[s].tickers for s in segments):
+        if any(masters[s] is None or str(symbol) in masters[s].tickers for s in segments):
             known.append(symbol)
             continue
         if len(segments) == 1:
@@ -155,9 +161,11 @@ def validate(symbols: Iterable[Symbol], masters: Mapping[str, SymbolMaster]) -> 
 @dataclass(frozen=True)
 class MasterCopy:
     """A loaded master and where it came from: ``source`` is "cache" (today's copy), "download" (fetched
-    and cached now) or "stale-cache" (the download failed; ``warning`` says why and ``as_of`` how old)."""
+    and cached now), "stale-cache" (the download failed; ``warning`` says why and ``as_of`` how old) or
+    "unavailable" (the download failed and no copy was ever cached: ``master`` is None, the segment's tickers
+    go unchecked, and Fyers' history answer -300 dead-letters an unknown one instead)."""
 
-    master: SymbolMaster
+    master: SymbolMaster | None
     key: str
     as_of: date
     source: str
@@ -166,7 +174,8 @@ class MasterCopy:
     def describe(self) -> dict:
         """JSON-ready summary for the plan's output."""
         out = {"as_of": self.as_of.isoformat(), "source": self.source, "key": self.key}
-        return out | {"tickers": len(self.master.tickers)} | ({"warning": self.warning} if self.warning else {})
+        tickers = len(self.master.tickers) if self.master is not None else 0
+        return out | {"tickers": tickers} | ({"warning": self.warning} if self.warning else {})
 
 
 def master_key(segment: str, day: date) -> str:
@@ -208,7 +217,8 @@ def load_master(
     segment: str, *, base_url: str, s3, raw_bucket: str, now: datetime | None = None, fetch: Fetch = fetch_url
 ) -> MasterCopy:
     """Today's (IST) copy of ``segment`` from the raw bucket, else downloaded from ``base_url`` and cached,
-    else (download failed) the newest earlier cached copy. Nothing at all → ``TransientFyersError`` naming the URL."""
+    else (the download failed or is not a master) the newest earlier cached copy, else none ("unavailable"):
+    checking tickers is a convenience, so a master that cannot be had never stops a run."""
     today = ist_today(now)
     key, url = master_key(segment, today), master_url(base_url, segment)
     body = _read(s3, raw_bucket, key)
@@ -216,19 +226,28 @@ def load_master(
         return MasterCopy(parse_master(body, segment=segment, source=f"s3://{raw_bucket}/{key}"), key, today, "cache")
     try:
         body = fetch(url)
-    except FyersError as exc:
-        older = newest_cached(s3, raw_bucket, segment, before=today)
-        if older is None:
-            raise TransientFyersError(
-                f"symbol master {segment}: {exc}, and no earlier copy is cached under s3://{raw_bucket}/{MASTER_ROOT}"
-            ) from None
-        day, key = older
-        body = _read(s3, raw_bucket, key) or b""
-        master = parse_master(body, segment=segment, source=f"s3://{raw_bucket}/{key}")
-        return MasterCopy(master, key, day, "stale-cache", f"{exc}; using the copy cached on {day.isoformat()}")
-    master = parse_master(body, segment=segment, source=url)  # a file we cannot read is never cached
+        master = parse_master(body, segment=segment, source=url)  # a file we cannot read is never cached
+    except (FyersError, InvalidInput) as exc:
+        if isinstance(exc, InvalidInput) and not url.startswith(("http://", "https://")):
+            raise  # a misconfigured URL is an error to fix, not an outage to ride out
+        return _without_download(segment, exc, s3=s3, raw_bucket=raw_bucket, today=today)
     s3.put_object(Bucket=raw_bucket, Key=key, Body=body, ContentType="text/csv")
     return MasterCopy(master, key, today, "download")
+
+
+def _without_download(segment: str, problem: Exception, *, s3, raw_bucket: str, today: date) -> MasterCopy:
+    older = newest_cached(s3, raw_bucket, segment, before=today)
+    if older is None:
+        warning = (
+            f"{problem}; no copy is cached under s3://{raw_bucket}/{MASTER_ROOT}: the {segment} tickers are not "
+            "checked (Fyers answers -300 for an unknown one, and that ticker is dead-lettered)"
+        )
+        log.warning("symbol master %s unavailable: %s", segment, warning)
+        return MasterCopy(None, "", today, "unavailable", warning)
+    day, key = older
+    body = _read(s3, raw_bucket, key) or b""
+    master = parse_master(body, segment=segment, source=f"s3://{raw_bucket}/{key}")
+    return MasterCopy(master, key, day, "stale-cache", f"{problem}; using the copy cached on {day.isoformat()}")
 
 
 def load_masters(segments: Iterable[str], **kwargs) -> dict[str, MasterCopy]:
