@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pricefeed.local.run import app_config, free_port, login, simulator_parameters, start_execution, wait_for
+from pricefeed.local.run import app_config, free_port, fyers_parameters, login, start_execution, wait_for
 from pricefeed.local.stack import LocalStack
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 from pricefeed.trading_calendar import last_closed_trading_day
@@ -61,7 +61,7 @@ def main() -> int:
     )
     print(f"bench-ingest: {tickers} tickers x 1 day ({day}), Map concurrency {concurrency}, real Fyers limits")
     with SimulatorServer(sim_cfg, port=0) as sim:
-        parameters = {**simulator_parameters(sim.url), "MapConcurrency": str(concurrency)}
+        parameters = {**fyers_parameters(sim.url), "MapConcurrency": str(concurrency)}
         with LocalStack.start(parameters=parameters, api_port=api_port, workdir=workdir) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)

@@ -29,7 +29,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from pricefeed.local.run import app_config, free_port, login, simulator_parameters, wait_for
+from pricefeed.local.run import app_config, free_port, fyers_parameters, login, wait_for
 from pricefeed.local.stack import LocalStack
 from pricefeed.ops.launch import progress, start_run
 from pricefeed.trading_calendar import TradingCalendar, last_closed_trading_day
@@ -121,7 +121,7 @@ def main() -> int:
     )
     sim, sim_url = _start_simulator(config, workdir)
     try:
-        parameters = {**simulator_parameters(sim_url), "MapConcurrency": str(concurrency)}
+        parameters = {**fyers_parameters(sim_url), "MapConcurrency": str(concurrency)}
         with LocalStack.start(parameters=parameters, api_port=api_port, workdir=workdir) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)

@@ -35,7 +35,7 @@ def mocked_aws(monkeypatch) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     """One local stack for the e2e tests (deploying takes ~3 s); tests use distinct trading dates."""
-    from pricefeed.local.run import app_config, free_port, login, simulator_parameters
+    from pricefeed.local.run import app_config, free_port, fyers_parameters, login
     from pricefeed.local.stack import LocalStack
     from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
@@ -47,7 +47,7 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     )
     with SimulatorServer(sim_cfg, port=0) as sim:
         with LocalStack.start(
-            parameters=simulator_parameters(sim.url), api_port=api_port, workdir=workdir, retry_time_scale=0.0
+            parameters=fyers_parameters(sim.url), api_port=api_port, workdir=workdir, retry_time_scale=0.0
         ) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)

@@ -42,7 +42,7 @@ STARTUP_S = 180
 STACK_PROCESS = r"""
 import json, os, sys
 from pathlib import Path
-from pricefeed.local.run import simulator_parameters
+from pricefeed.local.run import fyers_parameters
 from pricefeed.local.stack import LocalStack
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
@@ -54,7 +54,7 @@ sim_cfg = SimulatorConfig(
     login_page=True,
 )
 with SimulatorServer(sim_cfg, port=0) as sim:
-    with LocalStack.start(parameters=simulator_parameters(sim.url), workdir=workdir / "stack") as stack:
+    with LocalStack.start(parameters=fyers_parameters(sim.url), workdir=workdir / "stack") as stack:
         stack.client("secretsmanager").put_secret_value(
             SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(app)
         )

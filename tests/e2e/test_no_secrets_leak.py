@@ -432,7 +432,7 @@ def _scenario(out: Path) -> None:
     from pricefeed.auth.fyers_oauth import app_id_hash
     from pricefeed.cli.main import app as cli
     from pricefeed.local.deploy import ACCOUNT
-    from pricefeed.local.run import free_port, login, simulator_parameters, start_execution, wait_for
+    from pricefeed.local.run import free_port, fyers_parameters, login, start_execution, wait_for
     from pricefeed.local.stack import LocalStack
     from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
@@ -464,7 +464,7 @@ def _scenario(out: Path) -> None:
     )
     # LogLevel DEBUG: the most a deployment can be told to log, so the most there is to leak.
     with SimulatorServer(sim_cfg, port=0) as sim, LocalStack.start(
-        parameters={**simulator_parameters(sim.url), "LogLevel": "DEBUG"},
+        parameters={**fyers_parameters(sim.url), "LogLevel": "DEBUG"},
         api_port=api_port,
         workdir=out / "stack",
         retry_time_scale=0.0,

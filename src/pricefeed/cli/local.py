@@ -25,6 +25,9 @@ def local_run(
     date_: str = typer.Option(None, "--date", help="IST trading date YYYY-MM-DD (default: the last closed session)."),
     tickers: Path = typer.Option(Path("ticker_list/nse_tickers.csv"), help="Ticker CSV with a 'symbol' column."),
     fyers_url: str = typer.Option(None, help="A Fyers-compatible API instead of the built-in simulator."),
+    symbol_master_url: str = typer.Option(
+        None, help="Where that API's symbol master CSVs are (default: <fyers-url>/sym_details, as the simulator)."
+    ),
     export: Path = typer.Option(None, help="Copy both buckets here afterwards (same key layout as S3)."),
 ) -> None:
     """Deploy template.yaml locally, log in, run the state machine for one day, print a summary."""
@@ -34,7 +37,9 @@ def local_run(
         day = trading_day(date_)
         started = time.monotonic()
         with console.status(f"Running the pipeline for {day} on the local stack…"):
-            result = run_local(day, tickers, fyers_url=fyers_url, export_dir=export)
+            result = run_local(
+                day, tickers, fyers_url=fyers_url, symbol_master_url=symbol_master_url, export_dir=export
+            )
     except PricefeedError as exc:
         fail(exc)
     _print_result(result, day, export, time.monotonic() - started)
@@ -103,12 +108,15 @@ def local_up(
     port: int = typer.Option(4566, help="Port of the emulated AWS endpoint (moto)."),
     api_port: int = typer.Option(4567, help="Port of the stack's HTTP API (the OAuth routes)."),
     fyers_url: str = typer.Option(None, help="A Fyers-compatible API instead of the built-in simulator."),
+    symbol_master_url: str = typer.Option(
+        None, help="Where that API's symbol master CSVs are (default: <fyers-url>/sym_details, as the simulator)."
+    ),
     tickers: Path = typer.Option(Path("ticker_list/nse_tickers.csv"), help="Uploaded as the stack's ticker list."),
 ) -> None:
     """Start the local stack and keep it running until Ctrl-C (or `pricefeed local down`)."""
     from contextlib import ExitStack
 
-    from pricefeed.local.run import app_config, login, simulator_parameters
+    from pricefeed.local.run import app_config, fyers_parameters, login
     from pricefeed.local.stack import LocalStack
 
     try:
@@ -124,9 +132,9 @@ def local_up(
                     redirect_uri=config["redirect_uri"],
                 )
                 fyers_url = res.enter_context(SimulatorServer(sim, port=0)).url
-                parameters = simulator_parameters(fyers_url)
+                parameters = fyers_parameters(fyers_url)
             else:
-                parameters = {"FyersApiBaseUrl": fyers_url}
+                parameters = fyers_parameters(fyers_url, symbol_master_url)
             stack = res.enter_context(LocalStack.start(parameters=parameters, port=port, api_port=api_port))
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)

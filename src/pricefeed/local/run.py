@@ -50,9 +50,10 @@ def app_config(callback_url: str, environ=os.environ) -> dict:
     return config
 
 
-def simulator_parameters(sim_url: str) -> dict[str, str]:
-    """Stack parameters pointing the API and the symbol master at the Fyers simulator."""
-    return {"FyersApiBaseUrl": sim_url, "FyersSymbolMasterUrl": f"{sim_url}/sym_details"}
+def fyers_parameters(api_url: str, symbol_master_url: str | None = None) -> dict[str, str]:
+    """Stack parameters pointing the API at ``api_url`` and the symbol master at ``symbol_master_url``, by
+    default where the simulator (and any Fyers-compatible host) serves it: ``<api_url>/sym_details``."""
+    return {"FyersApiBaseUrl": api_url, "FyersSymbolMasterUrl": symbol_master_url or f"{api_url}/sym_details"}
 
 
 def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
@@ -168,6 +169,7 @@ def run_local(
     tickers_csv: Path,
     *,
     fyers_url: str | None = None,
+    symbol_master_url: str | None = None,
     stack: LocalStack | None = None,
     simulator_config=None,
     export_dir: Path | None = None,
@@ -184,9 +186,9 @@ def run_local(
                 sim_cfg = simulator_config or SimulatorConfig(
                     app_id=config["app_id"], secret_key=config["secret_key"], pin=config["pin"], redirect_uri=callback
                 )
-                parameters = simulator_parameters(resources.enter_context(SimulatorServer(sim_cfg, port=0)).url)
+                parameters = fyers_parameters(resources.enter_context(SimulatorServer(sim_cfg, port=0)).url)
             else:
-                parameters = {"FyersApiBaseUrl": fyers_url}
+                parameters = fyers_parameters(fyers_url, symbol_master_url)
             stack = resources.enter_context(LocalStack.start(parameters=parameters, api_port=api_port))
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
