@@ -381,6 +381,19 @@ def test_ingest_map_is_distributed_reads_items_from_s3_and_tolerates_failures():
     assert {"ToleratedFailurePercentage", "ToleratedFailurePercentagePath"} & set(item_map)
 
 
+def test_the_lake_the_state_and_the_login_survive_a_deleted_or_replaced_stack():
+    resources_ = load_template()["Resources"]
+    kept = {name for name, res in resources_.items() if res.get("DeletionPolicy") == "Retain"}
+    replaced_kept = {name for name, res in resources_.items() if res.get("UpdateReplacePolicy") == "Retain"}
+
+    assert kept == replaced_kept == {"RawBucket", "ProcessedBucket", "StateTable", "AppConfigSecret", "TokenSecret"}
+    # the job overwrites and deletes in the processed bucket: replaced versions are kept 30 days, then expire
+    processed = resources_["ProcessedBucket"]["Properties"]
+    assert processed["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = processed["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+
+
 def test_buckets_are_encrypted_private_and_tls_only():
     template = load_template()
     buckets = resources(template, "AWS::S3::Bucket")
