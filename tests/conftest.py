@@ -25,6 +25,9 @@ def mocked_aws(monkeypatch) -> Iterator[str]:
     mock_aws resets moto's global backends.)"""
     from moto import mock_aws
 
+    from pricefeed.local import motopatch
+
+    motopatch.speed_up()  # moto's per-request overheads only: no behaviour changes
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -39,6 +39,7 @@ from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.s3 import models as s3_models
 from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto import backends
+from moto.core.base_backend import BackendDict
 import socketserver
 
 
@@ -91,6 +92,9 @@ out = {
     "dispatcher_reads_the_module_list": "backends.list_of_moto_modules()"
         in inspect.getsource(werkzeug_app.DomainDispatcherApplication.get_backend_for_host),
     "moto_modules": list(backends.list_of_moto_modules()),
+    "s3_url_module_reloads": "reload(" in inspect.getsource(s3_models.S3Backend._url_module.fget),
+    "create_account_backend": params(BackendDict._create_account_specific_backend),
+    "backend_registry_is_a_list": isinstance(BackendDict._instances, list),
 }
 print(json.dumps(out))
 """
@@ -183,6 +187,9 @@ def test_the_server_handler_and_dispatcher_read_what_the_speed_patches_set(unpat
     assert unpatched["handler_nagle"] is False, "moto now turns Nagle off itself: drop that patch"
     assert unpatched["dispatcher_reads_the_module_list"]
     assert {"s3", "dynamodb", "stepfunctions", "glue", "awslambda"} <= set(unpatched["moto_modules"])
+    assert unpatched["s3_url_module_reloads"], "moto's S3 no longer reloads its URL module: drop that patch"
+    assert names(unpatched["create_account_backend"]) == ["self", "account_id"]
+    assert unpatched["backend_registry_is_a_list"]
 
 
 GLUE_SYNC = {
@@ -264,6 +271,10 @@ def test_the_server_answers_without_waiting_on_nagle_or_a_folder_listing(aws, un
     motopatch.apply(retry_time_scale=0.0)
     assert MotoRequestHandler.disable_nagle_algorithm is True
     assert list(backends.list_of_moto_modules()) == unpatched["moto_modules"]
+    s3 = boto3.client("s3", region_name=REGION)  # the S3 URL module and the backend lookup, still answering
+    s3.create_bucket(Bucket="speed", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="speed", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="speed", Key="k")["Body"].read() == b"v"
 
 
 def test_lambda_invoke_reaches_the_registered_invoker(aws):

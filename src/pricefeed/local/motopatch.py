@@ -14,14 +14,17 @@ loudly when an upgrade moves any of these).
 5. S3: ``S3Backend.put_object`` refuses a key over 1,024 bytes with HTTP 400 ``KeyTooLongError`` as S3 does
    (moto stores it), and (a fault hook for tests) keys matching a pattern given to :func:`fail_s3_writes`
    with HTTP 500 ``InternalError``, as S3 itself would (SDKs retry it, then fail).
-6. The server's own overhead, which no AWS service has: its request handler leaves Nagle's algorithm on,
-   so a response written in pieces waits for the client's delayed ACK; and it lists moto's package folder
-   on every request to find the service. Measured on one in-process server (GET/PUT of a 5 KB object):
-   21/28 ms a request before, 9/9 ms after. Behaviour is unchanged; only the waiting goes.
+6. Emulator overhead no AWS service has (:func:`speed_up`, also for tests' in-process ``mock_aws``): the
+   server's request handler leaves Nagle's algorithm on, so a response written in pieces waits for the
+   client's delayed ACK; it lists moto's package folder on every request to find the service; S3 reloads
+   its URL module on every request; and every backend lookup compares the registry of backends by value
+   under a global lock. Measured on one in-process server (GET/PUT of a 5 KB object): 21/28 ms a request
+   before, 9/9 ms after. Behaviour is unchanged; only the waiting goes.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 import time
@@ -31,6 +34,7 @@ from typing import Any
 
 from moto import backends as moto_backends
 from moto.awslambda import models as lambda_models
+from moto.core.base_backend import BackendDict
 from moto.core.config import default_user_config
 from moto.dynamodb import responses as dynamodb_responses
 from moto.glue import models as glue_models
@@ -53,6 +57,7 @@ GlueRunner = Callable[[dict[str, str]], str | None]
 _glue_runners: dict[str, GlueRunner] = {}
 _retry_scale = [1.0]
 _applied = threading.Lock()
+_applied_speed = threading.Lock()
 _is_applied = False
 _dynamodb_lock = threading.RLock()
 # (bucket or None for any, compiled key pattern) → how many PutObject calls it refused
@@ -195,10 +200,28 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because
         # Glue tasks get no callback endpoint; listing the pattern gives them one (our ASL never uses it).
         state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS.add(ResourceCondition.WaitForTaskToken)
+        speed_up()
+        _is_applied = True
+
+
+def speed_up() -> None:
+    """Remove moto's per-request overheads (docstring, item 6). Idempotent."""
+    with _applied_speed:
+        if getattr(speed_up, "done", False):
+            return
         MotoRequestHandler.disable_nagle_algorithm = True  # socketserver sets TCP_NODELAY per connection
         services = tuple(moto_backends.list_of_moto_modules())  # the installed package does not change
         moto_backends.list_of_moto_modules = lambda: services
-        _is_applied = True
+        s3_models.S3Backend._url_module = property(lambda self: importlib.import_module("moto.s3.urls"))
+        create = BackendDict._create_account_specific_backend
+
+        def known_or_create(self: BackendDict, account_id: str) -> None:
+            if dict.__contains__(self, account_id) and any(d is self for d in BackendDict._instances):
+                return  # what moto's own check concludes, without comparing every registered dict by value
+            create(self, account_id)
+
+        BackendDict._create_account_specific_backend = known_or_create
+        speed_up.done = True  # type: ignore[attr-defined]
 
 
 def register_lambda(arn: str, name: str, invoker: LambdaInvoker) -> None:
