@@ -162,7 +162,9 @@ def _serialized(original):
     return call_action
 
 
-def _failing_put_object(original):
+def _checked_put_object(original):
+    """PutObject as S3 checks it: the key length limit, then the test hook's refusals (docstring, item 5)."""
+
     def put_object(self, bucket_name: str, key_name: str, *args: Any, **kwargs: Any):
         if len(key_name.encode("utf-8")) > S3_MAX_KEY_BYTES:  # moto stores any length; S3 refuses
             raise S3Error(key_name, status=400, code="KeyTooLongError", message="Your key is too long")
@@ -194,7 +196,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         StepFunctionsParserBackend.start_execution = _named_execution(StepFunctionsParserBackend.start_execution)
         retrier_decl.time = _ScaledTime()
         dynamodb_responses.DynamoHandler.call_action = _serialized(dynamodb_responses.DynamoHandler.call_action)
-        s3_models.S3Backend.put_object = _failing_put_object(s3_models.S3Backend.put_object)
+        s3_models.S3Backend.put_object = _checked_put_object(s3_models.S3Backend.put_object)
         # .sync tasks poll every 0.5 s; a tenth is plenty for a local job and keeps runs snappy.
         state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = 0.05
         # glue:startJobRun.sync crashes in moto's callback clean-up ('NoneType' has no 'interrupt_all') because
