@@ -84,6 +84,12 @@ class TradingCalendar:
             self._minutes[sessions] = found
         return found
 
+    def load(self) -> TradingCalendar:
+        """Read the package's calendar now (~0.7 s, once per process) rather than at the first look-up;
+        for a server that must not stall a request on it. Returns ``self``."""
+        self._package_sessions()
+        return self
+
     def _sessions(self, kind: str, day: date) -> tuple[tuple[int, int], ...]:
         if kind == "*":
             return (_epochs(day, REGULAR_SESSION),)

@@ -1,9 +1,11 @@
 """The account-wide limiter under concurrency, measured by the Fyers simulator; and the simulator's own
 faithful limits (the 3-breach day block, the unmetered symbol master).
 
-The limiter tests run in real time with a compressed "minute" (``window_s`` = 3 s, 20 requests per
-window): several workers, each with its own ``AccountRateLimiter`` like separate Lambdas, share one
-budget item in moto's DynamoDB and call the simulator on loopback (aiohttp is not intercepted by moto).
+The limiter tests run in real time with a compressed "minute" (``window_s`` = 3 s, 10 requests per
+window), whose slots are ~0.3 s apart as at Fyers' real 200/min: a shorter slot interval would also
+shorten the lateness a worker may have before it forfeits its slot, and the test would measure the
+box's scheduling jitter instead of the limiter. Several workers, each with its own
+``AccountRateLimiter`` like separate Lambdas, share one budget item in moto's DynamoDB and call the simulator on loopback (aiohttp is not intercepted by moto).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from pricefeed.istime import ist_midnight_epoch
 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
 TABLE = "pricefeed-state"
-WINDOW_S, PER_MINUTE = 3.0, 20
-MARGIN_S = 0.15  # sustained use is 3/(3 + 0.15) = 95 % of the limit
+WINDOW_S, PER_MINUTE = 3.0, 10
+MARGIN_S = 0.2  # slots (3 + 0.2)/10 = 0.32 s apart; >= half of that, as the limiter needs; 94 % of the limit
 DAY = date(2025, 3, 4)
 
 
@@ -64,7 +66,7 @@ async def history(client: FyersClient) -> None:
 
 # --- the limiter, measured ---------------------------------------------------------------------
 def test_eight_workers_share_the_budget_without_a_single_429(state_table):
-    calls, workers = 60, 8
+    calls, workers = 30, 8
     with SimulatorServer(SimulatorConfig(window_s=WINDOW_S, per_minute=PER_MINUTE, per_second=10), port=0) as sim:
 
         async def run() -> list[BaseException]:
@@ -93,7 +95,10 @@ def test_eight_workers_share_the_budget_without_a_single_429(state_table):
     assert stats["max_in_any_sliding_window"] <= PER_MINUTE
     arrivals = stats["history_arrivals"]
     sustained = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    assert sustained >= 0.9 * PER_MINUTE / WINDOW_S
+    # 94 % when every worker reaches its slot in time; a worker held up by the box forfeits its slot (a
+    # safety rule), so the floor leaves room for about three of them and still catches a limiter that
+    # paces at half the budget or leaves a window unused
+    assert sustained >= 0.85 * PER_MINUTE / WINDOW_S
 
 
 def test_a_429_pauses_every_worker_until_the_window_resets(state_table):

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from pricefeed.trading_calendar import DEFAULT_CALENDAR
+
 from .app import build_app
 from .config import SimulatorConfig
 from .state import SimState
@@ -45,6 +47,10 @@ class SimulatorServer:
         """Bind, start serving in a daemon thread, and return once requests are accepted."""
         if self._thread is not None:
             return self
+        # Fyers stamps a request when it arrives: the calendar's first read would hold this server's one
+        # loop for ~0.7 s inside the first history request, and requests sent meanwhile would all be
+        # stamped at once when it ends, a burst the clients never sent
+        DEFAULT_CALENDAR.load()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
