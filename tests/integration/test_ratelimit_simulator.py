@@ -5,7 +5,8 @@ The limiter tests run in real time with a compressed "minute" (``window_s`` = 3 
 window), whose slots are ~0.3 s apart as at Fyers' real 200/min: a shorter slot interval would also
 shorten the lateness a worker may have before it forfeits its slot, and the test would measure the
 box's scheduling jitter instead of the limiter. Several workers, each with its own
-``AccountRateLimiter`` like separate Lambdas, share one budget item in moto's DynamoDB and call the simulator on loopback (aiohttp is not intercepted by moto).
+``AccountRateLimiter`` like separate Lambdas, share one budget item in moto's DynamoDB and call the
+simulator on loopback (aiohttp is not intercepted by moto).
 """
 
 from __future__ import annotations
