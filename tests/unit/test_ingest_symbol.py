@@ -18,6 +18,7 @@ from awskit import create_state_table
 from pricefeed.aggregate.candles import read_envelope
 from pricefeed.errors import TransientFyersError
 from pricefeed.fyers.windows import request_windows
+from pricefeed.ingest.settled import Settled, Stretch
 from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
@@ -87,6 +88,11 @@ def run(aws, client: FakeFyers, first: str, last: str | None = None, *, incremen
     )
 
 
+def settled_through(aws, frontier: int) -> None:
+    """The symbol's state as an earlier run left it: settled through ``frontier``, nothing open."""
+    aws.watermarks.update(Symbol.parse(SYMBOL), lambda _: Settled(frontier), "older")
+
+
 def raw_objects(aws) -> dict[str, dict]:
     keys = [
         o["Key"]
@@ -140,9 +146,21 @@ def test_a_year_backfill_is_four_requests_and_every_date_has_a_raw_object_under_
         "covered_from": ist(2025, 1, 1),
         "covered_to": ist(2026, 1, 1) - 1,
     }
-    assert summary == {"symbol": SYMBOL, "candles": minutes, "requests": 4, "dates": len(trading_days)}
+    unsettled = {"open_stretches": 1, "holes": 0, "empty_awaiting_recheck": 1}
+    assert summary == {
+        "symbol": SYMBOL,
+        "candles": minutes,
+        "requests": 4,
+        "dates": len(trading_days),
+        "unsettled": unsettled,
+    }
     assert 375 * (len(trading_days) - 1) < minutes < 375 * len(trading_days)  # Diwali 2025: a Muhurat hour
-    assert aws.watermarks.get(Symbol.parse(SYMBOL)) == ist(2026, 1, 1) - 1
+    state = aws.watermarks.load(Symbol.parse(SYMBOL))
+    assert state.through == ist(2026, 1, 1) - 1
+    # The first window ends on 2025-04-10, a holiday the Lambda cannot tell from a cut answer: its session is
+    # left open, to be asked once more by a later run before it is accepted as empty.
+    holiday = Stretch(ist(2025, 4, 10, 9, 15), ist(2025, 4, 10, 15, 30) - 1, "empty", NOW.timestamp() + 0.001)
+    assert state.open == (holiday,)
 
 
 def test_each_envelope_holds_fyers_answer_verbatim_and_says_which_dates_it_covers(aws):
@@ -186,7 +204,7 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute(aws):
 
     again = FakeFyers(datetime(2026, 11, 26, 16, 0, 50, tzinfo=IST))  # same minute: nothing new has ended
     summary = run(aws, again, today, incremental=True, now=again.now)
-    assert again.calls == [] and summary["requests"] == 0 and "already stored through" in summary["note"]
+    assert again.calls == [] and summary["requests"] == 0 and "settled through" in summary["note"]
     assert manifest(aws)["dates"] == []
 
     later = FakeFyers(datetime(2026, 11, 26, 16, 1, 5, tzinfo=IST))
@@ -195,7 +213,7 @@ def test_scheduled_runs_ask_only_from_the_last_stored_minute(aws):
 
 
 def test_a_scheduled_run_after_missed_days_catches_up_in_one_request(aws):
-    aws.watermarks.advance(Symbol.parse(SYMBOL), ist(2026, 11, 21) - 1, "older")  # last stored: Friday the 20th
+    settled_through(aws, ist(2026, 11, 21) - 1)  # last stored: Friday the 20th
     client = FakeFyers()
     summary = run(aws, client, "2026-11-26", incremental=True)
     assert client.calls == [(ist(2026, 11, 21), ist(2026, 11, 26, 17, 0) - 1)]
@@ -206,7 +224,7 @@ def test_a_scheduled_run_after_missed_days_catches_up_in_one_request(aws):
 
 
 def test_a_crash_after_two_of_four_windows_leaves_the_watermark_so_the_retry_asks_again(aws):
-    aws.watermarks.advance(Symbol.parse(SYMBOL), ist(2025, 1, 1) - 1, "older")
+    settled_through(aws, ist(2025, 1, 1) - 1)
     crashing = FakeFyers(fail_on=3)
 
     with pytest.raises(TransientFyersError):
@@ -223,7 +241,7 @@ def test_a_crash_after_two_of_four_windows_leaves_the_watermark_so_the_retry_ask
 
 def test_a_crashed_scheduled_catch_up_resumes_from_the_same_watermark(aws):
     watermark = ist(2026, 7, 1) - 1
-    aws.watermarks.advance(Symbol.parse(SYMBOL), watermark, "older")
+    settled_through(aws, watermark)
     crashing = FakeFyers(fail_on=2)  # 149 dates: two windows
     with pytest.raises(TransientFyersError):
         run(aws, crashing, "2026-11-26", incremental=True)

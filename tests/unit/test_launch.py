@@ -42,6 +42,14 @@ def test_a_one_day_run_is_redriven_as_that_day():
     assert run_input == {"date": "2026-11-06"}
 
 
+def test_a_scheduled_run_is_redriven_as_a_scheduled_run_so_the_days_a_lapse_left_behind_are_asked_too():
+    lapsed = _run(letters=[("NSE:A-EQ", 5)], incremental=True, **{"from": "2026-12-02", "to": "2026-12-02"})
+    run_input, csv, _ = redrive_input(lapsed)
+    assert run_input == {} and csv == "symbol\nNSE:A-EQ\n"
+    whole, csv, _ = redrive_input({**lapsed, "status": "FAILED", "error": "States.TaskFailed"})
+    assert whole == {"tickers_key": "config/nse_tickers.csv"} and csv is None
+
+
 def test_a_run_that_failed_as_a_whole_is_redriven_with_its_whole_list():
     run_input, csv, what = redrive_input(_run(status="FAILED", error="States.TaskFailed"))
     assert run_input == {"from": "2026-11-02", "to": "2026-11-06", "tickers_key": "config/nse_tickers.csv"}

@@ -1,5 +1,6 @@
 """Raw objects keep Fyers' answer byte-for-byte; ingest items parse strictly; a run asks up to the last ended minute."""
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from handlerkit import sample_event
 from pricefeed.errors import InvalidInput
-from pricefeed.ingest.symbol_range import IngestRequest, plan_range
+from pricefeed.ingest.settled import Settled
+from pricefeed.ingest.symbol_range import IngestRequest, plan_windows
 from pricefeed.lake.envelope import (
     ENVELOPE_VERSION,
     RawReference,
@@ -235,7 +237,14 @@ def test_a_bad_map_item_is_an_invalid_input_naming_what_is_wrong(item, named):
         IngestRequest.parse(item)
 
 
-# --- plan_range ----------------------------------------------------------------------------------------
+# --- what a run asks ------------------------------------------------------------------------------------
+def plan_range(request: IngestRequest, now: datetime, watermark: int | None = None) -> tuple[int, int] | None:
+    """The first and last second the run asks (``None``: nothing), for a symbol settled through ``watermark``."""
+    windows = plan_windows(request, now, None if watermark is None else Settled(watermark))
+    assert windows == sorted(windows) and all(a[1] + 1 == b[0] for a, b in itertools.pairwise(windows))
+    return (windows[0][0], windows[-1][1]) if windows else None
+
+
 def ist_epoch(*args) -> int:
     return int(datetime(*args, tzinfo=IST).timestamp())
 

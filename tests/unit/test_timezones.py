@@ -35,7 +35,8 @@ from pricefeed.fyers import windows as chunking
 from pricefeed.lake import paths
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import read_envelope
-from pricefeed.ingest.symbol_range import IngestRequest, plan_range
+from pricefeed.ingest.settled import Settled
+from pricefeed.ingest.symbol_range import IngestRequest, plan_windows
 from pricefeed.lake.envelope import build_envelope
 from pricefeed.symbol import Symbol
 
@@ -93,12 +94,13 @@ out["keys"] = [
     paths.processed_key("1d", SYMBOL, D1),
 ]
 now = datetime(2025, 11, 26, 6, 0, 30, tzinfo=UTC)  # 11:30:30 IST of D2, market open
+span = lambda windows: (windows[0][0], windows[-1][1])
 out["plan_range"] = {
-    "explicit": plan_range(IngestRequest(SYMBOL, D1, D2), now),
-    "incremental": plan_range(IngestRequest(SYMBOL, D1, D2, incremental=True), now, watermark=open_d1 + 59),
-    "backfill": plan_range(IngestRequest(SYMBOL, date(2025, 1, 1), D2), now),
+    "explicit": span(plan_windows(IngestRequest(SYMBOL, D1, D2), now)),
+    "incremental": span(plan_windows(IngestRequest(SYMBOL, D1, D2, incremental=True), now, Settled(open_d1 + 59))),
+    "backfill": span(plan_windows(IngestRequest(SYMBOL, date(2025, 1, 1), D2), now)),
 }
-out["request_windows"] = chunking.request_windows(*out["plan_range"]["backfill"])
+out["request_windows"] = plan_windows(IngestRequest(SYMBOL, date(2025, 1, 1), D2), now)
 out["ist_dates"] = [chunking.ist_date_of(e).isoformat() for e in (utc_midnight_d1 - 1, utc_2359_d1)]
 print(json.dumps(out, sort_keys=True))
 """

@@ -1,4 +1,4 @@
-"""The per-symbol watermark in the state table: read it, and move it only forward."""
+"""The per-symbol settled state in the state table: read it, change it under concurrent writers."""
 
 from datetime import UTC, datetime
 
@@ -7,6 +7,7 @@ import pytest
 
 from awskit import create_state_table
 from pricefeed.errors import InvalidInput
+from pricefeed.ingest.settled import Settled, Stretch
 from pricefeed.ingest.watermark import Watermarks, watermark_pk
 from pricefeed.symbol import Symbol
 
@@ -31,29 +32,54 @@ def test_a_symbol_never_stored_has_no_watermark(marks):
     assert marks.get(Symbol.parse("NSE:SBIN-EQ")) is None
 
 
-def test_advancing_stores_the_second_the_key_and_when(marks, db):
-    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 1_795_631_399, KEY) is True
+def test_a_change_stores_the_frontier_the_open_stretches_the_key_and_when(marks, db):
+    state = Settled(1_795_631_399, (Stretch(1_795_600_000, 1_795_600_059, "empty", 1_795_631_000.5),))
+    assert marks.update(Symbol.parse("NSE:SBIN-EQ"), lambda _: state, KEY) == state
     assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 1_795_631_399
+    assert marks.load(Symbol.parse("NSE:SBIN-EQ")) == state
     item = db.get_item(TableName=TABLE, Key={"pk": {"S": "watermark#NSE:SBIN-EQ"}})["Item"]
     assert item == {
         "pk": {"S": "watermark#NSE:SBIN-EQ"},
         "covered_through": {"N": "1795631399"},
+        "open": {"S": '[[1795600000,1795600059,"empty",1795631000.5]]'},
+        "version": {"N": "1"},
         "raw_key": {"S": KEY},
         "updated_at": {"S": "2026-11-26T07:06:40.250000Z"},
     }
 
 
-def test_the_watermark_only_moves_forward_and_going_back_is_a_quiet_no_op(marks):
-    marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_000, "k2")
-    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 1_000, "k1") is False
-    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_000, "k-same") is False
-    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 2_000
-    assert marks.advance(Symbol.parse("NSE:SBIN-EQ"), 2_060, "k3") is True
-    assert marks.get(Symbol.parse("NSE:SBIN-EQ")) == 2_060
+def test_an_item_from_before_open_stretches_reads_as_a_frontier_with_nothing_open(marks, db):
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "watermark#NSE:SBIN-EQ"}, "covered_through": {"N": "2000"}})
+    assert marks.load(Symbol.parse("NSE:SBIN-EQ")) == Settled(2000)
+    marks.update(Symbol.parse("NSE:SBIN-EQ"), lambda s: Settled(s.through + 60), "k")
+    assert marks.load(Symbol.parse("NSE:SBIN-EQ")) == Settled(2060)
+
+
+def test_a_change_raced_by_another_writer_is_applied_to_the_winners_state(marks, db):
+    symbol = Symbol.parse("NSE:SBIN-EQ")
+    marks.update(symbol, lambda _: Settled(1_000), "k0")
+    seen: list[Settled] = []
+
+    def change(current: Settled) -> Settled:
+        seen.append(current)
+        if len(seen) == 1:  # another ingest of the symbol lands between this one's read and its write
+            Watermarks(db, TABLE).update(symbol, lambda s: Settled(5_000, s.open), "other")
+        return Settled(max(current.through, 2_000), (*current.open, Stretch(60, 119, "hole")))
+
+    assert marks.update(symbol, change, "k1") == Settled(5_000, (Stretch(60, 119, "hole"),))
+    assert seen == [Settled(1_000), Settled(5_000)]
+
+
+def test_an_unchanged_state_writes_nothing(marks, db):
+    symbol = Symbol.parse("NSE:SBIN-EQ")
+    marks.update(symbol, lambda _: Settled(1_000), "k0")
+    marks.update(symbol, lambda s: s, "k1")
+    item = db.get_item(TableName=TABLE, Key={"pk": {"S": "watermark#NSE:SBIN-EQ"}})["Item"]
+    assert item["raw_key"] == {"S": "k0"} and item["version"] == {"N": "1"}
 
 
 def test_symbols_are_independent_and_keyed_by_the_full_symbol(marks):
-    marks.advance(Symbol.parse("NSE:SBIN-EQ"), 5, "k")
+    marks.update(Symbol.parse("NSE:SBIN-EQ"), lambda _: Settled(5), "k")
     assert marks.get(Symbol.parse("BSE:SBIN-A")) is None
     assert watermark_pk(Symbol.parse("NSE:M&M-EQ")) == "watermark#NSE:M&M-EQ"
 

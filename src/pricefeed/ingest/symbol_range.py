@@ -1,26 +1,29 @@
 """Ingest one symbol's IST date range: ask Fyers for its 1-minute candles in the fewest requests, store each answer raw.
 
-- Range (:func:`plan_range`): an explicit run asks ``from`` 00:00 IST .. the end of ``to``; an
-  incremental (scheduled) run asks from the symbol's watermark (last stored second + 1) when it has
-  one, else from ``from`` 00:00 IST. Both stop at the last minute that has ended, so a forming candle
-  is never asked for, and nothing before 2017-07-03 is asked (:func:`chunking.request_windows`).
-- Requests: one ``/data/history`` call per window of at most 100 IST dates, one after the other.
+- What to ask (:func:`plan_windows`): an explicit run asks ``from`` 00:00 IST .. the end of ``to``; an
+  incremental (scheduled) run asks what the symbol has not settled (:mod:`pricefeed.ingest.settled`):
+  every open stretch (a hole a run jumped over, an answer's empty tail awaiting its second ask) and
+  everything after its frontier, or from ``from`` 00:00 IST for a symbol never asked. Both stop at the
+  last minute that has ended, so a forming candle is never asked for, and nothing before 2017-07-03 is
+  asked (:func:`chunking.request_windows`).
+- Requests: one ``/data/history`` call per window of at most 100 IST dates, one after the other; ranges
+  close together share a request when that saves one (asking settled minutes again costs nothing).
 - Storage: each answer is ONE raw envelope (Fyers' body verbatim, ``no_data`` included: it is the
   recorded proof the range was asked) under the IST date of its ``range_from``, plus a reference
   object under every further IST date it covers (``pricefeed.lake.envelope``).
-- Then the run's manifest is written, and only then the watermark moves to the last window's
-  ``range_to`` (a crash or a failed write mid-way makes the retry ask again, never skip) — except when
-  the market was live at the end of the range (the newest candle is within ``SETTLE_S`` of
-  ``range_to``): then it stops ``SETTLE_S`` earlier, so the next run asks those minutes again in its one
-  request and a minute Fyers had not published yet is not skipped for good (the newest answer wins per
-  minute). After the close nothing is asked twice.
+- Then the run's manifest is written, and only then the symbol's settled state changes (a crash or a
+  failed write mid-way makes the retry ask again, never skip). Every run settles what its answers
+  settle, whatever its kind: a run that asks later dates than the frontier leaves the dates between as
+  a hole for the next scheduled run; an answer's empty tail is asked again before it is accepted; minutes
+  fetched within ``SETTLE_S`` of their close are asked again (the newest answer wins per minute).
   The run's manifest is written under ``ingested_prefix``:
   ``{"symbol", "requests", "raw_keys", "dates" (IST dates with >= 1 ended candle), "covered_from",
-  "covered_to"}`` (epoch seconds, ``null`` when nothing was asked). The aggregation job reads it.
+  "covered_to"}`` (epoch seconds of the first and the last asked second, ``null`` when nothing was
+  asked). The aggregation job reads it.
 
 Should Fyers still return a candle past ``range_to`` (one that may have been forming when it answered),
 the raw keeps it (raw is never rewritten), the aggregation excludes it as ``forming``
-(``pricefeed.aggregate.candles``), and the next run asks for that minute again (the watermark stops at ``range_to``).
+(``pricefeed.aggregate.candles``), and the next run asks for that minute again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from datetime import date, datetime, timedelta
 
 from pricefeed.errors import InvalidInput, reject_unknown_fields
 from pricefeed.fyers.windows import ist_date_of, request_windows
+from pricefeed.ingest.settled import SETTLE_S, Answered, Settled, ranges_to_ask, settle
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.istime import (
     ISO_DATE,
@@ -52,8 +56,7 @@ from pricefeed.symbol import Symbol
 log = logging.getLogger(__name__)
 
 RESOLUTION = "1"
-#: The newest minutes an incremental run asks again next time (see the module docstring).
-SETTLE_S = 120
+__all__ = ["SETTLE_S", "IngestRequest", "ingest_symbol", "plan_windows", "store_answer"]
 #: Threads writing one answer's reference objects (a 100-day answer has 99).
 REFERENCE_WRITERS = 8
 
@@ -126,22 +129,33 @@ def _optional(event: dict, name: str, kind: type, default):
     return value
 
 
-def plan_range(request: IngestRequest, now: datetime, watermark: int | None = None) -> tuple[int, int] | None:
-    """The inclusive epoch range to ask for, or ``None`` when an incremental run has nothing new to ask.
+def plan_windows(request: IngestRequest, now: datetime, state: Settled | None = None) -> list[tuple[int, int]]:
+    """The request windows to ask, oldest first (empty when there is nothing to ask).
 
-    Always ends at the last ended minute (and at the end of IST day ``to``). An explicit run starts at
-    00:00 IST of ``from`` (``InvalidInput`` if no minute of it has ended yet); an incremental one at
-    ``watermark + 1`` when there is a watermark (catching up any missed days), else 00:00 IST of ``from``.
+    Everything ends at the last ended minute (and at the end of IST day ``to``). An explicit run asks
+    from 00:00 IST of ``from`` (``InvalidInput`` if no minute of it has ended yet); an incremental one
+    asks what ``state`` has not settled (:func:`pricefeed.ingest.settled.ranges_to_ask`).
     """
     start = ist_midnight_epoch(request.from_date)
     end = min(ist_day_range(request.to_date)[1], last_closed_minute_epoch(now))
-    if request.incremental:
-        if watermark is not None:
-            start = int(watermark) + 1
-        return (start, end) if start <= end else None
-    if end < start:
-        raise InvalidInput(f"trading date {request.from_date} has not started yet in IST")
-    return start, end
+    if not request.incremental:
+        if end < start:
+            raise InvalidInput(f"trading date {request.from_date} has not started yet in IST")
+        return request_windows(start, end)
+    return _fewest_windows(ranges_to_ask(state or Settled(), start=start, end=end))
+
+
+def _fewest_windows(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Windows covering ``ranges`` (sorted, disjoint): two neighbours share requests when that saves one."""
+    spans: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if spans:
+            joined = (spans[-1][0], hi)
+            if len(request_windows(*joined)) < len(request_windows(*spans[-1])) + len(request_windows(lo, hi)):
+                spans[-1] = joined
+                continue
+        spans.append((lo, hi))
+    return [w for span in spans for w in request_windows(*span)]
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,7 @@ class StoredAnswer:
     key: str
     range_from: int
     range_to: int
+    fetched_at: float  # epoch seconds
     candles: int
     dates: frozenset[date]  # IST dates (of the range) with at least one ended candle
     forming: int  # candles not ended by min(fetch time, range_to + 1): kept raw, never aggregated
@@ -175,11 +190,10 @@ async def ingest_symbol(
     """
     now = now or utcnow()
     prefix = ingested_prefix if ingested_prefix is not None else request.ingested_prefix
-    watermark = None
+    state = None
     if request.incremental and watermarks is not None:
-        watermark = await asyncio.to_thread(watermarks.get, request.symbol)
-    planned = plan_range(request, now, watermark)
-    windows = request_windows(*planned) if planned else []
+        state = await asyncio.to_thread(watermarks.load, request.symbol)
+    windows = plan_windows(request, now, state)
 
     stored: list[StoredAnswer] = []
     for w_from, w_to in windows:
@@ -199,31 +213,34 @@ async def ingest_symbol(
         key = paths.ingested_manifest_key(prefix, request.symbol)
         body = json.dumps(manifest, indent=2).encode()  # json, not lake: the Lambda layer has no orjson/pyarrow
         await asyncio.to_thread(s3.put_object, Bucket=raw_bucket, Key=key, Body=body, ContentType="application/json")
-    # Last: a watermark moved before the manifest is written would skip the symbol-days of a failed write for
+    # Last: a frontier moved before the manifest is written would skip the symbol-days of a failed write for
     # good (the retry would ask nothing, and the aggregation builds only what manifests name).
     if stored and watermarks is not None:
-        last = stored[-1]
-        live = last.newest is not None and last.newest + 60 > last.range_to + 1 - SETTLE_S
-        covered = last.range_to - SETTLE_S if live else last.range_to
-        await asyncio.to_thread(watermarks.advance, request.symbol, covered, last.key)
+        answered = [Answered(s.range_from, s.range_to, s.fetched_at, s.newest) for s in stored]
+        exchange = request.symbol.exchange
+        state = await asyncio.to_thread(
+            watermarks.update, request.symbol, lambda current: settle(current, answered, exchange), stored[-1].key
+        )
     summary = {
         "symbol": str(request.symbol),
         "candles": sum(s.candles for s in stored),
         "requests": len(stored),
         "dates": len(dates),
     }
+    if state is not None and state.open:
+        summary["unsettled"] = state.describe()
     if not windows:
-        summary["note"] = _nothing_asked(planned, watermark)
+        summary["note"] = _nothing_asked(request, state)
     return summary
 
 
-def _nothing_asked(planned: tuple[int, int] | None, watermark: int | None) -> str:
-    if planned is None and watermark is not None:
-        through = datetime.fromtimestamp(watermark, IST).isoformat()
-        return f"already stored through {through}: nothing to ask"
-    if planned is None:
-        return "no minute of the range has ended yet: nothing to ask"
-    return f"the range ends before {MINUTE_HISTORY_START} (no minute history): nothing to ask"
+def _nothing_asked(request: IngestRequest, state: Settled | None) -> str:
+    if state is not None and state.through is not None:
+        through = datetime.fromtimestamp(state.through, IST).isoformat()
+        return f"settled through {through} with nothing open: nothing to ask"
+    if ist_day_range(request.to_date)[1] < ist_midnight_epoch(MINUTE_HISTORY_START):
+        return f"the range ends before {MINUTE_HISTORY_START} (no minute history): nothing to ask"
+    return "no minute of the range has ended yet: nothing to ask"
 
 
 def store_answer(s3, raw_bucket: str, symbol: Symbol, range_from: int, range_to: int, answer) -> StoredAnswer:
@@ -265,7 +282,8 @@ def store_answer(s3, raw_bucket: str, symbol: Symbol, range_from: int, range_to:
     dates, forming, newest = _ended_candle_dates(answer.candles, ended_by, first, last)
     if forming:
         log.warning("%s: Fyers returned %d candle(s) still forming at fetch time; kept raw only", symbol, forming)
-    return StoredAnswer(key, range_from, range_to, len(answer.candles), dates, forming, newest)
+    fetched_at = answer.fetched_at.timestamp()
+    return StoredAnswer(key, range_from, range_to, fetched_at, len(answer.candles), dates, forming, newest)
 
 
 def _ended_candle_dates(

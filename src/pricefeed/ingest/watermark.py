@@ -1,10 +1,12 @@
-"""Per-symbol watermark: the last second of minute history already stored raw, in the state table.
+"""Per-symbol settled state in the state table: the frontier and the open stretches of :mod:`.settled`.
 
-One DynamoDB item per symbol, ``pk = "watermark#<EXCH:SYMBOL>"``, holding ``covered_through``
-(epoch seconds: the last second the stored answers cover), ``updated_at`` (ISO-8601 UTC) and
-``raw_key`` (the envelope that moved it last). A scheduled run asks Fyers only from
-``covered_through + 1``. The watermark only moves forward, so a late or repeated writer can
-never make a run ask less than it must.
+One DynamoDB item per symbol, ``pk = "watermark#<EXCH:SYMBOL>"``, holding ``covered_through`` (the
+frontier, epoch seconds), ``open`` (the open stretches as compact JSON), ``version`` (optimistic
+concurrency), ``updated_at`` (ISO-8601 UTC) and ``raw_key`` (the envelope of the last change). Items
+written before open stretches existed (no ``version``) read as a frontier with nothing open.
+
+Every change is read → compute → conditional put on the same ``version``: two ingests of one symbol at
+once (a scheduled run and a backfill) both land, each applied to the other's result.
 
 boto3 is synchronous: call these methods through ``asyncio.to_thread`` from async code.
 """
@@ -15,9 +17,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pricefeed.errors import TransientStorageError
+from pricefeed.ingest.settled import Settled
 from pricefeed.symbol import Symbol
 
 PK_PREFIX = "watermark#"
+#: Lost races before giving up (each means another ingest of the symbol changed it meanwhile).
+MAX_CONFLICTS = 20
 
 
 def watermark_pk(symbol: Symbol) -> str:
@@ -26,7 +32,7 @@ def watermark_pk(symbol: Symbol) -> str:
 
 
 class Watermarks:
-    """Read and advance per-symbol watermarks in the state table (``dynamodb_client``: a boto3 client)."""
+    """Read and change per-symbol settled state in the state table (``dynamodb_client``: a boto3 client)."""
 
     def __init__(self, dynamodb_client, table_name: str, *, clock: Callable[[], float] = time.time):
         self._db = dynamodb_client
@@ -34,35 +40,52 @@ class Watermarks:
         self._clock = clock
 
     def get(self, symbol: Symbol) -> int | None:
-        """``covered_through`` of ``symbol`` (epoch seconds), or ``None`` if nothing is stored yet."""
+        """The frontier of ``symbol`` (epoch seconds), or ``None`` if nothing is stored yet."""
+        return self.load(symbol).through
+
+    def load(self, symbol: Symbol) -> Settled:
+        """``symbol``'s settled state (empty before its first answer)."""
+        return self._read(symbol)[0]
+
+    def update(self, symbol: Symbol, change: Callable[[Settled], Settled], raw_key: str) -> Settled:
+        """Apply ``change`` to the stored state and store the result; returns it. ``raw_key`` names the
+        envelope that caused it. An unchanged state writes nothing."""
+        for _ in range(MAX_CONFLICTS):
+            current, version = self._read(symbol)
+            new = change(current)
+            if new == current:
+                return current
+            if self._put(symbol, new, version, raw_key):
+                return new
+        raise TransientStorageError(f"watermark of {symbol}: {MAX_CONFLICTS} concurrent changes in a row")
+
+    def _read(self, symbol: Symbol) -> tuple[Settled, int]:
         item = self._db.get_item(
             TableName=self._table,
             Key={"pk": {"S": watermark_pk(symbol)}},
-            ConsistentRead=True,  # a run must see the watermark the previous run wrote
-            ProjectionExpression="covered_through",
+            ConsistentRead=True,  # a run must see what the previous run wrote
         ).get("Item")
         if not item or "covered_through" not in item:
-            return None
-        return int(item["covered_through"]["N"])
+            return Settled(), 0
+        state = Settled.from_item(int(item["covered_through"]["N"]), item.get("open", {}).get("S"))
+        return state, int(item.get("version", {}).get("N", "0"))
 
-    def advance(self, symbol: Symbol, covered_through: int, raw_key: str) -> bool:
-        """Move the watermark to ``covered_through`` if that is later; ``True`` if it moved.
-
-        A value at or below the stored one is a no-op (``False``), never an error.
-        """
+    def _put(self, symbol: Symbol, state: Settled, version: int, raw_key: str) -> bool:
         updated_at = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        item = {
+            "pk": {"S": watermark_pk(symbol)},
+            "covered_through": {"N": str(int(state.through))},
+            "open": {"S": state.open_json()},
+            "version": {"N": str(version + 1)},
+            "updated_at": {"S": updated_at},
+            "raw_key": {"S": raw_key},
+        }
+        if version == 0:
+            condition: dict = {"ConditionExpression": "attribute_not_exists(#v)"}
+        else:
+            condition = {"ConditionExpression": "#v = :v", "ExpressionAttributeValues": {":v": {"N": str(version)}}}
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": watermark_pk(symbol)}},
-                UpdateExpression="SET covered_through = :c, updated_at = :u, raw_key = :k",
-                ConditionExpression="attribute_not_exists(covered_through) OR covered_through < :c",
-                ExpressionAttributeValues={
-                    ":c": {"N": str(int(covered_through))},
-                    ":u": {"S": updated_at},
-                    ":k": {"S": raw_key},
-                },
-            )
+            self._db.put_item(TableName=self._table, Item=item, ExpressionAttributeNames={"#v": "version"}, **condition)
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True

@@ -110,15 +110,20 @@ def redrive_input(run: dict, *, include_unknown: bool = False) -> tuple[dict, st
     """What `pricefeed redrive` starts for ``run`` (a :func:`pricefeed.ops.status.run_status` result):
     (execution input, ticker CSV or None, a sentence saying what and why).
 
-    A run that finished: its failed tickers only, over the run's dates (symbols the plan found unknown to
-    Fyers only with ``include_unknown``: they fail again until the list is fixed). A run that failed as a
-    whole (e.g. the aggregation job): every ticker of its list, over its dates. ``InvalidInput`` when there
+    A run that finished: its failed tickers only, over the run's dates, or as a scheduled run when it was one
+    (symbols the plan found unknown to Fyers only with ``include_unknown``: they fail again until the list is
+    fixed). A run that failed as a whole (e.g. the aggregation job): every ticker of its list, over its dates
+    (again: as a scheduled run when it was one). ``InvalidInput`` when there
     is nothing to redrive or the run is still going."""
     name, state = run["name"], run["status"]
     if state == "RUNNING":
         raise InvalidInput(f"run {name} is still running: redrive it once it has finished")
     first, last = run.get("from"), run.get("to")
     dates = ({"date": first} if first == last else {"from": first, "to": last}) if first and last else None
+    if run.get("incremental") and dates is not None:
+        # a scheduled run again, not its one date: each ticker asks everything it has not settled (the days a
+        # lapse left behind included), where `{"date": <today>}` would ask that day only
+        dates = {}
     if state != "SUCCEEDED":
         if dates is None:  # it stopped before the plan: the same input again
             return (

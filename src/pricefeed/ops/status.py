@@ -53,6 +53,7 @@ def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dic
         "unknown": [u.get("symbol") for u in output.get("unknown", [])],
         "from": output.get("from"),
         "to": output.get("to"),
+        "incremental": output.get("incremental"),
         "partitions": output.get("partitions"),
         "tickers_key": output.get("tickers_key") or run_input.get("tickers_key"),
     }
