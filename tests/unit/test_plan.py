@@ -9,7 +9,7 @@ import pytest
 
 from handlerkit import EVENTS
 from pricefeed.errors import FyersError, InvalidInput
-from pricefeed.ingest.plan import PlanRequest, plan_run
+from pricefeed.ingest.plan import MAX_UNKNOWN, PlanRequest, plan_run
 
 BUCKET = "pricefeed-raw"
 DEFAULT_KEY = "config/nse_tickers.csv"
@@ -267,6 +267,16 @@ def test_the_reported_unknowns_are_capped_but_all_are_counted_and_dead_lettered(
     result = plan(s3, master, day("2026-11-25"))
     assert (len(result["unknown"]), result["unknown_count"], result["count"]) == (100, 130, 1)
     assert len(keys(s3, "ohlcv/errors/")) == 130
+
+
+def test_a_list_with_more_unknown_symbols_than_a_run_dead_letters_is_refused_whole_naming_the_list(s3, master):
+    put_list(s3, "symbol\nNSE:SBIN-EQ\n" + "".join(f"NSE:GONE{i}-EQ\n" for i in range(MAX_UNKNOWN + 1)))
+    with pytest.raises(InvalidInput) as refused:
+        plan(s3, master, day("2026-11-25"))
+    message = str(refused.value)
+    assert f"s3://{BUCKET}/{DEFAULT_KEY}" in message and "1,001 of its 1,002 symbols" in message
+    assert "NSE:GONE0-EQ" in message and "fix the list" in message
+    assert keys(s3, "ohlcv/errors/") == [] and keys(s3, "ohlcv/runs/") == []  # nothing half-planned
 
 
 def test_a_list_of_only_unknown_symbols_plans_an_empty_map(s3, master):

@@ -23,6 +23,9 @@ from pricefeed.symbol import Symbol
 
 #: How many rejected or unknown symbols the output lists (all are counted).
 MAX_REPORTED = 100
+#: Unknown symbols a run dead-letters one by one (~8 ms each on S3 with 8 writers: seconds, within the plan's
+#: timeout). More is taken for a wrong list (another exchange's names, a stale export) and refused whole.
+MAX_UNKNOWN = 1_000
 _INPUT_FIELDS = ("date", "from", "to", "tickers_key")
 #: A Step Functions execution name (the run id): no whitespace, control characters or '/'.
 _RUN_ID = re.compile(r"[^\s/]{1,80}")
@@ -127,13 +130,21 @@ def plan_run(
 ) -> dict:
     """Read the ticker list, check it against the symbol master (cached per IST day in ``raw_bucket``),
     dead-letter the unknown symbols, write ``items.json`` and ``symbols.json``; returns the plan output.
-    Nothing is written under the run's prefix when the list or a master cannot be read."""
+    Nothing is written under the run's prefix when the list or a master cannot be read, or when more than
+    ``MAX_UNKNOWN`` of its symbols are unknown (``InvalidInput``: the plan's work stays bounded)."""
     key = request.tickers_key or ticker_list_key
     tickers = _read_ticker_list(s3, raw_bucket, key)
     masters = load_masters(
         segments_for(tickers.symbols), base_url=symbol_master_url, s3=s3, raw_bucket=raw_bucket, now=now, fetch=fetch
     )
     known, unknown = validate(tickers.symbols, {segment: copy.master for segment, copy in masters.items()})
+    if len(unknown) > MAX_UNKNOWN:
+        first = ", ".join(entry["symbol"] for entry in unknown[:5])
+        raise InvalidInput(
+            f"ticker list s3://{raw_bucket}/{key}: {len(unknown):,} of its {len(tickers.symbols):,} symbols are not in "
+            f"Fyers' symbol master (e.g. {first}); more than {MAX_UNKNOWN:,} is taken for a wrong list, so nothing "
+            "was planned: fix the list"
+        )
     listed = {str(s): s for s in tickers.symbols}
     _dead_letter_unknown(unknown, listed, request, s3=s3, raw_bucket=raw_bucket, failed_at=now or utcnow())
     keys = RunKeys(request.run_id)
