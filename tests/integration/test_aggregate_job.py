@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from pricefeed.aggregate.arguments import load_manifests
+from pricefeed.aggregate import job
+from pricefeed.aggregate.arguments import load_manifests, load_pending
 from pricefeed.aggregate.job import run_aggregation
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_today
@@ -341,6 +342,47 @@ def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
     assert result["not_ingested"] == ["NSE:FOO-EQ"] and result["no_raw"] == []
     assert result["dates"] == ["2025-11-25", "2025-11-27"]
     assert not any("symbol=M&M-EQ" in k for k in processed_objects(s3))
+
+
+def put_pending(s3, symbol: str, days: list[date], run_id: str, at: datetime) -> str:
+    key = paths.pending_key(Symbol.parse(symbol), run_id, at)
+    marker = {"symbol": symbol, "dates": [d.isoformat() for d in days], "run_id": run_id}
+    s3.put_object(Bucket=RAW, Key=key, Body=orjson.dumps(marker))
+    return key
+
+
+def test_days_an_earlier_job_did_not_finish_are_built_by_the_next_and_only_the_markers_it_read_go(s3):
+    # Run r1 ingested SBIN's 25th and 27th; its job died. Run r2 ingested M&M's 25th.
+    put_multi_day(s3, "NSE:SBIN-EQ", [*day_session(DAYS[0], range(375)), *day_session(DAYS[2], range(375))])
+    left = put_pending(s3, "NSE:SBIN-EQ", [DAYS[0], DAYS[2]], "r1", FETCHED)
+    put_envelope(s3, "NSE:M&M-EQ", session(range(375)))
+    prefix = "ohlcv/runs/r2/ingested/"
+    put_manifest(s3, prefix, "NSE:M&M-EQ", [DAY])
+    own = put_pending(s3, "NSE:M&M-EQ", [DAY], "r2", FETCHED + timedelta(hours=1))
+    s3.put_object(Bucket=RAW, Key=paths.PENDING_ROOT + "symbol=X/exchange=NSE/garbage.json", Body=b"[1, 2]")
+    pending = load_pending(s3, RAW)
+    assert set(pending) == {left, own}  # the mangled one is left alone, not fatal
+    later = put_pending(s3, "NSE:SBIN-EQ", [DAYS[2]], "r3", FETCHED + timedelta(hours=2))  # while the job runs
+
+    result = run(s3, symbols=["NSE:M&M-EQ"], dates=[DAY], ingested=load_manifests(s3, RAW, prefix), pending=pending)
+
+    written = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "bars"}
+    assert written == {("SBIN-EQ", "25"), ("SBIN-EQ", "27"), ("M&M-EQ", "25")}
+    assert result["pending_built"] == 2
+    assert set(s3_keys(s3, paths.PENDING_ROOT)) == {later, paths.PENDING_ROOT + "symbol=X/exchange=NSE/garbage.json"}
+
+
+def test_a_job_that_dies_leaves_every_marker_for_the_next(s3, monkeypatch):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    key = put_pending(s3, "NSE:SBIN-EQ", [DAY], "r1", FETCHED)
+    monkeypatch.setattr(job, "aggregate_symbol_day", lambda *a, **kw: (_ for _ in ()).throw(MemoryError("lost")))
+    with pytest.raises(MemoryError):
+        run(s3, symbols=["NSE:SBIN-EQ"], dates=[DAY], ingested=[], pending=load_pending(s3, RAW))
+    assert s3_keys(s3, paths.PENDING_ROOT) == [key]
+
+
+def s3_keys(s3, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=RAW, Prefix=prefix).get("Contents", []))
 
 
 def test_no_manifest_at_all_aggregates_nothing_and_says_who_was_not_ingested(s3):

@@ -102,15 +102,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     # functions/ingest_symbol/app.py: load_app_config + session.TokenKeeper (GetSecretValue both secrets,
     # PutSecretValue after refreshing an expired token, Get/PutItem of the refresh lease), ratelimit
-    # (Get/PutItem budget#), watermark (Get/UpdateItem watermark#), ingest (PutObject ohlcv/raw/ and the
-    # run's ingested/ manifest).
+    # (Get/PutItem budget#), watermark (Get/PutItem watermark#), ingest (PutObject ohlcv/raw/, the run's
+    # ingested/ manifest and the pending marker of the days to build).
     "IngestSymbolFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
-        "s3:putobject": {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*"},
+        "s3:putobject": {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"},
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
-        "dynamodb:updateitem": {TABLE},
     },
     # functions/refresh_tokens/app.py → token_renewal.scheduled_refresh: TokenKeeper as above, SNS Publish.
     "RefreshTokensFunctionRole": {
@@ -165,10 +164,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # zip (--extra-py-files), writes aggregate-result.json, rewrites processed/ (deletes stale files).
     "GlueJobRole": {
         "s3:getobject": {
-            RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/_artifacts/*", PROCESSED + "/processed/*"
+            RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", RAW + "/_artifacts/*",
+            PROCESSED + "/processed/*",
         },
         "s3:putobject": {RAW + "/ohlcv/runs/*", PROCESSED + "/processed/*"},
-        "s3:deleteobject": {PROCESSED + "/processed/*"},
+        "s3:deleteobject": {RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*"},
         "s3:listbucket": {RAW, PROCESSED},
     },
     "RefreshTokensFunctionBeforeMarketOpenRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},
@@ -328,7 +328,9 @@ def test_writers_to_s3_are_confined_to_their_prefixes(translated):
         "IngestSymbolFunctionRole"
     }
     assert {n for n, rs in writes.items() if any(r.startswith(PROCESSED) for r in rs)} == {"GlueJobRole"}
-    assert writes["IngestSymbolFunctionRole"] == {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*"}
+    assert writes["IngestSymbolFunctionRole"] == {
+        RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"
+    }
     assert writes["RecordFailureFunctionRole"] <= {RAW + "/ohlcv/errors/*", RAW + "/ohlcv/runs/*/failed/*"}
     readers_only = ["OAuthFunctionRole", "RefreshTokensFunctionRole", "RepairPartitionsFunctionRole"]
     readers_only.append("IngestPipelineRole")

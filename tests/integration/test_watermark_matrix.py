@@ -15,6 +15,7 @@ by the simulator's market model behind the faults real history shows, and "now" 
 | published-late      | Fyers publishes every minute 3 minutes late (the 11:00 run is the test)        |
 | listed-mid-range    | the ticker has no candle before Wednesday (listed then), asked from Monday     |
 | holiday-in-range    | none: Tuesday 2026-11-24 is an NSE holiday inside every ticker's range         |
+| glue-job-dies       | Thursday's aggregation job dies after building some symbol-days (every ticker) |
 
 Accounting over every planned symbol-day (the calendar's sessions Monday..next Monday x the tickers): a day is
 *stored* when its 1m bars hold exactly the minutes the market served for it, *asked-empty* when the market
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from awskit import create_state_table
+from pricefeed.aggregate import job
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.errors import NotLoggedIn
 from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
@@ -60,6 +62,8 @@ SCENARIOS = {
     "listed-mid-range": "NSE:NEWCO-EQ",
     "holiday-in-range": "NSE:PLAIN-EQ",
 }
+#: Scenarios that are not a ticker's own trouble but the whole run's.
+RUN_SCENARIOS = ("glue-job-dies",)
 LISTED = {"NSE:NEWCO-EQ": WED}
 LAG_S = {"NSE:LATE-EQ": 180}
 
@@ -121,8 +125,11 @@ class Week:
     letters: set[tuple[str, date]] = field(default_factory=set)  # what the state machine's Catch dead-letters
     runs: int = 0
 
-    def run(self, now: datetime, symbols: list[str], *, faults=None, date_: date | None = None) -> list[dict]:
-        """One execution at ``now``: a scheduled run (or ``{"date": date_}``) over ``symbols``, then the job."""
+    def run(
+        self, now: datetime, symbols: list[str], *, faults=None, date_: date | None = None, job_dies_after: int = 0
+    ) -> list[dict]:
+        """One execution at ``now``: a scheduled run (or ``{"date": date_}``) over ``symbols``, then the job
+        (which dies after building ``job_dies_after`` symbol-days, when given)."""
         self.runs += 1
         run_id = f"run{self.runs}"
         prefix = f"ohlcv/runs/{run_id}/"
@@ -146,7 +153,22 @@ class Week:
                 self.letters.add((symbol, day))
         args = {"raw_bucket": RAW, "processed_bucket": PROCESSED, "symbols_key": prefix + "symbols.json"}
         args |= {"ingested_prefix": prefix + "ingested/", "result_key": prefix + "aggregate-result.json"}
-        run_from_job_arguments(args, s3=self.aws.s3)
+        if not job_dies_after:
+            run_from_job_arguments(args, s3=self.aws.s3)
+            return results
+        built, real = [], job.aggregate_symbol_day
+
+        def dying(*a, **kw):
+            if len(built) >= job_dies_after:
+                raise SystemExit("Glue: the job's worker was lost (simulated)")
+            built.append(a[3:5])
+            return real(*a, **kw)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(job, "aggregate_symbol_day", dying)
+            with pytest.raises(SystemExit):
+                run_from_job_arguments(args, s3=self.aws.s3)
+        assert built, "the job died before building anything"
         return results
 
 
@@ -208,14 +230,14 @@ def test_a_week_of_lapses_redrives_and_partial_answers_loses_no_minute(aws, wate
     assert next(r for r in midday if r["symbol"] == late)["unsettled"]["empty_awaiting_recheck"] == 1
     faults = {lapse: "logged-out", outage: "no-data", cut: "cut-at-13:59"}
     week.run(at(WED, 16), [s for s in everyone if s != missed], faults=faults)
-    week.run(at(THU, 16), [s for s in everyone if s != missed], faults={lapse: "logged-out"})
+    week.run(at(THU, 16), [s for s in everyone if s != missed], faults={lapse: "logged-out"}, job_dies_after=2)
     week.run(at(FRI, 9), [lapse], date_=THU)  # the operator logged in and redrove Thursday's run
     week.run(at(FRI, 16), [s for s in everyone if s != missed])
     final = at(NEXT_MON, 16)
     week.run(final, everyone)
 
     counts = account(week, final)
-    watermark_matrix.add(len(SCENARIOS), counts)
+    watermark_matrix.add(len(SCENARIOS) + len(RUN_SCENARIOS), counts)
     assert counts["lost"] == 0, counts
     assert counts == {"planned": 35, "stored": 34, "asked_empty": 1, "dead_lettered": 0, "lost": 0}
     for symbol in everyone:

@@ -4,12 +4,14 @@ Arguments (without the leading ``--``): ``raw_bucket``, ``processed_bucket``, ``
 ``{"symbols": [...], "dates"?: [...]}`` in the raw bucket), ``result_key``; ``ingested_prefix`` (the run's
 ingest manifests: exactly the symbol-days they name) and the run's IST dates: ``dates``
 (``YYYY-MM-DD,...``), or ``from``/``to`` (inclusive, for a backfill), else the ``dates`` of the
-``symbols_key`` document, else IST today. Every error names the argument or object at fault.
+``symbols_key`` document, else IST today. With ``ingested_prefix``, the pending markers of earlier runs too
+(``run_aggregation``). Every error names the argument or object at fault.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -22,12 +24,14 @@ from pricefeed.aggregate.job import IngestManifest, run_aggregation, unique_symb
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today
 from pricefeed.lake import storage
-from pricefeed.lake.paths import check_prefix
+from pricefeed.lake.paths import PENDING_ROOT, check_prefix
 from pricefeed.symbol import Symbol
 
 REQUIRED_JOB_ARGUMENTS = ("raw_bucket", "processed_bucket", "symbols_key", "result_key")
 OPTIONAL_JOB_ARGUMENTS = ("dates", "from", "to", "ingested_prefix")
 JOB_ARGUMENTS = REQUIRED_JOB_ARGUMENTS + OPTIONAL_JOB_ARGUMENTS
+
+log = logging.getLogger(__name__)
 #: What botocore accepts as a bucket name (it refuses anything else before sending the request).
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
@@ -100,6 +104,22 @@ def load_manifests(s3, bucket: str, prefix: str, *, argument: str = "--ingested_
         except InvalidInput as exc:
             raise InvalidInput(f"{source}: {exc}") from None
     return manifests
+
+
+def load_pending(s3, bucket: str) -> dict[str, IngestManifest]:
+    """Every pending marker (``paths.PENDING_ROOT``) by key. A marker that cannot be read as one is left in
+    place and logged: it must not fail every run after it."""
+    found: dict[str, IngestManifest] = {}
+    for key in storage.list_keys(s3, bucket, PENDING_ROOT):
+        source = f"pending marker s3://{bucket}/{key}"
+        try:
+            document = _read_json(s3, bucket, key, source)
+            symbol, dates = document["symbol"], document["dates"]
+            parsed = parse_dates(",".join(dates), argument='"dates"') if dates else []
+            found[key] = IngestManifest(Symbol.parse(symbol), tuple(sorted(set(parsed))))
+        except (InvalidInput, KeyError, TypeError) as exc:
+            log.warning("%s is not a pending marker (%s); left alone", source, exc)
+    return found
 
 
 def _read_json(s3, bucket: str, key: str, source: str) -> object:
@@ -191,6 +211,7 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
         ingested=load_manifests(s3, raw_bucket, prefix) if prefix else None,
         result_key=result_key,
         aggregate_all=aggregate_all,
+        pending=load_pending(s3, raw_bucket) if prefix else None,
     )
 
 

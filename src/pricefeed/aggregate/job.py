@@ -5,7 +5,8 @@ Work list: with ``--ingested_prefix`` (the run's ingest manifests, ``pricefeed.i
 candle, and, for a symbol whose manifest names none, the run's dates (``--dates``, else the ``dates``
 of the ``--symbols_key`` document), so such a day is still handled as ``empty`` below. Symbols of
 ``--symbols_key`` without a manifest (their ingest failed) are reported as ``not_ingested``.
-Without ``--ingested_prefix``: every symbol x every ``--dates`` date.
+Without ``--ingested_prefix``: every symbol x every ``--dates`` date. With it, also the symbol-days of every
+pending marker (``paths.pending_key``): ingests of earlier runs whose job died before it finished.
 
 For each (symbol, IST date) it lists ``paths.raw_day_prefix``: envelopes, and references to the
 envelope of a multi-day answer (``pricefeed.lake.envelope``), which are followed; each envelope is read once
@@ -99,8 +100,13 @@ def run_aggregation(
     max_workers: int = 8,
     calendar: TradingCalendar | None = None,
     aggregate_all: AggregateAll | None = None,
+    pending: dict[str, IngestManifest] | None = None,
 ) -> dict:
     """Aggregate the run's symbol-days and return the run summary (also written to ``result_key``).
+
+    ``pending`` (key -> marker, ``paths.pending_key``): earlier ingests whose days no finished job has built;
+    they are built too, and once the result is written their markers are deleted (only those: markers
+    written meanwhile stay for the next job).
 
     Without ``ingested``: every symbol x every date. With ``ingested`` (the run's manifests): the pairs
     they name, ``dates`` standing in for a manifest without dates (see the module docstring).
@@ -118,7 +124,7 @@ def run_aggregation(
         not_ingested: list[Symbol] = []
     else:
         run_dates = _unique_dates(dates) if dates else []
-        work = work_from_manifests(ingested, run_dates)
+        work = work_from_manifests([*ingested, *(pending or {}).values()], run_dates)
         named = {m.symbol for m in ingested}
         not_ingested = sorted(s for s in symbols if s not in named)
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
@@ -148,8 +154,11 @@ def run_aggregation(
         len(not_ingested),
         {k: v for k, v in result["coverage"].items() if k != "worst"},
     )
+    result["pending_built"] = len(pending or {})
     if result_key:
         storage.write_json(s3, raw_bucket, result_key, result)
+    # Last: a job that dies before here leaves every marker it read, so the next job builds those days.
+    storage.delete_keys(s3, raw_bucket, sorted(pending or {}))
     if result["failed"]:
         first = result["failed"][0]
         raise InvalidInput(

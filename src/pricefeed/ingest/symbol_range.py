@@ -16,6 +16,8 @@
   settle, whatever its kind: a run that asks later dates than the frontier leaves the dates between as
   a hole for the next scheduled run; an answer's empty tail is asked again before it is accepted; minutes
   fetched within ``SETTLE_S`` of their close are asked again (the newest answer wins per minute).
+  With the manifest goes a pending marker (``paths.pending_key``) naming the symbol-days to build: the
+  aggregation job of any later run builds them too when the job that should have did not finish.
   The run's manifest is written under ``ingested_prefix``:
   ``{"symbol", "requests", "raw_keys", "dates" (IST dates with >= 1 ended candle), "covered_from",
   "covered_to"}`` (epoch seconds of the first and the last asked second, ``null`` when nothing was
@@ -213,6 +215,12 @@ async def ingest_symbol(
         key = paths.ingested_manifest_key(prefix, request.symbol)
         body = json.dumps(manifest, indent=2).encode()  # json, not lake: the Lambda layer has no orjson/pyarrow
         await asyncio.to_thread(s3.put_object, Bucket=raw_bucket, Key=key, Body=body, ContentType="application/json")
+        if dates:  # the days to build, remembered until an aggregation job has finished building them
+            pending = paths.pending_key(request.symbol, request.run_id, utcnow())
+            marker = json.dumps({"symbol": manifest["symbol"], "dates": manifest["dates"], "run_id": request.run_id})
+            await asyncio.to_thread(
+                s3.put_object, Bucket=raw_bucket, Key=pending, Body=marker.encode(), ContentType="application/json"
+            )
     # Last: a frontier moved before the manifest is written would skip the symbol-days of a failed write for
     # good (the retry would ask nothing, and the aggregation builds only what manifests name).
     if stored and watermarks is not None:

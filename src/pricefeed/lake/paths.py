@@ -50,6 +50,16 @@ def ingested_manifest_key(ingested_prefix: str, symbol: Symbol) -> str:
 
 
 RUNS_ROOT = "ohlcv/runs/"
+#: Ingests whose symbol-days no finished aggregation has built yet (see :func:`pending_key`).
+PENDING_ROOT = "ohlcv/pending/"
+
+
+def pending_key(symbol: Symbol, run_id: str, stored_at: datetime) -> str:
+    """``ohlcv/pending/symbol=<SYM>/exchange=<EXCH>/<UTC stamp>-<run_id>.json``: one ingest's promise that its
+    symbol-days get built. The ingest writes it next to its manifest; an aggregation job that finishes deletes
+    the ones it listed before it started, so a job that dies leaves them for the next one. Never overwritten."""
+    stamp = utc_stamp(stored_at, name="stored_at")
+    return f"{PENDING_ROOT}symbol={symbol.name}/exchange={symbol.exchange}/{stamp}-{run_id or 'no-run'}.json"
 
 
 @dataclass(frozen=True)
