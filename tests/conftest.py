@@ -28,6 +28,7 @@ def mocked_aws(monkeypatch) -> Iterator[str]:
     from pricefeed.local import motopatch
 
     motopatch.speed_up()  # moto's per-request overheads only: no behaviour changes
+    motopatch.make_faithful()  # where moto answers unlike AWS
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

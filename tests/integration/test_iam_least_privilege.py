@@ -101,12 +101,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:putobject": {RAW + "/ohlcv/runs/*", RAW + "/" + MASTER_ROOT + "*", RAW + "/ohlcv/errors/*"},
     },
     # functions/ingest_symbol/app.py: load_app_config + session.TokenKeeper (GetSecretValue both secrets,
-    # PutSecretValue after refreshing an expired token, Get/PutItem of the refresh lease), ratelimit
+    # PutSecretValue + UpdateSecretVersionStage to store a refresh unless a login won, Get/PutItem of the
+    # refresh lease), ratelimit
     # (Get/PutItem budget#), watermark (Get/PutItem watermark#), ingest (PutObject ohlcv/raw/, the run's
     # ingested/ manifest and the pending marker of the days to build).
     "IngestSymbolFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
+        "secretsmanager:updatesecretversionstage": {TOKEN},
         "s3:putobject": {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"},
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
@@ -115,6 +117,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "RefreshTokensFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
+        "secretsmanager:updatesecretversionstage": {TOKEN},
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
         "sns:publish": {"arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${TokenAlertTopic.TopicName}"},

@@ -86,6 +86,29 @@ def test_login_then_callback_stores_tokens_and_a_replay_is_refused(oauth, sim, c
     assert "logged in" in output and not any(s in output for s in leaks)
 
 
+def test_a_login_for_another_fyers_account_is_refused_and_keeps_the_stored_one(oauth, sim):
+    first = oauth("/oauth/callback", fyers_redirect(oauth))
+    assert first["statusCode"] == 200 and "Logged in to Fyers as XS00001" in first["body"]
+    stored = secret_state(oauth)
+    sim.set_faults(login_account="XY99999")  # someone else reached the public login page
+    page = oauth("/oauth/callback", fyers_redirect(oauth))
+    assert page["statusCode"] == 400 and "for Fyers account XY99999, but the stack serves XS00001" in page["body"]
+    assert secret_state(oauth) == stored  # the stack still serves its own account
+    # the owner moves the stack to the other account on purpose: named in the app config
+    app = json.loads(oauth.secrets.get_secret_value(SecretId="pricefeed/app")["SecretString"])
+    oauth.secrets.put_secret_value(SecretId="pricefeed/app", SecretString=json.dumps({**app, "fy_id": "xy99999"}))
+    moved = oauth("/oauth/callback", fyers_redirect(oauth))
+    assert moved["statusCode"] == 200 and "as XY99999" in moved["body"] and secret_state(oauth) != stored
+
+
+def test_the_app_config_names_the_account_even_for_the_first_login(oauth, sim):
+    app = json.loads(oauth.secrets.get_secret_value(SecretId="pricefeed/app")["SecretString"])
+    oauth.secrets.put_secret_value(SecretId="pricefeed/app", SecretString=json.dumps({**app, "fy_id": "XY99999"}))
+    page = oauth("/oauth/callback", fyers_redirect(oauth))
+    assert page["statusCode"] == 400 and "serves XY99999" in page["body"]
+    assert secret_state(oauth) == ("{}", 1)
+
+
 def test_a_forged_state_stores_nothing(oauth, sim):
     query = fyers_redirect(oauth)
     issued, nonce, sig = query["state"].split(".")

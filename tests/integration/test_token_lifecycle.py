@@ -94,6 +94,26 @@ def test_an_expired_token_is_replaced_and_the_call_then_succeeds(sim, clock, log
     assert not any(s in caplog.text for s in [token, *secret_strings(logged_in[0])])
 
 
+def test_a_refresh_that_lands_after_a_new_login_keeps_the_login(sim, clock, logged_in, monkeypatch):
+    secrets, dynamodb = logged_in
+    worker = keeper(sim, clock, *logged_in)
+    token = asyncio.run(worker.access_token())
+    sim.expire_tokens_in(0)
+    refresh, logins = worker._refresh, []
+
+    async def refresh_while_someone_logs_in(tokens: Tokens) -> Tokens:
+        minted = await refresh(tokens)  # Fyers answered the refresh ...
+        await asyncio.to_thread(login, sim, clock, secrets, dynamodb)  # ... and a login landed meanwhile
+        logins.append(stored(secrets).access_token)
+        return minted
+
+    monkeypatch.setattr(worker, "_refresh", refresh_while_someone_logs_in)
+    fresh = asyncio.run(worker.replace_expired(token))
+    # the refreshed tokens (minted from the older login's refresh token) did not overwrite the newer login
+    assert fresh == logins[0] == stored(secrets).access_token != token and refresh_calls(sim) == 1
+    assert history(sim, clock, fresh).payload["s"] in ("ok", "no_data")
+
+
 def test_access_tokens_are_read_through_a_cache(sim, clock, logged_in):
     secrets, dynamodb = logged_in
     reads = []

@@ -578,3 +578,19 @@ def test_a_failing_s3_write_is_limited_to_its_bucket(aws):
     finally:
         assert motopatch.stop_failing_s3_writes(handle) == 0
     assert s3.get_object(Bucket="raw", Key="a.json")["Body"].read() == b"{}"
+
+
+def test_moving_awscurrent_makes_that_version_the_answer_as_on_aws(mocked_aws):
+    client = boto3.client("secretsmanager")
+    client.create_secret(Name="tokens", SecretString="old")
+    old = client.get_secret_value(SecretId="tokens")["VersionId"]
+    new = client.put_secret_value(SecretId="tokens", SecretString="new", VersionStages=["staged"])["VersionId"]
+    assert client.get_secret_value(SecretId="tokens")["SecretString"] == "old"  # staged, not current yet
+    client.update_secret_version_stage(
+        SecretId="tokens", VersionStage="AWSCURRENT", MoveToVersionId=new, RemoveFromVersionId=old
+    )
+    assert client.get_secret_value(SecretId="tokens")["SecretString"] == "new"
+    with pytest.raises(client.exceptions.InvalidParameterException):  # the compare-and-set refuses a stale move
+        client.update_secret_version_stage(
+            SecretId="tokens", VersionStage="AWSCURRENT", MoveToVersionId=new, RemoveFromVersionId=old
+        )

@@ -31,6 +31,8 @@ from pricefeed.istime import IST
 STATE_TTL_S = 600
 LOGIN, CALLBACK = "/oauth/login", "/oauth/callback"
 STATE_PK_PREFIX = "oauth-state#"
+#: The Fyers account the stack serves once someone logged in (a nonce is never this short: no clash).
+ACCOUNT_PK = STATE_PK_PREFIX + "account"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ISSUED = re.compile(r"[0-9]{1,12}")
 RESTART = "start again at /oauth/login"
@@ -120,8 +122,46 @@ async def complete_login(
             tokens = await fyers_oauth.exchange_auth_code(own, base_url, app.app_id, app.secret_key, code, now=when)
     else:
         tokens = await fyers_oauth.exchange_auth_code(session, base_url, app.app_id, app.secret_key, code, now=when)
+    await asyncio.to_thread(check_account, app, tokens, dynamodb_client, table_name)
     await asyncio.to_thread(store.save, tokens)
     return tokens
+
+
+def check_account(app: AppConfig, tokens: fyers_oauth.Tokens, dynamodb_client: Any, table_name: str) -> None:
+    """``InvalidInput`` when ``tokens`` are for another Fyers account than the stack serves, so the public login
+    page cannot swap the stack over to whoever reached it. The account served is the app config's ``fy_id``,
+    else the first login's, pinned in the state table (``ACCOUNT_PK``, one conditional put: no read of the
+    stored tokens, which the login function may not do). Tokens that do not name their account pass
+    (whether every Fyers token carries ``fy_id`` is unconfirmed)."""
+    account = fyers_oauth.token_account(tokens.access_token)
+    if account is None:
+        return
+    item = {"pk": {"S": ACCOUNT_PK}, "fy_id": {"S": account}}
+    if app.fy_id is not None:
+        if account != app.fy_id:
+            raise _other_account(account, app.fy_id)
+        dynamodb_client.put_item(TableName=table_name, Item=item)  # the config moves the pin
+        return
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR fy_id = :a",
+            ExpressionAttributeValues={":a": {"S": account}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        pinned = exc.response.get("Item", {}).get("fy_id", {}).get("S") or "another account"
+        raise _other_account(account, pinned) from None
+
+
+def _other_account(account: str, served: str) -> InvalidInput:
+    return InvalidInput(
+        f"this login is for Fyers account {account}, but the stack serves {served}: log in as {served}; "
+        'nothing was stored (to move the stack to another account, set "fy_id" in the app config secret)'
+    )
 
 
 def page(title: str, message: str, status: int) -> dict:
@@ -143,7 +183,10 @@ def success_page(tokens: fyers_oauth.Tokens) -> dict:
     """The short 200 page after a login: when access ends and by when to log in again (IST); no token."""
     access = tokens.access_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
     again = tokens.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d")
-    return page("Logged in to Fyers", f"Tokens stored. Access valid until {access}; log in again before {again}.", 200)
+    account = fyers_oauth.token_account(tokens.access_token)
+    who = f" as {account}" if account else ""
+    message = f"Tokens stored. Access valid until {access}; log in again before {again}."
+    return page(f"Logged in to Fyers{who}", message, 200)
 
 
 def error_page(exc: Exception) -> dict:

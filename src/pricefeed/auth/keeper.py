@@ -178,7 +178,12 @@ class TokenKeeper:
                 return self._saw_replaced(failed, tokens)
             self._check_refreshable(tokens)
             new = await self._refresh(tokens)
-            await asyncio.to_thread(self._store.save, new)
+            if not await asyncio.to_thread(self._store.save_if_current, new, tokens.access_token):
+                # a login landed while Fyers answered: its tokens are newer than ours and win
+                current = await self.tokens(force=True)
+                await asyncio.to_thread(self._end_lease, lease, {"replaced": {"S": failed}})
+                log.info("a login stored new tokens during the refresh; keeping those")
+                return self._saw_replaced(failed, current)
         except PricefeedError as exc:
             record = {
                 "failed": {"S": failed},

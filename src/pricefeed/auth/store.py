@@ -54,6 +54,10 @@ def tokens_from_secret(text: str | bytes | None, secret_id: str) -> Tokens:
         raise NotLoggedIn(f"secret {secret_id!r}: {exc}; run the login flow") from None
 
 
+#: The label a refreshed value is put under before it becomes current (:meth:`TokenStore.save_if_current`).
+REFRESH_STAGE = "pricefeed-refreshed"
+
+
 class TokenStore:
     """The current Fyers tokens, stored as one JSON secret (``Tokens.to_json``)."""
 
@@ -68,6 +72,32 @@ class TokenStore:
         """The stored tokens; ``NotLoggedIn`` if there are none yet (``{}``, no value, no secret) or
         they are unusable — either way the remedy is the login flow."""
         return tokens_from_secret(_read_secret(self._client, self.secret_id), self.secret_id)
+
+    def save_if_current(self, tokens: Tokens, replacing: str) -> bool:
+        """Store ``tokens`` only if the stored access token is still ``replacing`` (what a refresh started from);
+        ``False`` when a login (or another refresh) stored newer tokens meanwhile: those are kept.
+
+        A compare-and-set on the secret's versions: the new value is put under a label of its own, then the
+        ``AWSCURRENT`` label is moved to it from the version read first, which Secrets Manager refuses when
+        that version is no longer current."""
+        answer = self._client.get_secret_value(SecretId=self.secret_id)
+        if tokens_from_secret(answer.get("SecretString"), self.secret_id).access_token != replacing:
+            return False
+        put = self._client.put_secret_value(
+            SecretId=self.secret_id, SecretString=tokens.to_json(), VersionStages=[REFRESH_STAGE]
+        )
+        try:
+            self._client.update_secret_version_stage(
+                SecretId=self.secret_id,
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=put["VersionId"],
+                RemoveFromVersionId=answer["VersionId"],
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidParameterException":
+                return False  # AWSCURRENT moved on between the read and the move
+            raise
+        return True
 
     def save(self, tokens: Tokens) -> None:
         """Store ``tokens`` as the secret's new current version (creating a missing secret by name)."""
@@ -88,11 +118,12 @@ class AppConfig:
     secret_key: str
     redirect_uri: str
     pin: str
+    fy_id: str | None = None  # the Fyers client ID the stack serves; None: whoever logged in first
 
     def __repr__(self) -> str:
         return (
             f"AppConfig(app_id={self.app_id!r}, secret_key=<redacted>, "
-            f"redirect_uri={self.redirect_uri!r}, pin=<redacted>)"
+            f"redirect_uri={self.redirect_uri!r}, pin=<redacted>, fy_id={self.fy_id!r})"
         )
 
     __str__ = __repr__
@@ -130,4 +161,7 @@ def load_app_config(
     if missing:
         names = ", ".join(f"{name} (env {APP_CONFIG_ENV[name]})" for name in missing)
         raise InvalidInput(f"app config secret {secret_id!r} is missing: {names}")
-    return AppConfig(**values)
+    fy_id = environ.get("FYERS_CLIENT_ID") or data.get("fy_id")
+    if fy_id is not None and not (isinstance(fy_id, str) and fy_id.strip().isalnum()):
+        raise InvalidInput(f"app config secret {secret_id!r}: fy_id must be a Fyers client ID (letters and digits)")
+    return AppConfig(**values, fy_id=fy_id.strip().upper() if fy_id else None)

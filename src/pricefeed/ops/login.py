@@ -34,6 +34,7 @@ import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pricefeed.auth import fyers_oauth
+from pricefeed.auth.callback import check_account
 from pricefeed.auth.store import APP_CONFIG_ENV, AppConfig, TokenStore, load_app_config
 from pricefeed.config import DEFAULT_FYERS_API_BASE_URL
 from pricefeed.errors import BadRequest, FyersError, InvalidInput, NotLoggedIn
@@ -171,6 +172,7 @@ def login(
         timeout_s=timeout_s,
         say=say,
         environ=environ,
+        account_check=(target.client("dynamodb"), table) if (table := target.outputs.get("StateTableName")) else None,
     )
 
 
@@ -185,15 +187,21 @@ def _login_on_loopback(
     timeout_s: float,
     say: Say,
     environ: Mapping[str, str],
+    account_check: tuple[Any, str] | None = None,
 ) -> LoginResult:
     state = secrets.token_urlsafe(32)
+    state_table = account_check[1] if account_check else None
+    dynamodb = account_check[0] if account_check else None
 
     def exchange(code: str) -> fyers_oauth.Tokens:
         async def run() -> fyers_oauth.Tokens:
             async with aiohttp.ClientSession() as session:
                 return await fyers_oauth.exchange_auth_code(session, base_url, app.app_id, app.secret_key, code)
 
-        return asyncio.run(run())
+        tokens = asyncio.run(run())
+        if state_table:  # another Fyers account than the stack serves: refused, nothing stored
+            check_account(app, tokens, dynamodb, state_table)
+        return tokens
 
     receiver = CallbackReceiver(
         where,

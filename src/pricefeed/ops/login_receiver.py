@@ -255,6 +255,9 @@ class CallbackReceiver:
         except FyersError as exc:
             error = self._describe_refusal(exc)
             return self._finish(error, _page("Fyers refused the login", str(error), status=502))
+        except InvalidInput as exc:  # ours, e.g. a login for another Fyers account than the stack serves
+            error = LoginError(f"login refused: {exc}")
+            return self._finish(error, _page("Login refused", str(exc), status=400))
         except Exception as exc:  # noqa: BLE001 - shown to the user by type only: a message might hold the code
             error = LoginError(
                 f"exchanging the auth code failed unexpectedly ({type(exc).__name__}): run `pricefeed login` again"

@@ -71,7 +71,7 @@ class Accounts:
             return None
         return claims
 
-    def _issue(self, sub: str, now: float, exp: float, **extra: Any) -> str:
+    def _issue(self, sub: str, now: float, exp: float, fy_id: str, **extra: Any) -> str:
         with self._lock:
             seq = next(self._seq)
             self._last_seq = seq
@@ -83,7 +83,7 @@ class Accounts:
             "sub": sub,
             "app_id": self._cfg.app_id.rsplit("-", 1)[0],
             "display_name": "SIM USER",
-            "fy_id": "XS00001",
+            "fy_id": fy_id,
             "uuid": secrets.token_hex(16),
             "seq": seq,
             **extra,
@@ -91,9 +91,9 @@ class Accounts:
         return self._sign(claims)
 
     # --- flows ------------------------------------------------------------------------------------
-    def issue_auth_code(self, now: float) -> str:
-        """A fresh single-use auth code (what generate-authcode redirects with)."""
-        return self._issue("auth_code", now, now + AUTH_CODE_TTL)
+    def issue_auth_code(self, now: float, fy_id: str | None = None) -> str:
+        """A fresh single-use auth code (what generate-authcode redirects with) for account ``fy_id``."""
+        return self._issue("auth_code", now, now + AUTH_CODE_TTL, fy_id or self._cfg.fy_id)
 
     def _check_app(self, body: dict[str, Any], grant_type: str) -> None:
         if body.get("grant_type") != grant_type:
@@ -103,11 +103,11 @@ class Accounts:
         ):
             raise ApiError(400, -371, "Please provide sha256 hash of appId and app secret")
 
-    def _new_access(self, now: float) -> str:
-        return self._issue("access_token", now, next_ist_time(now, 6))
+    def _new_access(self, now: float, fy_id: str) -> str:
+        return self._issue("access_token", now, next_ist_time(now, 6), fy_id)
 
-    def _new_refresh(self, now: float) -> str:
-        return self._issue("refresh_token", now, now + REFRESH_TTL)
+    def _new_refresh(self, now: float, fy_id: str) -> str:
+        return self._issue("refresh_token", now, now + REFRESH_TTL, fy_id)
 
     def exchange_auth_code(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         """validate-authcode: -441 bad grant_type, -371 bad appIdHash, -437 bad/expired/reused code."""
@@ -125,8 +125,8 @@ class Accounts:
             "s": "ok",
             "code": 200,
             "message": "",
-            "access_token": self._new_access(now),
-            "refresh_token": self._new_refresh(now),
+            "access_token": self._new_access(now, claims["fy_id"]),
+            "refresh_token": self._new_refresh(now, claims["fy_id"]),
         }
 
     def refresh(self, body: dict[str, Any], now: float, *, rotate: bool = False) -> dict[str, Any]:
@@ -146,11 +146,11 @@ class Accounts:
             raise ApiError(401, -17, "Refresh token expired. Please log in again")
         if not hmac.compare_digest(str(body.get("pin", "")).encode(), self._cfg.pin.encode()):
             raise ApiError(400, -1005, "Invalid pin")
-        reply = {"s": "ok", "code": 200, "message": "", "access_token": self._new_access(now)}
+        reply = {"s": "ok", "code": 200, "message": "", "access_token": self._new_access(now, claims["fy_id"])}
         if rotate:
             with self._lock:
                 self._revoked.add(claims["uuid"])
-            reply["refresh_token"] = self._new_refresh(now)
+            reply["refresh_token"] = self._new_refresh(now, claims["fy_id"])
         return reply
 
     def authenticate(self, header: str | None, now: float) -> dict[str, Any]:

@@ -132,7 +132,7 @@ def _check_login_request(state: SimState, q: Any) -> None:
 
 def _back_with_code(state: SimState, q: Any, redirect: type[web.HTTPException]) -> web.HTTPException:
     """The redirect to the app's redirect URI with a fresh auth code and the request's ``state``."""
-    code = state.accounts.issue_auth_code(state.now())
+    code = state.accounts.issue_auth_code(state.now(), state.faults.snapshot()["login_account"])
     target = URL(state.cfg.redirect_uri).update_query(
         {"s": "ok", "code": "200", "auth_code": code, "state": q.get("state", "")}
     )

@@ -21,6 +21,7 @@ class SimulatorConfig:
     secret_key: str = field(default="sim-secret", repr=False)
     redirect_uri: str = "http://127.0.0.1:8765/oauth/callback"
     pin: str = field(default="1234", repr=False)
+    fy_id: str = "XS00001"  # the Fyers client ID that logs in (the ``fy_id`` claim of every token)
     per_second: int = 10
     per_minute: int = 200
     per_day: int = 100_000

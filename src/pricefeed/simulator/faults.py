@@ -47,6 +47,9 @@ class Knobs:
     the symbol master still lists them (delisted since the master was published); ``candle_order``
     "asc"|"desc", ``duplicate_candles`` (every candle sent twice in a row) and ``price_shift`` (rupees added to
     open/high/low/close: a revised answer) change the shape of ``ok`` answers.
+
+    ``login_account``: the Fyers client ID the next logins are for (default: the config's ``fy_id``), carried
+    as ``fy_id`` in the auth code and in the tokens minted from it: someone else logging in.
     """
 
     latency_ms: float = 0.0
@@ -69,6 +72,7 @@ class Knobs:
     candle_order: str = "asc"
     duplicate_candles: bool = False
     price_shift: float = 0.0
+    login_account: str | None = None
 
 
 class Faults:
@@ -107,6 +111,8 @@ class Faults:
                 if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                     raise ValueError("delisted_symbols must be a list of symbols")
                 changes[name] = tuple(value)
+            if name == "login_account" and not (value is None or (isinstance(value, str) and value.isalnum())):
+                raise ValueError("login_account must be a Fyers client ID (letters and digits) or null")
             if name == "block_after_minute_violations" and not (
                 value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
             ):
