@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
+
+import boto3
 
 
 def create_state_table(dynamodb: Any, name: str) -> None:
@@ -14,6 +17,19 @@ def create_state_table(dynamodb: Any, name: str) -> None:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def ingest_stores(region: str, *buckets: str, table: str) -> SimpleNamespace:
+    """What an ingest and the job write to, on in-process moto: ``buckets`` and the state table; returns
+    ``s3``, ``dynamodb`` and the table's ``watermarks``."""
+    from pricefeed.ingest.watermark import Watermarks
+
+    s3 = boto3.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    dynamodb = boto3.client("dynamodb")
+    create_state_table(dynamodb, table)
+    return SimpleNamespace(s3=s3, dynamodb=dynamodb, watermarks=Watermarks(dynamodb, table))
 
 
 class Serialized:

@@ -102,3 +102,12 @@ def pytest_collection_modifyitems(config, items) -> None:
     ]
     if misplaced:
         raise pytest.UsageError(f"only tests/e2e may use the `pipeline` fixture: {', '.join(misplaced[:5])}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line per test matrix that ran (``matrixkit``)."""
+    from matrixkit import TALLIES
+
+    for matrix in config.stash.get(TALLIES, {}).values():
+        if matrix.rows:
+            terminalreporter.write_line(matrix.line())

@@ -9,17 +9,14 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from awskit import create_state_table
+from awskit import ingest_stores
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
-from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol
@@ -54,12 +51,7 @@ class FakeFyers:
 
 @pytest.fixture
 def aws(mocked_aws):
-    s3 = boto3.client("s3")
-    for bucket in (RAW, PROCESSED):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
-    db = boto3.client("dynamodb")
-    create_state_table(db, TABLE)
-    return SimpleNamespace(s3=s3, watermarks=Watermarks(db, TABLE))
+    return ingest_stores(mocked_aws, RAW, PROCESSED, table=TABLE)
 
 
 def ist(*args) -> int:

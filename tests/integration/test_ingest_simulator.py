@@ -10,17 +10,15 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import boto3
 import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from awskit import create_state_table
+from awskit import ingest_stores
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback
 from pricefeed.fyers.client import FyersClient
 from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
-from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
 from pricefeed.symbol import Symbol
@@ -74,12 +72,8 @@ def access_token(sim, clock):
 
 @pytest.fixture
 def aws(mocked_aws):
-    s3 = boto3.client("s3")
-    for bucket in (RAW, PROCESSED):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
-    db = boto3.client("dynamodb")
-    create_state_table(db, TABLE)
-    return s3, Watermarks(db, TABLE)
+    lake = ingest_stores(mocked_aws, RAW, PROCESSED, table=TABLE)
+    return lake.s3, lake.watermarks
 
 
 def execute(sim, clock, token, aws, run_id: str, first: date, last: date, *, incremental: bool) -> dict:

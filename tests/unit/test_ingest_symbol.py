@@ -8,19 +8,16 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 
-from awskit import create_state_table
+from awskit import ingest_stores
 from pricefeed.aggregate.candles import read_envelope
 from pricefeed.errors import TransientFyersError
 from pricefeed.fyers.windows import request_windows
 from pricefeed.ingest.settled import Settled, Stretch
 from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
-from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol
@@ -73,11 +70,7 @@ class FakeFyers:
 
 @pytest.fixture
 def aws(mocked_aws):
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=RAW, CreateBucketConfiguration={"LocationConstraint": mocked_aws})
-    db = boto3.client("dynamodb")
-    create_state_table(db, TABLE)
-    return SimpleNamespace(s3=s3, watermarks=Watermarks(db, TABLE))
+    return ingest_stores(mocked_aws, RAW, table=TABLE)
 
 
 def run(aws, client: FakeFyers, first: str, last: str | None = None, *, incremental=False, now=None) -> dict:
