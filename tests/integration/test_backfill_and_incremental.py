@@ -7,7 +7,6 @@ the bars can be checked against the candles the simulator would serve.
 import asyncio
 import io
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from awskit import ingest_stores
+from fyerskit import history_answer
 from pricefeed.aggregate.arguments import run_from_job_arguments
+from pricefeed.fyers.client import HistoryResponse
 from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import market
@@ -27,14 +28,6 @@ RAW, PROCESSED, TABLE, SYMBOL = "raw", "processed", "state", "NSE:SBIN-EQ"
 SEED = 5
 
 
-@dataclass(frozen=True)
-class Answer:
-    fetched_at: datetime
-    http_status: int
-    body: bytes
-    candles: list
-
-
 class FakeFyers:
     """Answers like the simulator at ``now`` and records each call's range."""
 
@@ -42,11 +35,11 @@ class FakeFyers:
         self.now = now
         self.calls: list[tuple[int, int]] = []
 
-    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> Answer:
+    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> HistoryResponse:
         self.calls.append((range_from, range_to))
         candles = market.history(SEED, symbol, 1, range_from, range_to, self.now.timestamp())
-        body = {"s": "ok", "candles": candles} if candles else {"s": "no_data"}
-        return Answer(self.now + timedelta(milliseconds=len(self.calls)), 200, json.dumps(body).encode(), candles)
+        fetched_at = self.now + timedelta(milliseconds=len(self.calls))
+        return history_answer(symbol, range_from, range_to, candles, fetched_at)
 
 
 @pytest.fixture

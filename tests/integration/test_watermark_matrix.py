@@ -37,9 +37,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from awskit import ingest_stores
+from fyerskit import history_answer
 from pricefeed.aggregate import job
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.errors import NotLoggedIn
+from pricefeed.fyers.client import HistoryResponse
 from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import market
@@ -70,14 +72,6 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=IST)
 
 
-@dataclass(frozen=True)
-class Answer:
-    fetched_at: datetime
-    http_status: int
-    body: bytes
-    candles: list
-
-
 def served(symbol: str, day: date, now: float) -> list[list]:
     """The final candles the market holds for ``symbol`` on ``day`` as published by ``now``."""
     if day < LISTED.get(symbol, day):
@@ -97,7 +91,7 @@ class Fyers:
         self.now, self.faults = now, faults
         self.calls: list[tuple[str, int, int]] = []
 
-    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> Answer:
+    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> HistoryResponse:
         fault = self.faults.get(symbol)
         if fault == "logged-out":
             raise NotLoggedIn("Fyers: the access token is no longer valid; log in again (simulated)")
@@ -112,9 +106,7 @@ class Fyers:
             candles = []
         elif fault == "cut-at-13:59":
             candles = [c for c in candles if datetime.fromtimestamp(c[0], IST).time() < datetime(1, 1, 1, 14).time()]
-        body = {"s": "ok", "code": 200, "message": "", "candles": candles} if candles else {"s": "no_data"}
-        fetched = self.now + timedelta(milliseconds=len(self.calls))
-        return Answer(fetched, 200, json.dumps(body).encode(), candles)
+        return history_answer(symbol, range_from, range_to, candles, self.now + timedelta(milliseconds=len(self.calls)))
 
 
 @dataclass

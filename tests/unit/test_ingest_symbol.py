@@ -6,15 +6,16 @@ model (the same candles the simulator serves) and records every call.
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from awskit import ingest_stores
+from fyerskit import history_answer
 from pricefeed.aggregate.candles import read_envelope
 from pricefeed.errors import TransientFyersError
+from pricefeed.fyers.client import HistoryResponse
 from pricefeed.fyers.windows import request_windows
 from pricefeed.ingest.settled import Settled, Stretch
 from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
@@ -38,14 +39,6 @@ def dates(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-@dataclass(frozen=True)
-class Answer:
-    fetched_at: datetime
-    http_status: int
-    body: bytes
-    candles: list
-
-
 class FakeFyers:
     """Answers like the simulator at ``now``; records each call; can fail on call number ``fail_on``.
 
@@ -56,16 +49,15 @@ class FakeFyers:
         self.now, self.fail_on, self.overreach = now, fail_on, overreach
         self.calls: list[tuple[int, int]] = []
 
-    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> Answer:
+    async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> HistoryResponse:
         assert (symbol, resolution) == (SYMBOL, "1")
         self.calls.append((range_from, range_to))
         if len(self.calls) == self.fail_on:
             raise TransientFyersError(f"history {symbol}: HTTP 503 (simulated)")
         now = self.now.timestamp()
         candles = market.history(SEED, symbol, 1, range_from, now if self.overreach else range_to, now)
-        body = {"s": "ok", "code": 200, "message": "", "candles": candles} if candles else {"s": "no_data"}
         fetched_at = self.now + timedelta(milliseconds=len(self.calls))  # each answer a distinct file name
-        return Answer(fetched_at, 200, json.dumps(body).encode(), candles)
+        return history_answer(symbol, range_from, range_to, candles, fetched_at)
 
 
 @pytest.fixture
