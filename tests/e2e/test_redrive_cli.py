@@ -123,3 +123,38 @@ def test_query_live_reads_the_stacks_own_lake_through_an_incremental_mirror(loca
         s3.delete_object(Bucket=processed, Key=obj["Key"])
     after = CliRunner().invoke(app, ["query", "--live", "--csv", sql])
     assert "1 removed" in _text(after) and "1d,1" not in after.output and "1m,375" in after.output
+
+
+def test_heal_lists_what_is_open_and_its_cost_then_a_run_settles_it(local_state):
+    from datetime import date, datetime
+
+    from pricefeed.ingest.settled import Settled, Stretch
+    from pricefeed.ingest.watermark import Watermarks
+    from pricefeed.istime import IST, last_closed_minute_epoch, utcnow
+    from pricefeed.symbol import Symbol
+    from pricefeed.trading_calendar import DEFAULT_CALENDAR, is_trading_day
+
+    pipeline, symbol, day = local_state, "NSE:SIM2990-EQ", date(2025, 6, 18)  # no other e2e test asks 2025
+    assert is_trading_day(day)
+    opens, closes = DEFAULT_CALENDAR.session_minutes(day)[0]
+    # a run for later dates jumped over the day: settled up to a few minutes ago, with that day's session a hole
+    marks = Watermarks(pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"])
+    frontier = last_closed_minute_epoch(utcnow()) - 300
+    marks.update(Symbol.parse(symbol), lambda _: Settled(frontier, (Stretch(opens, closes - 1, "hole"),)), "seed")
+
+    pipeline.sim.reset_stats()
+    healed = CliRunner().invoke(app, ["heal", "--yes", "--from", day.isoformat(), "--to", day.isoformat()])
+    text = _text(healed)
+    assert healed.exit_code == 0, healed.output
+    assert f"{symbol}: 1 open (1 never asked) on {day}; 2 request(s)" in text  # the hole, then the frontier
+    assert "1 symbol(s), 2 Fyers request(s) in one scheduled run" in text and "SUCCEEDED" in text
+    assert pipeline.sim.stats()["history_requests_by_symbol"] == {symbol: 2}
+    assert marks.load(Symbol.parse(symbol)).open == ()
+    bars = pipeline.stack.client("s3").list_objects_v2(
+        Bucket=pipeline.stack.outputs["ProcessedBucketName"],
+        Prefix=f"processed/timeframe=1m/exchange=NSE/symbol=SIM2990-EQ/{day:year=%Y/month=%m/day=%d}/",
+    )
+    assert bars["KeyCount"] == 1
+    assert datetime.fromtimestamp(opens, IST).date() == day
+    again = CliRunner().invoke(app, ["heal", "--yes", "--from", day.isoformat(), "--to", day.isoformat()])
+    assert again.exit_code == 0 and "Nothing is open" in again.output

@@ -1,4 +1,4 @@
-"""`pricefeed run|backfill|redrive`: start a run on a stack and follow it to its outcome.
+"""`pricefeed run|backfill|redrive|heal`: start a run on a stack and follow it to its outcome.
 
 They talk to the stack of `pricefeed local up` (its endpoint and outputs in `.pricefeed/local.json`), or to a
 deployed stack named by ``--stack`` (``PRICEFEED_STACK``) with the usual AWS profile and region.
@@ -198,3 +198,39 @@ def redrive(
         return
     console.print(what)
     _start_and_follow(target, run_input, csv, timeout)
+
+
+def heal(
+    from_: str = typer.Option(None, "--from", help="Only symbols with something open on or after this IST date."),
+    to: str = typer.Option(None, "--to", help="Only symbols with something open on or before this IST date."),
+    yes: bool = typer.Option(False, "--yes", help="Start the run without asking."),
+    timeout: float = typer.Option(6 * 3600, help="Seconds to follow the run before handing over to `status`."),
+    stack: str = STACK,
+    profile: str = PROFILE,
+    region: str = REGION,
+) -> None:
+    """Ask Fyers again for what is not settled: days a run jumped over and answers' empty tails awaiting their
+    second ask. Lists the symbols and the requests it will spend, then starts a scheduled run for them."""
+    from pricefeed.istime import parse_date
+    from pricefeed.ops.heal import find_open, heal_csv
+
+    target = target_of(stack, profile, region)
+    try:
+        first = parse_date(from_, what="--from") if from_ else None
+        last = parse_date(to, what="--to") if to else None
+        found = find_open(target.client("dynamodb"), target.output("StateTableName"), first=first, last=last)
+    except PricefeedError as exc:
+        fail(exc)
+        return
+    if not found:
+        console.print("Nothing is open: every symbol is settled up to its last run.")
+        return
+    for item in found:
+        days = f"{item.first_day}" + (f"..{item.last_day}" if item.last_day != item.first_day else "")
+        opened = f"{len(item.stretches)} open ({item.holes} never asked)"
+        console.print(f"{item.symbol}: {opened} on {days}; {item.requests} request(s)")
+    requests = sum(item.requests for item in found)
+    console.print(f"{len(found)} symbol(s), {requests} Fyers request(s) in one scheduled run.")
+    if not yes and not typer.confirm("Start it?", default=True):
+        raise typer.Exit(1)
+    _start_and_follow(target, {}, heal_csv(found), timeout)

@@ -58,7 +58,7 @@ from pricefeed.symbol import Symbol
 log = logging.getLogger(__name__)
 
 RESOLUTION = "1"
-__all__ = ["SETTLE_S", "IngestRequest", "ingest_symbol", "plan_windows", "store_answer"]
+__all__ = ["SETTLE_S", "IngestRequest", "fewest_windows", "ingest_symbol", "plan_windows", "store_answer"]
 #: Threads writing one answer's reference objects (a 100-day answer has 99).
 REFERENCE_WRITERS = 8
 
@@ -144,10 +144,10 @@ def plan_windows(request: IngestRequest, now: datetime, state: Settled | None = 
         if end < start:
             raise InvalidInput(f"trading date {request.from_date} has not started yet in IST")
         return request_windows(start, end)
-    return _fewest_windows(ranges_to_ask(state or Settled(), start=start, end=end))
+    return fewest_windows(ranges_to_ask(state or Settled(), start=start, end=end))
 
 
-def _fewest_windows(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def fewest_windows(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Windows covering ``ranges`` (sorted, disjoint): two neighbours share requests when that saves one."""
     spans: list[tuple[int, int]] = []
     for lo, hi in ranges:
