@@ -42,12 +42,21 @@ def oauth(mocked_aws, sim, monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     module = load_handler("oauth")
+    jar: dict[str, str] = {}  # the browser's cookies
 
-    def invoke(path: str, query: dict | None = None) -> dict:
+    def invoke(path: str, query: dict | None = None, *, cookies: dict | None = None) -> dict:
+        sent = jar if cookies is None else cookies
         event = {"version": "2.0", "rawPath": path, "queryStringParameters": query}
-        return module.handler(event, CONTEXT)
+        event |= {"headers": {"x-forwarded-proto": "https"}}
+        if sent:
+            event["cookies"] = [f"{k}={v}" for k, v in sent.items()]
+        answer = module.handler(event, CONTEXT)
+        for cookie in answer.get("cookies", []):
+            name, _, rest = cookie.partition("=")
+            jar[name] = rest.split(";")[0]
+        return answer
 
-    invoke.secrets, invoke.dynamodb = secrets, dynamodb
+    invoke.secrets, invoke.dynamodb, invoke.jar = secrets, dynamodb, jar
     return invoke
 
 
@@ -107,6 +116,23 @@ def test_the_app_config_names_the_account_even_for_the_first_login(oauth, sim):
     page = oauth("/oauth/callback", fyers_redirect(oauth))
     assert page["statusCode"] == 400 and "serves XY99999" in page["body"]
     assert secret_state(oauth) == ("{}", 1)
+
+
+def test_the_login_page_sets_a_cookie_only_that_browser_can_finish_the_login_with(oauth, sim):
+    login = oauth("/oauth/login")
+    (cookie,) = login["cookies"]
+    assert cookie.startswith("pricefeed_login=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" in cookie and "Path" not in cookie  # over HTTPS; scoped to the login page's folder
+    answer = requests.get(login["headers"]["location"], allow_redirects=False, timeout=5)
+    query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    # a victim's browser sent to the attacker's callback URL has no (or another) login cookie: refused
+    for other in ({}, {"pricefeed_login": "someone-elses"}):
+        page = oauth("/oauth/callback", query, cookies=other)
+        assert page["statusCode"] == 400 and "login" in page["body"] and "/oauth/login" in page["body"]
+    assert secret_state(oauth) == ("{}", 1) and exchanges(sim) == 0
+    assert "no login cookie" in oauth("/oauth/callback", query, cookies={})["body"]  # says what to do
+    done = oauth("/oauth/callback", query)  # the browser that began it
+    assert done["statusCode"] == 200 and "Logged in to Fyers" in done["body"]
 
 
 def test_a_forged_state_stores_nothing(oauth, sim):

@@ -31,6 +31,8 @@ from pricefeed.istime import IST
 STATE_TTL_S = 600
 LOGIN, CALLBACK = "/oauth/login", "/oauth/callback"
 STATE_PK_PREFIX = "oauth-state#"
+#: The cookie /oauth/login sets and /oauth/callback requires: a login finishes only in the browser that began it.
+LOGIN_COOKIE = "pricefeed_login"
 #: The Fyers account the stack serves once someone logged in (a nonce is never this short: no clash).
 ACCOUNT_PK = STATE_PK_PREFIX + "account"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -43,17 +45,29 @@ def _state_key(app: AppConfig) -> bytes:
     return hashlib.sha256(b"pricefeed-oauth-state:" + app.secret_key.encode()).digest()
 
 
-def new_state(app: AppConfig, *, now: float | None = None) -> str:
-    """A fresh state for one login: unguessable, signed, valid for ``STATE_TTL_S`` seconds, usable once."""
+def _signature(app: AppConfig, issued: str, nonce: str, browser: str | None) -> str:
+    # The browser's cookie is part of what is signed (as a digest: the state travels through Fyers' URLs).
+    bound = hashlib.sha256((browser or "").encode()).hexdigest()
+    return hmac.new(_state_key(app), f"{issued}.{nonce}.{bound}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_browser() -> str:
+    """The value of a fresh login cookie (:data:`LOGIN_COOKIE`)."""
+    return secrets.token_urlsafe(24)
+
+
+def new_state(app: AppConfig, *, browser: str | None = None, now: float | None = None) -> str:
+    """A fresh state for one login: unguessable, signed, valid for ``STATE_TTL_S`` seconds, usable once, and
+    only in the browser holding the login cookie ``browser`` (/oauth/login always sets one)."""
     issued = str(int(now if now is not None else time.time()))
     nonce = secrets.token_urlsafe(16)
-    sig = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
-    return f"{issued}.{nonce}.{sig}"
+    return f"{issued}.{nonce}.{_signature(app, issued, nonce, browser)}"
 
 
-def check_state(app: AppConfig, state: str | None, *, now: float | None = None) -> str:
-    """The state's nonce if ``state`` was issued by :func:`new_state` for this app within STATE_TTL_S;
-    else ``InvalidInput`` saying why. (Whether it was used before is :func:`consume_state`'s job.)"""
+def check_state(app: AppConfig, state: str | None, *, browser: str | None = None, now: float | None = None) -> str:
+    """The state's nonce if ``state`` was issued by :func:`new_state` for this app and this browser's login
+    cookie within STATE_TTL_S; else ``InvalidInput`` saying why. (Whether it was used before is
+    :func:`consume_state`'s job.)"""
     parts = (state or "").split(".") if isinstance(state, str | None) else []
     # ASCII digits only ("²".isdigit() is true, int("²") fails) and no more than an epoch needs.
     if len(parts) != 3 or not _ISSUED.fullmatch(parts[0]):
@@ -61,10 +75,11 @@ def check_state(app: AppConfig, state: str | None, *, now: float | None = None) 
     issued, nonce, sig = parts
     if not _NONCE.fullmatch(nonce):
         raise InvalidInput(f"login state does not match: {RESTART}")
-    good = hmac.new(_state_key(app), f"{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()
     # Compared as bytes: compare_digest refuses non-ASCII str.
-    if not hmac.compare_digest(good.encode(), sig.encode("utf-8", "replace")):
-        raise InvalidInput(f"login state does not match: {RESTART}")
+    if not hmac.compare_digest(_signature(app, issued, nonce, browser).encode(), sig.encode("utf-8", "replace")):
+        hint = "" if browser else " (this browser has no login cookie: finish the login in the browser that "
+        hint += "" if browser else "opened /oauth/login, with cookies allowed for this site)"
+        raise InvalidInput(f"login state does not match this browser's login{hint}: {RESTART}")
     age = (now if now is not None else time.time()) - int(issued)
     if not 0 <= age <= STATE_TTL_S:
         raise InvalidInput(f"login state has expired: {RESTART}")
@@ -88,9 +103,9 @@ def consume_state(dynamodb_client: Any, table_name: str, nonce: str, *, expires_
         raise
 
 
-def login_location(app: AppConfig, base_url: str, *, now: float | None = None) -> str:
-    """Where /oauth/login redirects: Fyers' login page with a fresh state."""
-    return fyers_oauth.login_url(base_url, app.app_id, app.redirect_uri, new_state(app, now=now))
+def login_location(app: AppConfig, base_url: str, *, browser: str | None = None, now: float | None = None) -> str:
+    """Where /oauth/login redirects: Fyers' login page with a fresh state bound to ``browser``."""
+    return fyers_oauth.login_url(base_url, app.app_id, app.redirect_uri, new_state(app, browser=browser, now=now))
 
 
 async def complete_login(
@@ -103,8 +118,10 @@ async def complete_login(
     table_name: str,
     clock: Callable[[], float] = time.time,
     session: aiohttp.ClientSession | None = None,
+    browser: str | None = None,
 ) -> fyers_oauth.Tokens:
-    """Verify the state (signature, age, then single use), exchange the auth code, store the tokens.
+    """Verify the state (signature incl. the browser's login cookie ``browser``, age, then single use), exchange
+    the auth code, store the tokens.
 
     ``InvalidInput`` (a 400 page) for a forged, expired, reused or missing state or a bad callback — in
     which case nothing is stored; Fyers' refusal of the code is its named ``FyersError``.
@@ -112,7 +129,7 @@ async def complete_login(
     if not isinstance(query, Mapping):
         raise InvalidInput(f"login callback: the query string is missing or malformed: {RESTART}")
     now = clock()
-    nonce = check_state(app, fyers_oauth.query_value(query.get("state")), now=now)
+    nonce = check_state(app, fyers_oauth.query_value(query.get("state")), browser=browser, now=now)
     code = fyers_oauth.parse_callback(query)
     # The item only has to outlive the state's validity, which ends within STATE_TTL_S of now.
     await asyncio.to_thread(consume_state, dynamodb_client, table_name, nonce, expires_at=now + STATE_TTL_S)
@@ -203,15 +220,44 @@ def settings_needed(path: str) -> tuple[str, ...]:
     return ("app_config_secret_id", "token_secret_id") + (("state_table",) if path.endswith(CALLBACK) else ())
 
 
+def login_cookie(event: Mapping[str, Any]) -> str | None:
+    """The login cookie's value in an HTTP API (payload 2.0) event: its ``cookies`` list, else a Cookie header."""
+    listed = event.get("cookies") or []
+    if not listed:
+        header = (event.get("headers") or {}).get("cookie") or ""
+        listed = header.split(";")
+    for cookie in listed:
+        name, _, value = str(cookie).strip().partition("=")
+        if name == LOGIN_COOKIE and value:
+            return value
+    return None
+
+
+def _cookie(value: str, *, secure: bool, max_age: int) -> str:
+    # No Path: it defaults to the login page's folder, so /oauth/callback gets it whatever the API's stage path.
+    return f"{LOGIN_COOKIE}={value}; Max-Age={max_age}; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+
+
 def respond(
-    path: str, query: Mapping[str, Any], settings: Settings, *, secrets_client: Any, dynamodb_client: Any
+    path: str,
+    query: Mapping[str, Any],
+    settings: Settings,
+    *,
+    secrets_client: Any,
+    dynamodb_client: Any,
+    browser: str | None = None,
+    secure: bool = True,
 ) -> tuple[dict, fyers_oauth.Tokens | None]:
     """The HTTP API's answer to ``path`` (``…/oauth/login`` or ``…/oauth/callback``, no trailing ``/``) and the
     tokens a completed login stored; a refused login raises its named ``PricefeedError`` (see
-    :func:`error_page`)."""
+    :func:`error_page`). ``browser``: the request's login cookie; ``secure``: whether the request came over
+    HTTPS (the cookie is then Secure)."""
     app = load_app_config(secrets_client, settings.app_config_secret_id)
     if path.endswith(LOGIN):
-        return {"statusCode": 302, "headers": {"location": login_location(app, settings.fyers_api_base_url)}}, None
+        fresh = new_browser()
+        location = login_location(app, settings.fyers_api_base_url, browser=fresh)
+        cookies = [_cookie(fresh, secure=secure, max_age=STATE_TTL_S)]
+        return {"statusCode": 302, "headers": {"location": location}, "cookies": cookies}, None
     if not path.endswith(CALLBACK):
         return page("Not found", "use /oauth/login", 404), None
     tokens = asyncio.run(
@@ -222,6 +268,7 @@ def respond(
             store=TokenStore(secrets_client, settings.token_secret_id),
             dynamodb_client=dynamodb_client,
             table_name=settings.state_table,
+            browser=browser,
         )
     )
-    return success_page(tokens), tokens
+    return success_page(tokens), tokens  # the cookie stays until it expires: a replay is then "already used"

@@ -39,13 +39,19 @@ class HttpApiServer:
                     self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
                     return
                 length = int(self.headers.get("content-length") or 0)
+                headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "cookie"}
+                # API Gateway forwards the protocol (always https there; plain http here), and the Cookie
+                # header as the event's ``cookies`` list
+                headers["x-forwarded-proto"] = "http"
+                cookies = [c.strip() for value in self.headers.get_all("cookie") or [] for c in value.split(";")]
                 event = {
                     "version": "2.0",
                     "routeKey": f"{self.command} {parts.path}",
                     "rawPath": parts.path,
                     "rawQueryString": parts.query,
                     "queryStringParameters": dict(parse_qsl(parts.query)) or None,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "headers": headers,
+                    **({"cookies": [c for c in cookies if c]} if any(cookies) else {}),
                     "requestContext": {"http": {"method": self.command, "path": parts.path, "sourceIp": "127.0.0.1"}},
                     "body": self.rfile.read(length).decode() if length else None,
                     "isBase64Encoded": False,
@@ -56,12 +62,15 @@ class HttpApiServer:
                     self._reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
                     return
                 body = payload.get("body") or ""
-                self._reply(int(payload.get("statusCode", 200)), payload.get("headers") or {}, body.encode())
+                status = int(payload.get("statusCode", 200))
+                self._reply(status, payload.get("headers") or {}, body.encode(), payload.get("cookies") or [])
 
-            def _reply(self, status: int, headers: dict, body: bytes) -> None:
+            def _reply(self, status: int, headers: dict, body: bytes, cookies: list | None = None) -> None:
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
+                for cookie in cookies or []:  # a payload-2.0 response's cookies, one Set-Cookie header each
+                    self.send_header("set-cookie", cookie)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -3,6 +3,7 @@ summarise per ticker, export both buckets. What `make demo` and `pricefeed local
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import socket
@@ -62,8 +63,10 @@ def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"login URL {url!r} is not http(s)")
     request = urllib.request.Request(url, headers={"User-Agent": "pricefeed-local"})  # noqa: S310 - checked above
+    # a cookie jar, as a browser has: the callback only finishes a login begun with the login page's cookie
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL from our stack
+        with opener.open(request, timeout=30) as answer:  # loopback URL from our stack
             if answer.status == 200 and b"Logged in" in answer.read():
                 return
     except urllib.error.HTTPError as exc:
