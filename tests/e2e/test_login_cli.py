@@ -407,8 +407,8 @@ def test_with_the_stack_callback_as_redirect_uri_the_command_waits_for_the_stack
 
     page = browser.new_page()
     try:
-        page.goto(url)  # → Fyers (the simulator logs in at once) → the stack's callback
-        assert page.locator("h1").inner_text() == "Logged in to Fyers"
+        page.goto(url)  # → Fyers (the simulator logs in at once) → the stack's callback, with the login cookie
+        assert page.locator("h1").inner_text() == "Logged in to Fyers as XS00001"
         assert page.url.startswith(stack.outputs["CallbackUrl"])
     finally:
         page.close()
