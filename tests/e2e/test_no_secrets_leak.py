@@ -291,6 +291,7 @@ ACTIONS = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("secretsmanager", "GetSecretValue"): "secretsmanager:GetSecretValue",
     ("secretsmanager", "PutSecretValue"): "secretsmanager:PutSecretValue",
+    ("secretsmanager", "UpdateSecretVersionStage"): "secretsmanager:UpdateSecretVersionStage",
     ("secretsmanager", "CreateSecret"): "secretsmanager:CreateSecret",
     ("dynamodb", "GetItem"): "dynamodb:GetItem",
     ("dynamodb", "PutItem"): "dynamodb:PutItem",
