@@ -3,8 +3,8 @@
 NSE and BSE share their holidays and their 09:15-15:30 IST session; the holidays come from the
 ``exchange-calendars`` package (calendar ``XBOM``, BSE), which is maintained with each year's exchange
 circulars. Sessions the package does not know (Diwali Muhurat trading, a live session on a weekend
-budget day) come from :data:`SPECIAL_SESSIONS`, a small table kept here; pass your own mapping to
-:class:`TradingCalendar` to add or correct one. A special session is added to the day's regular
+budget day) come from :data:`SPECIAL_SESSIONS`, a small table kept in :mod:`pricefeed.session_hours`; pass
+your own mapping to :class:`TradingCalendar` to add or correct one. A special session is added to the day's regular
 sessions (on a holiday or weekend it is the only one).
 
 Other exchanges (MCX, NCDEX, ...) have different hours that this project does not model: they keep
@@ -24,23 +24,9 @@ import numpy as np
 
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import IST
+from pricefeed.session_hours import CALENDAR_EXCHANGES, REGULAR_SESSION, SPECIAL_SESSIONS
 
-REGULAR_SESSION = (time(9, 15), time(15, 30))
-CALENDAR_EXCHANGES = frozenset({"NSE", "BSE"})
 _PACKAGE_CALENDAR = "XBOM"
-
-# Muhurat trading (the "normal market" window, not the pre-open), from the NSE/BSE circulars of each year.
-# Years whose exact times we could not confirm (2017, 2018, 2026) are left out rather than guessed.
-SPECIAL_SESSIONS: Mapping[date, tuple[tuple[time, time], ...]] = {
-    date(2019, 10, 27): ((time(18, 15), time(19, 15)),),  # Muhurat, Sunday
-    date(2020, 11, 14): ((time(18, 15), time(19, 15)),),  # Muhurat, Saturday
-    date(2021, 11, 4): ((time(18, 15), time(19, 15)),),  # Muhurat
-    date(2022, 10, 24): ((time(18, 15), time(19, 15)),),  # Muhurat
-    date(2023, 11, 12): ((time(18, 15), time(19, 15)),),  # Muhurat, Sunday
-    date(2024, 11, 1): ((time(18, 0), time(19, 0)),),  # Muhurat
-    date(2025, 2, 1): (REGULAR_SESSION,),  # Union Budget, live session on a Saturday (NSE circular)
-    date(2025, 10, 21): ((time(13, 45), time(14, 45)),),  # Muhurat, held in the afternoon that year
-}
 
 
 class TradingCalendar:

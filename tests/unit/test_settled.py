@@ -19,10 +19,10 @@ from pricefeed.ingest.settled import (
     Answered,
     Settled,
     Stretch,
-    may_trade,
     ranges_to_ask,
     settle,
 )
+from pricefeed.session_hours import may_trade
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -152,9 +152,9 @@ def test_weekends_and_evenings_never_open_a_stretch_on_nse_but_do_elsewhere():
     assert may_trade(ist(2026, 11, 28), ist(*MON) - 1, "MCX") is None
 
 
-def test_a_muhurat_session_on_a_sunday_may_trade():
+def test_a_muhurat_session_on_a_sunday_may_trade_up_to_15_minutes_past_its_close():
     sunday = ist(2023, 11, 12)
-    assert may_trade(sunday, sunday + 86_399, "NSE") == (ist(2023, 11, 12, 18), ist(2023, 11, 12, 19, 30) - 1)
+    assert may_trade(sunday, sunday + 86_399, "NSE") == (ist(2023, 11, 12, 18, 15), ist(2023, 11, 12, 19, 30) - 1)
 
 
 def test_open_stretches_are_bounded_by_merging_the_closest_which_asks_more_never_less():

@@ -16,8 +16,8 @@ A symbol's state (:class:`Settled`) is a frontier and a short list of open stret
 A minute is settled when an answer that covered it was fetched at least ``SETTLE_S`` after it closed and
 answered OK with a candle at or after it (gaps between an answer's candles are trades that did not happen),
 or when it was answered empty twice, ``RECHECK_S`` apart. Only minutes that may be in a session count
-(:func:`may_trade`: weekdays 09:15-15:30 IST and the known special sessions on NSE/BSE, any minute on other
-exchanges): a stretch without one is settled as soon as it is asked.
+(:func:`pricefeed.session_hours.may_trade`: weekdays 09:15-15:30 IST and the known special sessions on NSE/BSE,
+any weekday minute on other exchanges): a stretch without one is settled as soon as it is asked.
 
 No run moves a symbol past a minute that is not settled: a run asking later dates than the frontier leaves a
 ``hole`` behind it, an answer's empty tail stays ``empty`` until its second ask, and minutes fetched too soon
@@ -32,10 +32,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import IST, ist_midnight_epoch
+from pricefeed.session_hours import may_trade
 
 #: An answer settles only minutes that closed at least this long before it was fetched.
 SETTLE_S = 120
@@ -45,20 +44,6 @@ RECHECK_S = 6 * 3600
 MAX_OPEN = 100
 KINDS = ("hole", "empty")
 
-#: NSE/BSE minutes that may have a candle: the regular session, and the special sessions known so far
-#: (Muhurat trading is stamped up to 15 minutes late in Fyers' history, so its window is widened).
-_REGULAR = (time(9, 15), time(15, 30))
-_SPECIAL: dict[date, tuple[tuple[time, time], ...]] = {
-    date(2019, 10, 27): ((time(18, 0), time(19, 30)),),
-    date(2020, 11, 14): ((time(18, 0), time(19, 30)),),
-    date(2021, 11, 4): ((time(18, 0), time(19, 30)),),
-    date(2022, 10, 24): ((time(18, 0), time(19, 30)),),
-    date(2023, 11, 12): ((time(18, 0), time(19, 30)),),
-    date(2024, 11, 1): ((time(17, 45), time(19, 15)),),
-    date(2025, 2, 1): (_REGULAR,),
-    date(2025, 10, 21): ((time(13, 30), time(15, 0)),),
-}
-_SESSION_EXCHANGES = frozenset({"NSE", "BSE"})
 
 
 @dataclass(frozen=True, order=True)
@@ -115,55 +100,6 @@ class Answered:
     range_to: int
     fetched_at: float
     newest: int | None  # start of the newest candle that had ended by the fetch, None when there was none
-
-
-# --- which minutes may trade ---------------------------------------------------------------------------
-def may_trade(first: int, last: int, exchange: str) -> tuple[int, int] | None:
-    """The part of seconds ``first..last`` from its first to its last minute that may be in a session
-    (whole minutes), or ``None`` when no minute of it may be."""
-    if first > last:
-        return None
-    if exchange not in _SESSION_EXCHANGES:
-        start, end = _weekday_bounds(first, last)
-        return (start, end) if start <= end else None
-    spans = list(_session_spans(first, last))
-    if not spans:
-        return None
-    return spans[0][0], spans[-1][1]
-
-
-def _weekday_bounds(first: int, last: int) -> tuple[int, int]:
-    day = _ist_date(first)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-        first = max(first, ist_midnight_epoch(day))
-    day = _ist_date(last)
-    while day.weekday() >= 5:
-        last = min(last, ist_midnight_epoch(day) - 1)
-        day -= timedelta(days=1)
-    return _floor_minute(first), _floor_minute(last) + 59
-
-
-def _session_spans(first: int, last: int) -> Iterable[tuple[int, int]]:
-    """The session minutes (clipped to ``first..last``) of each IST date in the range, in order."""
-    day, end_day = _ist_date(first), _ist_date(last)
-    if (end_day - day).days > 3660:
-        raise InvalidInput(f"stretch {first}..{last} spans more than ten years")
-    while day <= end_day:
-        windows = list(_SPECIAL.get(day, ()))
-        if day.weekday() < 5:
-            windows.append(_REGULAR)
-        for opens, closes in sorted(windows):
-            o = int(datetime.combine(day, opens, tzinfo=IST).timestamp())
-            c = int(datetime.combine(day, closes, tzinfo=IST).timestamp()) - 1
-            lo, hi = max(o, first), min(c, last)
-            if lo <= hi:
-                yield _floor_minute(lo), _floor_minute(hi) + 59
-        day += timedelta(days=1)
-
-
-def _ist_date(epoch: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=(int(epoch) + 19_800) // 86_400)
 
 
 def _floor_minute(epoch: float) -> int:

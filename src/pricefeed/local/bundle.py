@@ -23,12 +23,12 @@ PARTS: dict[str, tuple[str, ...]] = {
     # The handlers: plan, ingest, dead letters, tokens, OAuth pages, and the repair step's catalog (no Parquet
     # and no exchange calendar in Lambda).
     "lambda": (
-        "config.py", "errors.py", "istime.py", "metric_names.py", "symbol.py",
+        "config.py", "errors.py", "istime.py", "metric_names.py", "session_hours.py", "symbol.py",
         "lake/envelope.py", "lake/paths.py", "fyers", "auth", "ingest", "aggregate/catalog.py",
     ),
     # The job: raw answers to bars and the coverage ledger (the catalog step runs in Lambda).
     "glue": (
-        "errors.py", "istime.py", "symbol.py", "trading_calendar.py", "lake",
+        "errors.py", "istime.py", "session_hours.py", "symbol.py", "trading_calendar.py", "lake",
         "aggregate/arguments.py", "aggregate/bars.py", "aggregate/candles.py", "aggregate/job.py",
         "aggregate/ledger.py", "aggregate/raw_reader.py", "aggregate/spark.py",
     ),
