@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from pricefeed.errors import PricefeedError, RateLimited
 from pricefeed.ingest.dead_letters import with_attempt
-from pricefeed.ingest.symbol_range import IngestRequest
+from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.worker import IngestWorker
 from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
 

@@ -17,7 +17,8 @@ from awskit import ingest_stores
 from fyerskit import history_answer
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.fyers.client import HistoryResponse
-from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.symbol_range import SETTLE_S, ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol

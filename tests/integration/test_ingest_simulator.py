@@ -18,7 +18,8 @@ from awskit import ingest_stores
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback
 from pricefeed.fyers.client import FyersClient
-from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
+from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.symbol_range import ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import SimulatorConfig, SimulatorServer, market
 from pricefeed.symbol import Symbol

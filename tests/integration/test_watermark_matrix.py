@@ -42,7 +42,8 @@ from pricefeed.aggregate import job
 from pricefeed.aggregate.arguments import run_from_job_arguments
 from pricefeed.errors import NotLoggedIn
 from pricefeed.fyers.client import HistoryResponse
-from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
+from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.symbol_range import ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol

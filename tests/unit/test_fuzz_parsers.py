@@ -1034,7 +1034,7 @@ def ingest_items(draw) -> object:
 @example({"symbol": "NSE:SBIN-EQ", "from": "2025-11-25", "to": "2025-11-25", "attempt": True})
 @example({"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"})
 def test_an_ingest_item_gives_a_request_or_names_the_field(item):
-    from pricefeed.ingest.symbol_range import IngestRequest
+    from pricefeed.ingest.item import IngestRequest
 
     request = named(lambda: IngestRequest.parse(item), "ingest item", "symbol")
     if isinstance(request, PricefeedError):

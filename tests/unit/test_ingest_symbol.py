@@ -17,8 +17,9 @@ from pricefeed.aggregate.candles import read_envelope
 from pricefeed.errors import TransientFyersError
 from pricefeed.fyers.client import HistoryResponse
 from pricefeed.fyers.windows import request_windows
+from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.settled import Settled, Stretch
-from pricefeed.ingest.symbol_range import SETTLE_S, IngestRequest, ingest_symbol
+from pricefeed.ingest.symbol_range import SETTLE_S, ingest_symbol
 from pricefeed.lake import paths
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol

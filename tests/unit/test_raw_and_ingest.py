@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from handlerkit import sample_event
 from pricefeed.errors import InvalidInput
+from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.settled import Settled
-from pricefeed.ingest.symbol_range import IngestRequest, plan_windows
+from pricefeed.ingest.symbol_range import plan_windows
 from pricefeed.lake.envelope import (
     ENVELOPE_VERSION,
     RawReference,

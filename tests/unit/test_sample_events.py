@@ -4,8 +4,8 @@ from datetime import date
 
 from handlerkit import EVENTS, sample_event
 from pricefeed.ingest.dead_letters import failure_from_catch
+from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.plan import PlanRequest
-from pricefeed.ingest.symbol_range import IngestRequest
 
 
 def load(name: str) -> dict:

@@ -36,7 +36,8 @@ from pricefeed.lake import paths
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import read_envelope
 from pricefeed.ingest.settled import Settled
-from pricefeed.ingest.symbol_range import IngestRequest, plan_windows
+from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.symbol_range import plan_windows
 from pricefeed.lake.envelope import build_envelope
 from pricefeed.symbol import Symbol
 

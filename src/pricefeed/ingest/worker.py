@@ -14,7 +14,8 @@ from pricefeed.config import Settings
 from pricefeed.errors import storage_error
 from pricefeed.fyers.client import FyersClient
 from pricefeed.fyers.ratelimit import AccountRateLimiter
-from pricefeed.ingest.symbol_range import IngestRequest, ingest_symbol
+from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.symbol_range import ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 
 
