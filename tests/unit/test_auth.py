@@ -21,6 +21,7 @@ from pricefeed.auth.fyers_oauth import (
     tokens_from_exchange,
 )
 from pricefeed.auth.store import AppConfig
+from pricefeed.auth.token_claims import token_account
 from pricefeed.errors import InvalidInput, TransientFyersError
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)  # 15:30 IST
@@ -129,6 +130,22 @@ def test_jwt_expiry_reads_exp_without_verifying():
 )
 def test_jwt_expiry_is_none_for_non_jwts(token):
     assert jwt_expiry(token) is None
+
+
+@pytest.mark.parametrize(
+    ("token", "account"),
+    [
+        (jwt({"fy_id": "xs00001", "exp": 1}), "XS00001"),
+        (jwt({"fy_id": " XY99999 "}), "XY99999"),
+        (jwt({"fy_id": ""}), None),
+        (jwt({"fy_id": 12345}), None),
+        (jwt({"sub": "no account"}), None),
+        ("opaque-token", None),
+        ("e30.W10.sig", None),  # a JSON list, not an object
+    ],
+)
+def test_the_account_of_a_token_is_its_fy_id_claim_or_none(token, account):
+    assert token_account(token) == account
 
 
 # --- token lifetimes ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from pricefeed.auth import fyers_oauth
 from pricefeed.auth.store import AppConfig, TokenStore, load_app_config
+from pricefeed.auth.token_claims import token_account
 from pricefeed.config import Settings
 from pricefeed.errors import FyersError, InvalidInput
 from pricefeed.istime import IST
@@ -150,7 +151,7 @@ def check_account(app: AppConfig, tokens: fyers_oauth.Tokens, dynamodb_client: A
     else the first login's, pinned in the state table (``ACCOUNT_PK``, one conditional put: no read of the
     stored tokens, which the login function may not do). Tokens that do not name their account pass
     (whether every Fyers token carries ``fy_id`` is unconfirmed)."""
-    account = fyers_oauth.token_account(tokens.access_token)
+    account = token_account(tokens.access_token)
     if account is None:
         return
     item = {"pk": {"S": ACCOUNT_PK}, "fy_id": {"S": account}}
@@ -200,7 +201,7 @@ def success_page(tokens: fyers_oauth.Tokens) -> dict:
     """The short 200 page after a login: when access ends and by when to log in again (IST); no token."""
     access = tokens.access_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
     again = tokens.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d")
-    account = fyers_oauth.token_account(tokens.access_token)
+    account = token_account(tokens.access_token)
     who = f" as {account}" if account else ""
     message = f"Tokens stored. Access valid until {access}; log in again before {again}."
     return page(f"Logged in to Fyers{who}", message, 200)

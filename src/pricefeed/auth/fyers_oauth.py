@@ -6,8 +6,6 @@ These calls are not retried here: an auth code is single-use, and the caller dec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,6 +16,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from pricefeed.auth.token_claims import jwt_expiry
 from pricefeed.errors import InvalidInput, TransientFyersError
 from pricefeed.fyers.answers import parse_answer, request_answer
 from pricefeed.istime import IST
@@ -71,36 +70,6 @@ def parse_callback(query: Mapping[str, Any], *, expected_state: str | None = Non
     if expected_state is not None and query_value(query.get("state")) != expected_state:
         raise InvalidInput("login callback: parameter 'state' does not match the login request")
     return auth_code
-
-
-def _jwt_claims(token: str) -> dict:
-    """A JWT's payload, read without verifying; ``{}`` if ``token`` is not a JWT."""
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError, TypeError, RecursionError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def jwt_expiry(token: str) -> datetime | None:
-    """The ``exp`` claim of a JWT as a UTC datetime, read without verifying; ``None`` if not a JWT."""
-    exp = _jwt_claims(token).get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(exp, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def token_account(token: str) -> str | None:
-    """The Fyers client ID a token was minted for (its ``fy_id`` claim), or ``None`` when it does not say
-    (not a JWT, or no such claim: whether every Fyers token carries it is unconfirmed)."""
-    fy_id = _jwt_claims(token).get("fy_id")
-    return fy_id.strip().upper() if isinstance(fy_id, str) and fy_id.strip() else None
 
 
 def next_access_expiry(now: datetime) -> datetime:
