@@ -20,9 +20,8 @@ loudly when an upgrade moves any of these).
    its URL module on every request; and every backend lookup compares the registry of backends by value
    under a global lock. Measured on one in-process server (GET/PUT of a 5 KB object): 21/28 ms a request
    before, 9/9 ms after. Behaviour is unchanged; only the waiting goes.
-7. Secrets Manager (:func:`make_faithful`, also for tests' in-process ``mock_aws``): ``UpdateSecretVersionStage``
-   moving ``AWSCURRENT`` to another version leaves ``GetSecretValue`` answering the old one in moto; on AWS the
-   version that holds ``AWSCURRENT`` is what it answers (the token refresh's compare-and-set relies on it).
+7. Secrets Manager (:func:`make_faithful`, also for tests' ``mock_aws``): after ``UpdateSecretVersionStage`` moved
+   ``AWSCURRENT``, moto's ``GetSecretValue`` answers the old version; AWS the new (the refresh's compare-and-set).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from moto import backends as moto_backends
 from moto.awslambda import models as lambda_models
@@ -78,7 +78,7 @@ class S3Error(HTTPException):
         self.code = status
         super().__init__(
             description=f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message><Key>{_xml_escape(key[:S3_MAX_KEY_BYTES])}</Key>"
+            f"<Message>{message}</Message><Key>{xml_escape(key[:S3_MAX_KEY_BYTES])}</Key>"
             f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
         )
 
@@ -87,10 +87,6 @@ class S3Error(HTTPException):
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [("Content-Type", "application/xml")]
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class _ScaledTime:
@@ -176,10 +172,8 @@ def _checked_put_object(original):
             for (bucket, pattern), refused in _s3_write_faults.items():
                 if (bucket is None or bucket == bucket_name) and pattern.search(key_name):
                     _s3_write_faults[(bucket, pattern)] = refused + 1
-                    raise S3Error(
-                        key_name, status=500, code="InternalError",
-                        message="We encountered an internal error. Please try again.",
-                    )
+                    message = "We encountered an internal error. Please try again."
+                    raise S3Error(key_name, status=500, code="InternalError", message=message)
         return original(self, bucket_name, key_name, *args, **kwargs)
 
     put_object.__wrapped__ = original
@@ -216,16 +210,16 @@ def make_faithful() -> None:
     with _applied_speed:
         if getattr(make_faithful, "done", False):
             return
-        update = secretsmanager_models.SecretsManagerBackend.update_secret_version_stage
+        backend = secretsmanager_models.SecretsManagerBackend
+        update = backend.update_secret_version_stage
 
-        def update_secret_version_stage(self, secret_id: str, version_stage: str, remove_from_version_id: str,
-                                        move_to_version_id: str) -> tuple[str, str]:
+        def update_secret_version_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
             answer = update(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
-            if version_stage == "AWSCURRENT" and move_to_version_id:
+            if version_stage == "AWSCURRENT" and move_to_version_id:  # moto keys these by the keyword names
                 self.secrets[secret_id].set_default_version_id(move_to_version_id)
             return answer
 
-        secretsmanager_models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+        backend.update_secret_version_stage = update_secret_version_stage
         make_faithful.done = True  # type: ignore[attr-defined]
 
 

@@ -234,15 +234,11 @@ class CallbackReceiver:
             self._on_rejected(
                 f"Rejected a callback that {reason} (nothing stored); still waiting for the login started here."
             )
-            return (
-                *_page(
-                    "Login rejected",
-                    f"This request {reason}, so it does not belong to the `pricefeed login` running on this "
-                    "machine. Nothing was stored. Finish the login in the tab that `pricefeed login` opened.",
-                    status=400,
-                ),
-                False,
+            message = (
+                f"This request {reason}, so it does not belong to the `pricefeed login` running on this machine. "
+                "Nothing was stored. Finish the login in the tab that `pricefeed login` opened."
             )
+            return (*_page("Login rejected", message, status=400), False)
         try:
             code = fyers_oauth.parse_callback(query)
         except InvalidInput as exc:
