@@ -381,6 +381,28 @@ def test_a_job_that_dies_leaves_every_marker_for_the_next(s3, monkeypatch):
     assert s3_keys(s3, paths.PENDING_ROOT) == [key]
 
 
+def test_a_day_whose_raw_changes_while_it_is_built_is_left_pending_for_the_next_job(s3, monkeypatch):
+    put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
+    build, newer = job.build_bars, FETCHED + timedelta(hours=1)
+
+    def build_while_an_ingest_lands(*args, **kwargs):
+        day = build(*args, **kwargs)  # built from what was listed; meanwhile a newer answer arrives
+        put_envelope(s3, "NSE:SBIN-EQ", session(range(375), base=200.0), fetched_at=newer)
+        return day
+
+    monkeypatch.setattr(job, "build_bars", build_while_an_ingest_lands)
+    first = run(s3, symbols=["NSE:SBIN-EQ"], dates=[DAY], pending={})
+    assert first["raced"] == [{"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"}]
+    monkeypatch.undo()
+    (marker,) = s3_keys(s3, paths.PENDING_ROOT)
+    assert "rebuild-2025-11-25" in marker
+
+    second = run(s3, symbols=["NSE:M&M-EQ"], dates=[DAY], pending=load_pending(s3, RAW))  # another run's job
+    assert second["raced"] == [] and second["pending_built"] == 1 and s3_keys(s3, paths.PENDING_ROOT) == []
+    (bars,) = [v for k, v in processed_objects(s3).items() if "timeframe=1m" in k]
+    assert read_table(bars).column("open").to_pylist()[0] == 200.0  # the newer answer's bars
+
+
 def s3_keys(s3, prefix: str) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=RAW, Prefix=prefix).get("Contents", []))
 

@@ -170,7 +170,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", RAW + "/_artifacts/*",
             PROCESSED + "/processed/*",
         },
-        "s3:putobject": {RAW + "/ohlcv/runs/*", PROCESSED + "/processed/*"},
+        "s3:putobject": {RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*"},
         "s3:deleteobject": {RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*"},
         "s3:listbucket": {RAW, PROCESSED},
     },

@@ -6,7 +6,9 @@ candle, and, for a symbol whose manifest names none, the run's dates (``--dates`
 of the ``--symbols_key`` document), so such a day is still handled as ``empty`` below. Symbols of
 ``--symbols_key`` without a manifest (their ingest failed) are reported as ``not_ingested``.
 Without ``--ingested_prefix``: every symbol x every ``--dates`` date. With it, also the symbol-days of every
-pending marker (``paths.pending_key``): ingests of earlier runs whose job died before it finished.
+pending marker (``paths.pending_key``): ingests of earlier runs whose job died before it finished. After
+writing a symbol-day the job lists its raw again: when it changed meanwhile (a newer answer, or a job racing
+this one), the day is left pending for the next job (``raced`` in the result), so bars are never older than raw.
 
 For each (symbol, IST date) it lists ``paths.raw_day_prefix``: envelopes, and references to the
 envelope of a multi-day answer (``pricefeed.lake.envelope``), which are followed; each envelope is read once
@@ -34,7 +36,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS
@@ -52,6 +54,7 @@ from pricefeed.lake.paths import (
     coverage_partition_values,
     coverage_prefix,
     partition_values,
+    pending_key,
     processed_key,
     processed_prefix,
 )
@@ -86,6 +89,7 @@ class SymbolDayOutcome:
     stale_removed: int = 0
     error: str | None = None
     coverage: DayCoverage | None = None
+    raced: bool = False  # raw of the day changed while it was built: a later job builds it again
 
 
 def run_aggregation(
@@ -120,13 +124,14 @@ def run_aggregation(
         raise InvalidInput(f"max_workers {max_workers!r} must be a positive integer")
     if ingested is None:
         dates = _unique_dates(dates)
-        work = [(s, d) for s in symbols for d in dates]
+        manifests = [IngestManifest(s, tuple(dates)) for s in symbols]
         not_ingested: list[Symbol] = []
     else:
-        run_dates = _unique_dates(dates) if dates else []
-        work = work_from_manifests([*ingested, *(pending or {}).values()], run_dates)
+        manifests = list(ingested)
         named = {m.symbol for m in ingested}
         not_ingested = sorted(s for s in symbols if s not in named)
+    run_dates = _unique_dates(dates) if dates else []
+    work = work_from_manifests([*manifests, *(pending or {}).values()], run_dates)
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
 
     def one(item: tuple[str, date]) -> SymbolDayOutcome:
@@ -155,6 +160,12 @@ def run_aggregation(
         {k: v for k, v in result["coverage"].items() if k != "worst"},
     )
     result["pending_built"] = len(pending or {})
+    raced = [o for o in outcomes if o.raced]
+    result["raced"] = [{"symbol": str(o.symbol), "date": o.trading_date.isoformat()} for o in raced]
+    for o in raced:  # before the markers it read go: the day must stay pending
+        day = o.trading_date.isoformat()
+        marker = {"symbol": str(o.symbol), "dates": [day], "run_id": f"rebuild-{day}"}
+        storage.write_json(s3, raw_bucket, pending_key(o.symbol, marker["run_id"], datetime.now(UTC)), marker)
     if result_key:
         storage.write_json(s3, raw_bucket, result_key, result)
     # Last: a job that dies before here leaves every marker it read, so the next job builds those days.
@@ -207,6 +218,7 @@ def aggregate_symbol_day(
             prefix = processed_prefix(tf, symbol, trading_date)
             outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix))
         _write_coverage(s3, processed_bucket, outcome)
+        outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
         return outcome
     for tf in TIMEFRAMES:
         prefix = processed_prefix(tf, symbol, trading_date)
@@ -223,6 +235,9 @@ def aggregate_symbol_day(
             }
         )
     _write_coverage(s3, processed_bucket, outcome)  # after the bars it describes
+    # Raw that arrived while the day was built (a later ingest, or another job racing this one with newer raw
+    # and finishing first) is not in what was just written: leave the day pending for the next job.
+    outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
     return outcome
 
 
