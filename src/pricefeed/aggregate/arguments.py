@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError
 
-from pricefeed.aggregate.job import IngestManifest, run_aggregation, unique_symbols
+from pricefeed.aggregate.job import run_aggregation
+from pricefeed.aggregate.work import IngestManifest, unique_symbols
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today
 from pricefeed.lake import storage

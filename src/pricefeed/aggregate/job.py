@@ -42,6 +42,7 @@ from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS
 from pricefeed.aggregate.ledger import DayCoverage, day_coverage, summarize
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
+from pricefeed.aggregate.work import IngestManifest, unique_dates, unique_symbols, work_from_manifests
 from pricefeed.errors import InvalidInput
 from pricefeed.lake import storage
 from pricefeed.lake.paths import (
@@ -65,14 +66,6 @@ log = logging.getLogger(__name__)
 
 #: Runs every symbol-day of a work list and returns their outcomes in order (a thread pool here, Spark on Glue).
 AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
-
-
-@dataclass(frozen=True)
-class IngestManifest:
-    """What one symbol's ingest stored in a run (only what the job needs of it)."""
-
-    symbol: Symbol
-    dates: tuple[date, ...]  # IST dates with at least one ended candle
 
 
 @dataclass
@@ -123,14 +116,14 @@ def run_aggregation(
     if not isinstance(max_workers, int) or max_workers < 1:
         raise InvalidInput(f"max_workers {max_workers!r} must be a positive integer")
     if ingested is None:
-        dates = _unique_dates(dates)
+        dates = unique_dates(dates)
         manifests = [IngestManifest(s, tuple(dates)) for s in symbols]
         not_ingested: list[Symbol] = []
     else:
         manifests = list(ingested)
         named = {m.symbol for m in ingested}
         not_ingested = sorted(s for s in symbols if s not in named)
-    run_dates = _unique_dates(dates) if dates else []
+    run_dates = unique_dates(dates) if dates else []
     work = work_from_manifests([*manifests, *(pending or {}).values()], run_dates)
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
 
@@ -177,14 +170,6 @@ def run_aggregation(
             f"first: {first['error']}"
         )
     return result
-
-
-def work_from_manifests(manifests: list[IngestManifest], run_dates: list[date]) -> list[tuple[str, date]]:
-    """(symbol, date) pairs, a symbol's dates together and sorted; ``run_dates`` for a manifest without dates."""
-    by_symbol: dict[str, set[date]] = {}
-    for m in manifests:
-        by_symbol.setdefault(m.symbol, set()).update(m.dates)
-    return [(s, d) for s, days in by_symbol.items() for d in sorted(days or run_dates)]
 
 
 def aggregate_symbol_day(
@@ -293,17 +278,3 @@ def _summary(symbols: list[Symbol], dates: list[date], outcomes: list[SymbolDayO
         "stale_removed": sum(o.stale_removed for o in outcomes),
         "coverage": summarize(o.coverage for o in outcomes if o.coverage is not None),
     }
-
-
-# --- job arguments (the Glue entry script stays a thin adapter) --------------------------------
-def unique_symbols(symbols: list[Symbol] | list[str]) -> list[Symbol]:
-    """The run's symbols, parsed (``EXCHANGE:SYMBOL`` text or :class:`Symbol`), each once, in order."""
-    if isinstance(symbols, str) or not isinstance(symbols, list | tuple) or not symbols:
-        raise InvalidInput(f"symbols {symbols!r} must be a non-empty list of EXCHANGE:SYMBOL strings")
-    return list(dict.fromkeys(Symbol.parse(s) for s in symbols))
-
-
-def _unique_dates(dates: list[date]) -> list[date]:
-    if not dates or any(type(d) is not date for d in dates):  # a datetime would hide a TZ bug
-        raise InvalidInput(f"dates {dates!r} must be a non-empty list of datetime.date")
-    return sorted(set(dates))
