@@ -56,7 +56,7 @@ def _weekday_bounds(first: int, last: int) -> tuple[int, int]:
     while day.weekday() >= 5:
         last = min(last, ist_midnight_epoch(day) - 1)
         day -= timedelta(days=1)
-    return _floor_minute(first), _floor_minute(last) + 59
+    return floor_minute(first), floor_minute(last) + 59
 
 
 def _session_spans(first: int, last: int) -> Iterable[tuple[int, int]]:
@@ -73,7 +73,7 @@ def _session_spans(first: int, last: int) -> Iterable[tuple[int, int]]:
             c = int(datetime.combine(day, closes, tzinfo=IST).timestamp()) - 1
             lo, hi = max(o, first), min(c, last)
             if lo <= hi:
-                yield _floor_minute(lo), _floor_minute(hi) + 59
+                yield floor_minute(lo), floor_minute(hi) + 59
         day += timedelta(days=1)
 
 
@@ -85,5 +85,6 @@ def _ist_date(epoch: int) -> date:
     return date(1970, 1, 1) + timedelta(days=(int(epoch) + 19_800) // 86_400)
 
 
-def _floor_minute(epoch: float) -> int:
+def floor_minute(epoch: float) -> int:
+    """The start (epoch seconds) of the minute holding ``epoch``."""
     return int(epoch // 60 * 60)

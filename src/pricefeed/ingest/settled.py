@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pricefeed.errors import InvalidInput
-from pricefeed.session_hours import may_trade
+from pricefeed.session_hours import floor_minute, may_trade
 
 #: An answer settles only minutes that closed at least this long before it was fetched.
 SETTLE_S = 120
@@ -43,7 +43,6 @@ RECHECK_S = 6 * 3600
 #: Open stretches kept per symbol; beyond this the two closest are merged (asking more, never less).
 MAX_OPEN = 100
 KINDS = ("hole", "empty")
-
 
 
 @dataclass(frozen=True, order=True)
@@ -102,10 +101,6 @@ class Answered:
     newest: int | None  # start of the newest candle that had ended by the fetch, None when there was none
 
 
-def _floor_minute(epoch: float) -> int:
-    return int(epoch // 60 * 60)
-
-
 # --- what to ask ---------------------------------------------------------------------------------------
 def ranges_to_ask(state: Settled, *, start: int, end: int) -> list[tuple[int, int]]:
     """A scheduled run's ranges, oldest first: every open stretch ending at or before ``end``, then from the
@@ -126,7 +121,7 @@ def settle(state: Settled, answers: Sequence[Answered], exchange: str) -> Settle
     empties: list[tuple[int, int, float]] = []  # session stretches answered without a candle, and when
     asked_in_time: list[tuple[int, int]] = []
     for a in answers:
-        horizon = min(a.range_to, _floor_minute(a.fetched_at - SETTLE_S) - 1)
+        horizon = min(a.range_to, floor_minute(a.fetched_at - SETTLE_S) - 1)
         if horizon < a.range_to and may_trade(max(horizon + 1, a.range_from), a.range_to, exchange) is None:
             horizon = a.range_to  # what was asked too soon holds no minute that may trade (after the close)
         if horizon < a.range_from:
