@@ -195,3 +195,48 @@ def test_a_storm_of_some_seconds_begins_at_the_next_history_request_however_late
 def test_a_storm_length_that_is_not_a_number_of_seconds_is_refused(sim, value):
     with pytest.raises(ValueError, match="rate_limit_storm_s must be a number >= 0"):
         sim.set_faults(rate_limit_storm_s=value)
+
+
+def test_per_symbol_knobs_answer_short_like_real_history_does(client, sim, clock):
+    whole = client.days("2024-07-02", "2024-07-03").json()["candles"]
+    assert len(whole) == 750
+    sim.set_faults(
+        no_data_symbols=["NSE:SBIN-EQ"],
+        cut_at={"NSE:TCS-EQ": "13:59"},
+        publish_lag_s={"NSE:INFY-EQ": 180},
+        listed_on={"NSE:RELIANCE-EQ": "2024-07-03"},
+    )
+
+    assert client.days("2024-07-02", "2024-07-03").json() == {"s": "no_data", "code": 200, "message": "", "candles": []}
+    cut = client.days("2024-07-02", "2024-07-03", symbol="NSE:TCS-EQ").json()["candles"]
+    assert len(cut) == 2 * (13 * 60 + 59 - (9 * 60 + 15))  # 09:15..13:58 of each day
+    assert dt.datetime.fromtimestamp(cut[-1][0], IST).strftime("%H:%M") == "13:58"
+    listed = client.days("2024-07-02", "2024-07-03", symbol="NSE:RELIANCE-EQ").json()["candles"]
+    assert len(listed) == 375 and dt.datetime.fromtimestamp(listed[0][0], IST).date() == dt.date(2024, 7, 3)
+
+    clock.t = WED_OPEN + 30 * 60 + 20  # 09:45:20 IST: the lagged symbol has published through 09:41 (closed 09:42)
+    lagged = client.days("2024-07-03", "2024-07-03", symbol="NSE:INFY-EQ").json()["candles"]
+    on_time = client.days("2024-07-03", "2024-07-03", symbol="NSE:HDFCBANK-EQ").json()["candles"]
+    assert (len(lagged), len(on_time)) == (27, 31)  # on time: 09:15..09:44 and the forming 09:45
+    assert dt.datetime.fromtimestamp(lagged[-1][0], IST).strftime("%H:%M") == "09:41"
+    clock.t = NOW
+    assert len(client.days("2024-07-03", "2024-07-03", symbol="NSE:INFY-EQ").json()["candles"]) == 375
+
+    sim.set_faults(no_data_symbols=[], cut_at={}, publish_lag_s={}, listed_on={})
+    assert client.days("2024-07-02", "2024-07-03").json()["candles"] == whole
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"cut_at": {"NSE:TCS-EQ": "1359"}}, "cut_at\\['NSE:TCS-EQ'\\] must be \"HH:MM\" \\(IST\\), not '1359'"),
+        ({"cut_at": {"NSE:TCS-EQ": "25:00"}}, "cut_at"),
+        ({"publish_lag_s": {"NSE:TCS-EQ": -1}}, "publish_lag_s\\['NSE:TCS-EQ'\\] must be a number of seconds >= 0"),
+        ({"listed_on": {"NSE:TCS-EQ": "2024-02-30"}}, "listed_on\\['NSE:TCS-EQ'\\] must be \"YYYY-MM-DD\""),
+        ({"listed_on": ["NSE:TCS-EQ"]}, "listed_on must be an object of symbol"),
+        ({"no_data_symbols": "NSE:TCS-EQ"}, "no_data_symbols must be a list of symbols"),
+    ],
+)
+def test_a_per_symbol_knob_that_makes_no_sense_is_refused_naming_it(sim, knobs, message):
+    with pytest.raises(ValueError, match=message):
+        sim.set_faults(**knobs)

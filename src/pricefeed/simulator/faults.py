@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 _CHOICES = {
@@ -48,6 +49,13 @@ class Knobs:
     "asc"|"desc", ``duplicate_candles`` (every candle sent twice in a row) and ``price_shift`` (rupees added to
     open/high/low/close: a revised answer) change the shape of ``ok`` answers.
 
+    Per symbol (``/data/history`` at minute resolutions; dicts keyed by the Fyers symbol), the ways real history
+    comes back short: ``no_data_symbols`` answer ``no_data`` (an outage that answers "nothing" instead of an
+    error); ``cut_at`` {symbol: "HH:MM"} stops every day's candles before that IST minute (an answer cut
+    mid-session); ``publish_lag_s`` {symbol: seconds} publishes each minute that long after it closed (no
+    forming candle);
+    ``listed_on`` {symbol: "YYYY-MM-DD"} has no candle before that IST date (listed then).
+
     ``login_account``: the Fyers client ID the next logins are for (default: the config's ``fy_id``), carried
     as ``fy_id`` in the auth code and in the tokens minted from it: someone else logging in.
     """
@@ -73,6 +81,47 @@ class Knobs:
     duplicate_candles: bool = False
     price_shift: float = 0.0
     login_account: str | None = None
+    no_data_symbols: tuple[str, ...] = ()
+    cut_at: dict[str, str] = field(default_factory=dict)
+    publish_lag_s: dict[str, float] = field(default_factory=dict)
+    listed_on: dict[str, str] = field(default_factory=dict)
+
+
+def _hh_mm(text: object) -> str:
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+        raise ValueError
+    return dt.time.fromisoformat(text).strftime("%H:%M")
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError
+    return float(value)
+
+
+def _iso_date(text: object) -> str:
+    return dt.date.fromisoformat(str(text)).isoformat()
+
+
+#: The per-symbol knobs: each value's parser and what the error says it must be.
+_PER_SYMBOL = {
+    "cut_at": (_hh_mm, '"HH:MM" (IST)'),
+    "publish_lag_s": (_seconds, "a number of seconds >= 0"),
+    "listed_on": (_iso_date, '"YYYY-MM-DD"'),
+}
+
+
+def _per_symbol(name: str, value: object) -> dict[str, Any]:
+    parse, wanted = _PER_SYMBOL[name]
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be an object of symbol: {wanted}")
+    out = {}
+    for symbol, item in value.items():
+        try:
+            out[symbol] = parse(item)
+        except (ValueError, TypeError):
+            raise ValueError(f"{name}[{symbol!r}] must be {wanted}, not {item!r}") from None
+    return out
 
 
 class Faults:
@@ -107,10 +156,12 @@ class Faults:
                 or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
             ):
                 raise ValueError(f"{name} must be a finite number" + (" or null" if name.endswith("until") else ""))
-            if name == "delisted_symbols":
+            if name in ("delisted_symbols", "no_data_symbols"):
                 if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-                    raise ValueError("delisted_symbols must be a list of symbols")
+                    raise ValueError(f"{name} must be a list of symbols")
                 changes[name] = tuple(value)
+            if name in _PER_SYMBOL:
+                changes[name] = _per_symbol(name, value)
             if name == "login_account" and not (value is None or (isinstance(value, str) and value.isalnum())):
                 raise ValueError("login_account must be a Fyers client ID (letters and digits) or null")
             if name == "block_after_minute_violations" and not (

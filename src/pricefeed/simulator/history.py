@@ -19,7 +19,7 @@ from aiohttp import web
 
 from . import market, master
 from .errors import ApiError, invalid_input
-from .timeutil import DAY, ist_midnight
+from .timeutil import DAY, ist_date, ist_midnight
 
 MINUTE_RESOLUTIONS = frozenset({1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 240})
 MAX_MINUTE_SPAN = 100 * DAY
@@ -86,6 +86,20 @@ def _reshaped(candles: list[list[float | int]], knobs: Mapping[str, Any]) -> lis
     return candles
 
 
+def _short(symbol: str, resolution: int | str, candles: list[list], knobs: Mapping[str, Any]) -> list[list]:
+    """The per-symbol knobs that leave candles out: ``no_data_symbols``, ``listed_on``, ``cut_at``."""
+    if symbol in (knobs.get("no_data_symbols") or ()):
+        return []
+    listed = (knobs.get("listed_on") or {}).get(symbol)
+    if listed:
+        candles = [c for c in candles if c[0] >= ist_midnight(dt.date.fromisoformat(listed))]
+    cut = (knobs.get("cut_at") or {}).get(symbol)
+    if cut and resolution != market.DAILY:
+        hours, minutes = map(int, cut.split(":"))
+        candles = [c for c in candles if (c[0] - ist_midnight(ist_date(c[0]))) < hours * 3600 + minutes * 60]
+    return candles
+
+
 def history_reply(
     query: Mapping[str, str], *, seed: int, unknown: frozenset[str], now: float, knobs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -100,7 +114,11 @@ def history_reply(
     span_limit = MAX_DAILY_SPAN if resolution == market.DAILY else MAX_MINUTE_SPAN
     if range_from > range_to or range_to - range_from > span_limit:
         raise invalid_input()
-    candles = market.history(seed, symbol, resolution, range_from, range_to, now, knobs["daily_stamp"])
+    lag = float((knobs.get("publish_lag_s") or {}).get(symbol, 0.0))
+    candles = market.history(seed, symbol, resolution, range_from, range_to, now - lag, knobs["daily_stamp"])
+    if lag and resolution != market.DAILY:  # a lagging feed publishes whole minutes only, each `lag` after it closed
+        candles = [c for c in candles if c[0] + 60 * int(resolution) <= now - lag]
+    candles = _short(symbol, resolution, candles, knobs)
     if candles:
         return {"s": "ok", "code": 200, "message": "", "candles": _reshaped(candles, knobs)}
     body: dict[str, Any] = {"s": "no_data", "code": 200, "message": ""}
