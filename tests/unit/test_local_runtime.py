@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ProfileNotFound
 
 from pricefeed.local.intrinsics import Resolver, Unresolvable, substitute_definition
-from pricefeed.local.lambda_runtime import FunctionSandbox, lambda_environment
+from pricefeed.local.lambda_runtime import FunctionSandbox, lambda_environment, run_argv
 
 # --- DefinitionSubstitutions ----------------------------------------------------------------------------
 ASL = json.dumps(
@@ -228,6 +228,32 @@ def test_a_thread_outside_any_invocation_does_not_see_another_threads_environmen
         assert checked.wait(10)
     t.join(10)
     assert seen == [None]
+
+
+def test_two_job_runs_at_once_each_parse_their_own_argv_and_the_process_keeps_its_own(tmp_path):
+    # Given a script that reads sys.argv the way the Glue job does, run twice at the same time (as two job runs)
+    import runpy
+
+    script = tmp_path / "job.py"
+    script.write_text("import sys, argparse\nRESULT = argparse.ArgumentParser().parse_known_args(sys.argv[1:])[1]\n")
+    process_argv = list(sys.argv)
+    both_inside = threading.Barrier(2, timeout=10)
+    seen: dict[str, list] = {}
+
+    def job_run(run: str) -> None:
+        with run_argv([str(script), "--run", run]):
+            both_inside.wait()
+            seen[run] = [list(sys.argv), runpy.run_path(str(script))["RESULT"], "--run" in sys.argv]
+            both_inside.wait()
+
+    threads = [threading.Thread(target=job_run, args=(r,)) for r in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    # Then each saw only its own arguments, and the process's argv is untouched
+    assert seen == {r: [[str(script), "--run", r], ["--run", r], True] for r in ("a", "b")}
+    assert list(sys.argv) == process_argv and len(sys.argv) == len(process_argv)
 
 
 def test_the_developers_aws_profile_is_invisible_inside(monkeypatch, tmp_path):

@@ -2,7 +2,9 @@
 
 Concurrent Map iterations run on threads, so each function's environment lives in a context
 variable overlaid on ``os.environ`` (boto3, Powertools and our Settings all read ``os.environ``),
-and whatever a handler prints goes to its function's log file instead of the terminal.
+and whatever a handler prints goes to its function's log file instead of the terminal. Glue job runs
+(each its own process on AWS, up to the job's MaxConcurrentRuns at once) likewise see their own
+``sys.argv`` (:func:`run_argv`), so they run side by side here too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 _ENV: contextvars.ContextVar[dict[bytes, bytes | None] | None] = contextvars.ContextVar("lambda_env", default=None)
 _LOG: contextvars.ContextVar[io.TextIOBase | None] = contextvars.ContextVar("lambda_log", default=None)
+_ARGV: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("job_argv", default=None)
 _MASKED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
@@ -92,8 +95,39 @@ class _RoutedStream(io.TextIOBase):
         return self.real.fileno()
 
 
+class _RoutedArgv(list):
+    """sys.argv stand-in: inside a job run, that run's own arguments; elsewhere the process's."""
+
+    def _view(self) -> list[str]:
+        run = _ARGV.get()
+        return run if run is not None else list(list.__iter__(self))
+
+    def __getitem__(self, index):
+        return self._view()[index]
+
+    def __setitem__(self, index, value) -> None:  # runpy sets argv[0] to the script while it runs
+        run = _ARGV.get()
+        if run is not None:
+            run[index] = value
+        else:
+            list.__setitem__(self, index, value)
+
+    def __iter__(self):
+        return iter(self._view())
+
+    def __len__(self) -> int:
+        return len(self._view())
+
+    def __contains__(self, item) -> bool:
+        return item in self._view()
+
+    def __repr__(self) -> str:
+        return repr(self._view())
+
+
 _installed = threading.Lock()
 _is_installed = False
+_argv_installed = False
 
 
 def install() -> None:
@@ -120,6 +154,21 @@ def lambda_environment(env: Mapping[str, str], log: io.TextIOBase | None = None)
     finally:
         _ENV.reset(env_token)
         _LOG.reset(log_token)
+
+
+@contextmanager
+def run_argv(argv: list[str]) -> Iterator[None]:
+    """Inside, ``sys.argv`` reads as ``argv`` on this thread (and the tasks it starts) only."""
+    global _argv_installed
+    with _installed:
+        if not _argv_installed:
+            sys.argv = _RoutedArgv(sys.argv)
+            _argv_installed = True
+    token = _ARGV.set(list(argv))
+    try:
+        yield
+    finally:
+        _ARGV.reset(token)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import runpy
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pricefeed.local.bundle import zip_part
 from pricefeed.local.deploy import ACCOUNT, DeployError, Deployment
 from pricefeed.local.http_api import HttpApiServer
 from pricefeed.local.intrinsics import substitute_definition
-from pricefeed.local.lambda_runtime import FunctionSandbox, event_json, lambda_environment
+from pricefeed.local.lambda_runtime import FunctionSandbox, event_json, lambda_environment, run_argv
 from pricefeed.local.template import PROJECT_ROOT, load_template, package, translate
 
 REGION = "ap-south-1"
@@ -220,7 +219,6 @@ class LocalStack:
             )
 
     def _start_glue_jobs(self, packaged) -> None:
-        glue_lock = threading.Lock()  # sys.argv is process-wide: one local job run at a time
         for logical, path in packaged.scripts.items():
             name = self.physical_id(logical)
             log = open(self.workdir / "logs" / f"{logical}.log", "a", buffering=1)
@@ -231,16 +229,13 @@ class LocalStack:
                 argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local"]
                 for k, v in arguments.items():
                     argv += [k, v]
-                with glue_lock, lambda_environment(self._aws_env(), log):
-                    saved = sys.argv
-                    sys.argv = argv
+                # runs side by side, as on AWS (up to the job's MaxConcurrentRuns, which moto enforces)
+                with run_argv(argv), lambda_environment(self._aws_env(), log):
                     try:
                         runpy.run_path(str(script), run_name="__main__")
                     except SystemExit as exc:
                         if exc.code not in (0, None):
                             return f"job script exited with {exc.code}"
-                    finally:
-                        sys.argv = saved
                 return None
 
             motopatch.register_glue_job(name, run)
