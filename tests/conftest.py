@@ -17,6 +17,7 @@ class Pipeline:
     stack: object
     sim: object
     workdir: Path
+    map_concurrency: int  # the stack's MapConcurrency parameter
 
 
 @pytest.fixture
@@ -44,6 +45,7 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
     workdir = tmp_path_factory.mktemp("stack")
+    map_concurrency = 40  # as a large list runs on AWS (the template's default is 10): the storm row needs it
     api_port = free_port()
     config = app_config(f"http://127.0.0.1:{api_port}/oauth/callback", environ={})
     sim_cfg = SimulatorConfig(
@@ -51,13 +53,16 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     )
     with SimulatorServer(sim_cfg, port=0) as sim:
         with LocalStack.start(
-            parameters=fyers_parameters(sim.url), api_port=api_port, workdir=workdir, retry_time_scale=0.0
+            parameters=dict(fyers_parameters(sim.url), MapConcurrency=str(map_concurrency)),
+            api_port=api_port,
+            workdir=workdir,
+            retry_time_scale=0.0,
         ) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
             )
             login(stack)
-            yield Pipeline(stack, sim, workdir)
+            yield Pipeline(stack, sim, workdir, map_concurrency)
 
 
 #: Where tests leave files a person may want to look at (screenshots, reports); CI keeps the folder.

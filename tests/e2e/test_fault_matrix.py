@@ -20,7 +20,7 @@ Outcomes (run = the faulted run; "rerun" = after the fault clears; "all stored" 
 
 | Row                                  | Fault injected              | Faulted run                      | Rerun       |
 | ------------------------------------ | --------------------------- | -------------------------------- | ----------- |
-| 429 storm                            | 429 + Retry-After for 4 s   | SUCCEEDED, retried, all stored   | -           |
+| 429 storm, 40 workers at once        | 429 + Retry-After for 4 s   | SUCCEEDED, retried, all stored   | -           |
 | 429 storm, 2nd breach of the day     | a breach earlier + storm    | SUCCEEDED, all dead-lettered (a) | fills all   |
 | 5xx bursts                           | next 4 answers 5xx          | SUCCEEDED, retried, all stored   | -           |
 | timeouts                             | slower than client timeout  | SUCCEEDED, retried, all stored   | -           |
@@ -71,17 +71,26 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from pricefeed.auth.keeper import LOCK_PREFIX
 from pricefeed.auth.store import TokenStore
 from pricefeed.fyers.client import FyersClient
 from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
-from pricefeed.local.run import login, start_execution, wait_for
+from pricefeed.local.run import start_execution, wait_for
 from pricefeed.symbol import Symbol
-from pricefeed.trading_calendar import DEFAULT_CALENDAR
-
-INGEST = "IngestSymbolFunction"
+from stackkit import (
+    INGEST,
+    bars_1m,
+    budget,
+    keys,
+    log_in_again,
+    newest_from_raw,
+    next_ist_day_for_the_budget,
+    raw_store,
+    read_json,
+    session_minutes,
+    state_table,
+)
 
 
 def sims(*numbers: int) -> list[str]:
@@ -121,41 +130,20 @@ def history_requests(pipeline) -> int:
 # ---------------------------------------------------------------------------------------------- reading S3
 
 
-def _raw(pipeline) -> tuple[object, str]:
-    return pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
-
-
-def _keys(s3, bucket: str, prefix: str) -> list[str]:
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [o["Key"] for o in page.get("Contents", [])]
-    return sorted(keys)
-
-
-def _json(s3, bucket: str, key: str) -> dict | None:
-    try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
-
-
-def _session(day: date) -> list[int]:
-    return DEFAULT_CALENDAR.minute_starts(day).tolist()
-
-
 def manifest(pipeline, run: Run, symbol: str) -> dict | None:
-    s3, raw = _raw(pipeline)
-    return _json(s3, raw, paths.ingested_manifest_key(paths.RunKeys(run.name).ingested_prefix, Symbol.parse(symbol)))
+    s3, raw = raw_store(pipeline)
+    key = paths.ingested_manifest_key(paths.RunKeys(run.name).ingested_prefix, Symbol.parse(symbol))
+    return read_json(s3, raw, key)
 
 
 def _answer_covers(s3, raw: str, key: str, symbol: str, day: date) -> bool:
     """Whether ``key`` (named by a manifest) is an answer for ``symbol`` under ``day``'s raw prefix (itself or a
     reference with its file name) whose range covers the day's session, as Fyers sent it (HTTP 200, s ok/no_data)."""
-    listed = {k.rsplit("/", 1)[1] for k in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))}
-    envelope = _json(s3, raw, key)
+    listed = {k.rsplit("/", 1)[1] for k in keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))}
+    envelope = read_json(s3, raw, key)
     if key.rsplit("/", 1)[1] not in listed or envelope is None or envelope.get("symbol") != symbol:
         return False
-    session = _session(day)
+    session = session_minutes(day)
     return (
         envelope["range_from"] <= session[0]
         and envelope["range_to"] >= session[-1] + 59
@@ -185,15 +173,15 @@ class Accounting:
 
 def account(pipeline, run: Run, planned: list[str], day: date) -> Accounting:
     """The run's accounting, from S3 (see the module docstring)."""
-    s3, raw = _raw(pipeline)
+    s3, raw = raw_store(pipeline)
     stored = set()
     for symbol in planned:
         found = manifest(pipeline, run, symbol)
         if found and any(_answer_covers(s3, raw, key, symbol, day) for key in found["raw_keys"]):
             stored.add((symbol, day))
     letters: dict[tuple[str, date], list[dict]] = {}
-    for key in _keys(s3, raw, paths.DEAD_LETTER_ROOT):
-        letter = _json(s3, raw, key) or {}
+    for key in keys(s3, raw, paths.DEAD_LETTER_ROOT):
+        letter = read_json(s3, raw, key) or {}
         if letter.get("run_id") == run.name:
             letters.setdefault((letter["symbol"], date.fromisoformat(letter["trading_date"])), []).append(
                 {"key": key, **letter}
@@ -228,41 +216,13 @@ def check_identity(pipeline, run: Run, acc: Accounting, tally, row: str) -> None
 # ---------------------------------------------------------------------------------------------- bars
 
 
-def bars_1m(pipeline, symbol: str, day: date):
-    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
-    try:
-        body = s3.get_object(Bucket=bucket, Key=paths.processed_key("1m", Symbol.parse(symbol), day))["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    return pq.read_table(io.BytesIO(body))
-
-
-def newest_from_raw(pipeline, symbol: str, day: date) -> dict[int, tuple]:
-    """minute → (o, h, l, c, v) of the newest raw answer holding it (the later copy within one answer), from every
-    answer under the day's raw prefix: what the bars must say."""
-    s3, raw = _raw(pipeline)
-    answers = {}
-    for key in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day)):
-        doc = _json(s3, raw, key)
-        if "response" not in doc:  # a reference to a multi-day answer
-            key, doc = doc["ref"], _json(s3, raw, doc["ref"])
-        answers[key] = doc
-    session, best = set(_session(day)), {}
-    for doc in sorted(answers.values(), key=lambda d: d["fetched_at"]):
-        ended_by = min(datetime.fromisoformat(doc["fetched_at"]).timestamp(), doc["range_to"] + 1)
-        for c in doc["response"].get("candles") or []:
-            if c[0] in session and c[0] + 60 <= ended_by:
-                best[c[0]] = tuple(c[1:6])
-    return best
-
-
 def check_bars(pipeline, day: date, symbols: list[str]) -> None:
     """(c): every session minute once, in order, equal to the newest raw answer; the ledger says complete."""
     for symbol in symbols:
         table = bars_1m(pipeline, symbol, day)
         assert table is not None, f"{symbol} {day}: no 1m bars"
         minutes = [int(t.timestamp()) for t in table.column("ts").to_pylist()]
-        assert minutes == _session(day) and len(minutes) == 375, f"{symbol} {day}: {len(minutes)} minutes"
+        assert minutes == session_minutes(day) and len(minutes) == 375, f"{symbol} {day}: {len(minutes)} minutes"
         rows = table.select(["open", "high", "low", "close", "volume"]).to_pylist()
         got = {m: tuple(r.values()) for m, r in zip(minutes, rows, strict=True)}
         assert got == newest_from_raw(pipeline, symbol, day), f"{symbol} {day}: bars differ from the newest raw"
@@ -284,31 +244,6 @@ def leave_as_found(pipeline) -> Iterator[None]:
     pipeline.sim.set_faults(**knobs)
 
 
-def _state_table(pipeline) -> tuple[object, str]:
-    return pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
-
-
-def budget(pipeline) -> AccountRateLimiter:
-    db, table = _state_table(pipeline)
-    return AccountRateLimiter(db, table, pipeline.sim.config.app_id)
-
-
-def next_ist_day_for_the_budget(pipeline) -> None:
-    """The rate budget as after midnight IST (no breaches today), and a fresh simulator window."""
-    db, table = _state_table(pipeline)
-    db.delete_item(TableName=table, Key={"pk": {"S": budget(pipeline).key}})
-    pipeline.sim.reset_stats()
-
-
-def log_in_again(pipeline) -> None:
-    """What a person does after a refresh failure: log in at /oauth/login. Also forgets the failed refresh's
-    record (the lease item) and starts fresh ingest containers, so later tests see a clean login."""
-    login(pipeline.stack)
-    db, table = _state_table(pipeline)
-    db.delete_item(TableName=table, Key={"pk": {"S": LOCK_PREFIX + pipeline.sim.config.app_id}})
-    pipeline.stack.cold_start(INGEST)
-
-
 def wait_for_room_in_the_minute(seconds: float) -> None:
     """The limiter counts 429 breaches per clock minute: start a short storm only when it fits in this one."""
     deadline = time.monotonic() + 70
@@ -321,11 +256,14 @@ def wait_for_room_in_the_minute(seconds: float) -> None:
 
 
 def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipeline, fault_matrix):
-    row, day, symbols = "429 storm", date(2026, 9, 1), sims(2901, 2902, 2903)
+    """40 workers at once (the stack's Map concurrency; SIM2950..SIM2989), each holding a slot of the shared
+    budget when the first answer is a 429: the breaker must hold back also the workers asleep for their slots."""
+    row, day = "429 storm", date(2026, 9, 1)
+    symbols = sims(*range(2950, 2950 + pipeline.map_concurrency))
     fault_matrix.ran(row)
     next_ist_day_for_the_budget(pipeline)
     try:
-        wait_for_room_in_the_minute(12)
+        wait_for_room_in_the_minute(40)  # the plan and 40 Lambdas start first: slow on a busy machine
         pipeline.sim.set_faults(rate_limit_storm_s=4.0)  # from the run's first history request, however late
 
         run = run_day(pipeline, day, symbols)
@@ -334,11 +272,17 @@ def test_a_429_storm_pauses_every_worker_until_it_ends_and_all_tickers_land(pipe
         assert run.status == "SUCCEEDED", run.described.get("error")
         acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.stored == acc.planned and acc.letters == {}
-        assert history_requests(pipeline) > len(symbols)  # the storm's 429s, then one answer each
-        s3, raw = _raw(pipeline)
+        arrivals = pipeline.sim.stats()["history_arrivals"]
+        during = [t for t in arrivals if t < storm_ends]  # each answered 429
+        # the first 429 trips the breaker; the workers asleep for their slots (10 a second) re-read the budget
+        # before sending: only a request whose slot came before the breaker's write reached DynamoDB goes out
+        # meanwhile. Without the re-check ~39 of the 40 workers sent into the storm.
+        assert 1 <= len(during) <= 4, f"{len(during)} requests sent into the 4-s storm: {during}"
+        assert len(arrivals) == len(during) + len(symbols)  # then one answer each
+        s3, raw = raw_store(pipeline)
         for symbol in symbols:  # the breaker held every worker back until the storm was over
             prefix = paths.raw_day_prefix(Symbol.parse(symbol), day)
-            fetched = [_json(s3, raw, k)["fetched_at"] for k in _keys(s3, raw, prefix)]
+            fetched = [read_json(s3, raw, k)["fetched_at"] for k in keys(s3, raw, prefix)]
             assert [datetime.fromisoformat(f).timestamp() >= storm_ends for f in fetched] == [True]
         status = budget(pipeline).status()
         assert status["breaches_today"] == 1
@@ -352,7 +296,7 @@ def test_a_storm_that_would_be_the_second_breach_of_the_day_stops_the_run_asking
     row, day, symbols = "429 storm, 2nd breach of the day", date(2026, 9, 2), sims(2904, 2905, 2906)
     fault_matrix.ran(row)
     next_ist_day_for_the_budget(pipeline)
-    db, table = _state_table(pipeline)
+    db, table = state_table(pipeline)
     try:
         # A storm a minute ago already cost one breach today.
         earlier = AccountRateLimiter(db, table, pipeline.sim.config.app_id, clock=lambda: time.time() - 61)
@@ -445,10 +389,10 @@ def test_malformed_json_answers_are_retried_and_never_reach_raw(pipeline, fault_
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     assert pipeline.sim.stats()["faults"].get("malformed") == 4
-    s3, raw = _raw(pipeline)
+    s3, raw = raw_store(pipeline)
     for symbol in symbols:  # one answer each, whole: the cut-off bodies were refused, not stored
-        (key,) = _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))
-        assert len(_json(s3, raw, key)["response"]["candles"]) == 375
+        (key,) = keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))
+        assert len(read_json(s3, raw, key)["response"]["candles"]) == 375
     check_bars(pipeline, day, symbols)
 
 
@@ -569,7 +513,7 @@ def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_water
     raw_fails, manifest_fails, fine = "NSE:SIM2932-EQ", "NSE:SIM2933-EQ", sims(2934, 2935)
     symbols = [raw_fails, manifest_fails, *fine]
     raw_bucket = pipeline.stack.outputs["RawBucketName"]
-    watermarks = Watermarks(*_state_table(pipeline))
+    watermarks = Watermarks(*state_table(pipeline))
     raw_prefix = paths.raw_symbol_prefix(Symbol.parse(raw_fails))
     with (
         pipeline.stack.fail_s3_writes(f"^{raw_prefix}", bucket=raw_bucket) as refused_raw,
@@ -587,8 +531,8 @@ def test_s3_refusing_one_tickers_writes_dead_letters_it_without_moving_its_water
         assert (letter["error_type"], letter["attempts"]) == ("TransientStorageError", 5), letter
         assert letter["error_message"] == "PutObject failed: InternalError (HTTP 500)"
         assert watermarks.get(Symbol.parse(symbol)) is None  # a retry or the next scheduled run asks again
-    s3, raw = _raw(pipeline)
-    assert _keys(s3, raw, raw_prefix) == []  # nothing of the refused ticker was half-written
+    s3, raw = raw_store(pipeline)
+    assert keys(s3, raw, raw_prefix) == []  # nothing of the refused ticker was half-written
     assert all(watermarks.get(Symbol.parse(s)) is not None for s in fine)
     assert bars_1m(pipeline, raw_fails, day) is None and bars_1m(pipeline, manifest_fails, day) is None
 
@@ -651,11 +595,13 @@ def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per
         assert run.status == "SUCCEEDED", run.described.get("error")
         acc = counted(pipeline, run, symbols, day, fault_matrix, row)
         assert acc.stored == acc.planned
-    s3, raw = _raw(pipeline)
+    s3, raw = raw_store(pipeline)
     for symbol in symbols:
-        answers = [_json(s3, raw, k) for k in _keys(s3, raw, paths.raw_day_prefix(Symbol.parse(symbol), day))]
+        prefix = paths.raw_day_prefix(Symbol.parse(symbol), day)
+        answers = [read_json(s3, raw, k) for k in keys(s3, raw, prefix)]
         (older, newer) = sorted(answers, key=lambda d: d["fetched_at"])
-        assert [c[0] for c in newer["response"]["candles"]][:4] == [_session(day)[-1]] * 2 + [_session(day)[-2]] * 2
+        last, before_last = session_minutes(day)[-1], session_minutes(day)[-2]
+        assert [c[0] for c in newer["response"]["candles"]][:4] == [last, last, before_last, before_last]
         bars = bars_1m(pipeline, symbol, day)
         minutes = [int(t.timestamp()) for t in bars.column("ts").to_pylist()]
         closes = dict(zip(minutes, bars.column("close").to_pylist(), strict=True))
@@ -669,7 +615,7 @@ def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per
     check_bars(pipeline, day, symbols)
     for symbol in symbols:
         assert bars_1m(pipeline, symbol, day).column("close")[0].as_py() == newest_from_raw(pipeline, symbol, day)[
-            _session(day)[0]
+            session_minutes(day)[0]
         ][3]
 
 
