@@ -28,6 +28,7 @@ def translated() -> dict:
 
 @pytest.fixture(scope="session")
 def watermark_matrix(request) -> MatrixTally:
-    """What the scheduled-path matrix counted (``test_watermark_matrix.py``): one row per scenario."""
+    """What the in-process scheduled-path matrix counted (``test_watermark_matrix.py``: the ingest and the job
+    without the state machine; the e2e matrix is ``watermark-matrix``): one row per scenario."""
     counts = ("planned", "stored", "asked_empty", "dead_lettered", "lost")
-    return tally(request.config, "watermark-matrix", "scenarios", counts)
+    return tally(request.config, "watermark-matrix-in-process", "scenarios", counts)
