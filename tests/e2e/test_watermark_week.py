@@ -155,6 +155,15 @@ def etag(pipeline, symbol: str, day: date) -> str | None:
     return found[0]["ETag"] + found[0]["LastModified"].isoformat() if found else None
 
 
+def job_runs(pipeline, arns: list[str]) -> list[dict]:
+    """The aggregation job's runs of these executions (GetJobRuns), in their order."""
+    glue = pipeline.stack.client("glue")
+    job = pipeline.stack.physical_id("AggregateJob")
+    runs = [r for page in glue.get_paginator("get_job_runs").paginate(JobName=job) for r in page["JobRuns"]]
+    names = [arn.rsplit(":", 1)[1] for arn in arns]
+    return [next(r for r in runs if f"/{name}/" in json.dumps(r["Arguments"])) for name in names]
+
+
 def lapse_the_login(pipeline) -> None:
     """Day 16 of a login: the refresh token has run out and Fyers refuses the access token."""
     store = TokenStore(pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["TokenSecretArn"])
@@ -249,8 +258,11 @@ def test_a_week_of_scheduled_runs_through_the_state_machine_loses_no_minute(week
     assert week.run(at(NEXT_MON, 16), EVERYONE)["status"] == "SUCCEEDED"
 
     # two runs of Friday at once: their jobs and repairs side by side over the same symbol-days
-    both = [week.start(at(NEXT_MON, 16, 5), [PLAIN, CUT], {"date": FRI.isoformat()}) for _ in range(2)]
-    assert [week.finish(arn)["status"] for arn in both] == ["SUCCEEDED", "SUCCEEDED"]
+    with pipeline.stack.glue_jobs_together(2):  # neither job's script starts before both runs reached the job
+        both = [week.start(at(NEXT_MON, 16, 5), [PLAIN, CUT], {"date": FRI.isoformat()}) for _ in range(2)]
+        assert [week.finish(arn)["status"] for arn in both] == ["SUCCEEDED", "SUCCEEDED"]
+    first, second = job_runs(pipeline, both)
+    assert first["StartedOn"] < second["CompletedOn"] and second["StartedOn"] < first["CompletedOn"], (first, second)
 
     per_ticker = account(pipeline, week.letters())
     for scenario, symbol in SCENARIOS.items():

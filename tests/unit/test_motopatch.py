@@ -65,7 +65,11 @@ out = {
     "job_runs_attr": "self.job_runs" in inspect.getsource(glue_models.FakeJob.__init__),
     "job_run_as_dict": params(glue_models.FakeJobRun.as_dict),
     "job_run_is_managed_state": issubclass(glue_models.FakeJobRun, ManagedState),
-    "job_run_attrs": {a: hasattr(run, a) for a in ("job_run_id", "arguments", "_transitions", "_status")},
+    "job_run_attrs": {
+        a: hasattr(run, a) for a in ("job_run_id", "arguments", "_transitions", "_status", "completed_on")
+    },
+    "job_run_completed_on_shown": run.as_dict().get("CompletedOn") is run.completed_on,
+    "glue_utcnow": callable(getattr(glue_models, "utcnow", None)),
     "job_run_state_from_status": run.as_dict().get("JobRunState") == run.status,
     "retrier_time_is_time_module": retrier_decl.time is time,
     "retrier_sleeps_via_module_time": "time.sleep(" in inspect.getsource(retrier_decl.RetrierDecl._eval_body),
@@ -146,7 +150,10 @@ def test_glue_start_job_run_has_the_parameters_the_wrapper_passes_through(unpatc
 def test_glue_job_run_keeps_the_state_the_patch_rewrites(unpatched):
     assert names(unpatched["job_run_as_dict"]) == ["self"]
     assert unpatched["job_run_is_managed_state"]
-    assert unpatched["job_run_attrs"] == {"job_run_id": True, "arguments": True, "_transitions": True, "_status": True}
+    assert unpatched["job_run_attrs"] == dict.fromkeys(
+        ("job_run_id", "arguments", "_transitions", "_status", "completed_on"), True
+    )
+    assert unpatched["job_run_completed_on_shown"] and unpatched["glue_utcnow"]
     assert unpatched["job_run_state_from_status"]
 
 

@@ -3,7 +3,7 @@ loudly when an upgrade moves any of these).
 
 1. Lambda: moto runs functions in Docker; we route ``LambdaFunction._invoke_lambda`` to an in-process
    invoker instead (the real handler, its own environment).
-2. Glue: moto's job runs just tick through states; we run the job's real script and record its outcome.
+2. Glue: moto's job runs tick through states, "completed" as they start; we run the real script, note outcome and end.
 3. Step Functions: ``glue:startJobRun.sync`` needs a callback endpoint to clean up; the interpreter
    sleeps for real through Retry intervals, so we scale those sleeps (the production policy in the
    ASL file is untouched); and we create state machines in the executing backend (CloudFormation
@@ -115,8 +115,7 @@ def _start_job_run(original):
         if runner is None:
             return run_id
         run = next(r for r in self.job_runs if r.job_run_id == run_id)
-        run._transitions = [("RUNNING", "RUNNING")]
-        run._status = "RUNNING"
+        run._transitions, run._status, run.completed_on = [("RUNNING", "RUNNING")], "RUNNING", None
 
         def work() -> None:
             try:
@@ -124,9 +123,8 @@ def _start_job_run(original):
             except Exception as exc:  # noqa: BLE001 - any failure of the job script is a FAILED run
                 error = f"{type(exc).__name__}: {exc}"
             state = "FAILED" if error else "SUCCEEDED"
-            run.error_message = error
-            run._transitions = [(state, state)]
-            run._status = state
+            run.error_message, run.completed_on = error, glue_models.utcnow()
+            run._transitions, run._status = [(state, state)], state
 
         threading.Thread(target=work, name=f"glue-{self.name}", daemon=True).start()
         return run_id
@@ -148,6 +146,8 @@ def _job_run_as_dict(original):
         out = original(self)
         if getattr(self, "error_message", None):
             out["ErrorMessage"] = self.error_message
+        if self.completed_on is None:  # still running: AWS gives no end
+            del out["CompletedOn"]
         return out
 
     return as_dict

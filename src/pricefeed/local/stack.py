@@ -49,6 +49,7 @@ class LocalStack:
         self.api_url = ""
         self.stack_name = "pricefeed"
         self._glue_fault: str | None = None
+        self._glue_together: threading.Barrier | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -159,6 +160,15 @@ class LocalStack:
         finally:
             self._glue_fault = None
 
+    @contextmanager
+    def glue_jobs_together(self, runs: int) -> Iterator[None]:
+        """While inside, each Glue job run waits (60 s at most) until ``runs`` of them started, then all run at once."""
+        self._glue_together = threading.Barrier(runs, timeout=60)
+        try:
+            yield
+        finally:
+            self._glue_together = None
+
     def cold_start(self, *logical: str) -> None:
         """The next invocation of these functions (default: all) loads the handler afresh, as a new Lambda
         container would: whatever the warm one cached (app config, tokens) is gone."""
@@ -226,9 +236,9 @@ class LocalStack:
             def run(arguments: dict[str, str], script=path, job=name, log=log) -> str | None:
                 if self._glue_fault is not None:
                     return self._glue_fault
-                argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local"]
-                for k, v in arguments.items():
-                    argv += [k, v]
+                if self._glue_together is not None:
+                    self._glue_together.wait()
+                argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local", *sum(arguments.items(), ())]
                 # runs side by side, as on AWS (up to the job's MaxConcurrentRuns, which moto enforces)
                 with run_argv(argv), lambda_environment(self._aws_env(), log):
                     try:
