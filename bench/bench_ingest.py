@@ -32,18 +32,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _ingest_latencies(log_path: Path) -> list[float]:
-    """Seconds per ticker from the ingest handler's "ingested" log records."""
-    seconds = []
+def _ingested_records(log_path: Path) -> list[dict]:
+    """The ingest handler's "ingested" log records (one per ticker: its wall time, refused budget writes)."""
     if not log_path.exists():
-        return seconds
-    for line in log_path.read_text().splitlines():
-        if not line.startswith("{"):
-            continue
-        record = json.loads(line)
-        if record.get("message") == "ingested" and "elapsed_ms" in record:
-            seconds.append(record["elapsed_ms"] / 1000)
-    return seconds
+        return []
+    records = (json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{"))
+    return [r for r in records if r.get("message") == "ingested" and "elapsed_ms" in r]
 
 
 def main() -> int:
@@ -72,7 +66,9 @@ def main() -> int:
             described = wait_for(stack, start_execution(stack, day, csv), timeout_s=3600)
             wall = time.monotonic() - started
             stats = sim.stats()
-            latencies = _ingest_latencies(workdir / "logs" / "IngestSymbolFunction.log")
+            records = _ingested_records(workdir / "logs" / "IngestSymbolFunction.log")
+            latencies = [r["elapsed_ms"] / 1000 for r in records]
+            refused = sum(r.get("budget_writes_refused", 0) for r in records)
 
     arrivals = sorted(stats["history_arrivals"])
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
@@ -92,6 +88,7 @@ def main() -> int:
     )
     if latencies:
         print(f"  mean {statistics.fmean(latencies):.2f} s")
+        print(f"  shared budget item: {refused} conditional writes refused, {refused / len(records):.2f} per slot")
     print(f"ingest-rate: {fraction:.2f} of {sim_cfg.per_minute}/min, {stats['rate_limited']} x 429")
     return 0 if described["status"] == "SUCCEEDED" else 1
 

@@ -103,8 +103,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # functions/ingest_symbol/app.py: load_app_config + session.TokenKeeper (GetSecretValue both secrets,
     # PutSecretValue + UpdateSecretVersionStage to store a refresh unless a login won, Get/PutItem of the
     # refresh lease), ratelimit
-    # (Get/PutItem budget#), watermark (Get/PutItem watermark#), ingest (PutObject ohlcv/raw/, the run's
-    # ingested/ manifest and the pending marker of the days to build).
+    # (Get/PutItem budget#, UpdateItem budget# for a busy budget's next slot), watermark (Get/PutItem
+    # watermark#), ingest (PutObject ohlcv/raw/, the run's ingested/ manifest and the pending marker of the days
+    # to build).
     "IngestSymbolFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
@@ -112,6 +113,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:putobject": {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"},
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
+        "dynamodb:updateitem": {TABLE},
     },
     # functions/refresh_tokens/app.py → token_renewal.scheduled_refresh: TokenKeeper as above, SNS Publish.
     "RefreshTokensFunctionRole": {
@@ -355,10 +357,15 @@ def test_state_table_access_is_limited_to_the_key_prefixes_each_function_uses(tr
         if name not in wanted:
             assert table_statements == [], f"{name} may use the state table"
             continue
+        allowed: set[str] = set()
         for st in table_statements:
             keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
             assert keys is not None, f"{name}: state-table access without a dynamodb:LeadingKeys condition"
-            assert set(as_list(keys)) == wanted[name], name
+            assert set(as_list(keys)) <= wanted[name], name
+            allowed |= set(as_list(keys))
+            if "dynamodb:UpdateItem" in as_list(st["Action"]):  # only the budget's atomic next slot
+                assert set(as_list(keys)) == {budget + "*"} and as_list(st["Action"]) == ["dynamodb:UpdateItem"]
+        assert allowed == wanted[name], name
 
 
 def test_the_state_machine_invokes_only_the_template_functions_and_starts_only_itself(translated):

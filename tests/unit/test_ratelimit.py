@@ -180,11 +180,29 @@ def test_a_lost_conditional_write_is_retried_and_never_shares_a_slot(ddb):
             return ddb.put_item(**kw)
 
     lim = AccountRateLimiter(RivalWritesFirst(), TABLE, "APP-100", clock=clock, sleep=clock.sleep)
-    run(rival.acquire())  # slot T0
-    wait = run(lim.acquire())
-    assert interleaved == [pytest.approx(0.3025)]  # the rival got the second slot
-    assert wait == pytest.approx(2 * 0.3025)  # A re-read and took the third
-    assert lim.status()["used_today"] == 3
+    wait = run(lim.acquire())  # the account is idle: A's first slot is a put, and the rival's put lands first
+    assert interleaved == [0]  # the rival got the first slot
+    assert wait == pytest.approx(0.3025)  # A lost its put, backed off, and took the second
+    # A: the busy-slot update declined (no item yet), its put lost; the rival: the update declined, its put won
+    assert lim.failed_writes == 2 and rival.failed_writes == 1
+    assert lim.status()["used_today"] == 2
+
+
+def test_workers_taking_slots_of_a_busy_budget_never_lose_a_write(ddb):
+    # Given a busy budget (its next slot is ahead), 50 workers at the same instant, each taking two slots
+    clock = Clock(advance=False)
+    first = limiter(Serialized(ddb), clock)
+    run(first.acquire())
+    workers = [limiter(Serialized(ddb), clock) for _ in range(50)]
+
+    async def go():
+        return await asyncio.gather(*(w.acquire(max_wait_s=1_000) for w in workers for _ in range(2)))
+
+    waits = sorted(run(go()))
+    # Then each got its own slot, evenly spaced, by one atomic update each: no write was lost
+    assert waits == pytest.approx([i * 0.3025 for i in range(1, 101)])
+    assert sum(w.failed_writes for w in workers) == 0
+    assert first.status()["used_today"] == 101
 
 
 def test_many_workers_at_once_get_distinct_evenly_spaced_slots(ddb):
@@ -258,8 +276,16 @@ def test_a_worker_late_for_every_slot_stops_forfeiting_and_sends(ddb):
     writes = []
 
     class SlowWrites:
+        exceptions = ddb.exceptions
+
         def get_item(self, **kw):
             return ddb.get_item(**kw)
+
+        def update_item(self, **kw):
+            answer = ddb.update_item(**kw)  # raises when the budget is not busy (the slot is in the past)
+            writes.append(answer["Attributes"]["tat"]["N"])
+            clock.t += 1.0
+            return answer
 
         def put_item(self, **kw):
             writes.append(kw["Item"]["tat"]["N"])

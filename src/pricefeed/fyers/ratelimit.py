@@ -4,7 +4,9 @@ Fyers counts 10 requests/s, 200/min and 100,000/day per app across every caller,
 account for the rest of the IST day after its third per-minute breach. Many Lambda workers call Fyers
 at once (a Step Functions Map), so a per-process limiter cannot protect the account: the budget lives
 in the state table as ``budget#<account>`` and is changed only by optimistic conditional writes
-(read → compute → put on the same ``version``; a lost race re-reads and tries again).
+(read → compute → put on the same ``version``; a lost race backs off a random, growing while, then
+re-reads and tries again: without the backoff, 100 workers starting together lost ~100 writes per slot
+granted, since every retry met all the others again).
 
 The shape is GCRA, a token bucket of capacity 1, i.e. strict pacing: request slots are at least
 ``T = max(1/per_second, (window_s + margin_s)/per_minute)`` apart.
@@ -36,88 +38,28 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import Any, NoReturn
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from pricefeed.errors import RateBudgetExhausted, RateLimited, TransientFyersError
-from pricefeed.istime import ist_today
+from pricefeed.fyers.budget_item import Budget, BudgetItem, BudgetUse, budget_key, dec, ist_day, read_budget_use
 
-__all__ = ["AccountRateLimiter"]
+__all__ = ["AccountRateLimiter", "BudgetUse", "read_budget_use"]
 
 log = logging.getLogger(__name__)
 
-#: The item outlives an idle account by this long (it only ever matters within one IST day).
-TTL_S = 2 * 86_400
 #: Lost optimistic races before giving up; each lost race means another worker made progress.
-MAX_CONFLICTS = 200
+MAX_CONFLICTS = 60
+#: After a lost race: a random wait in [0, min(CONFLICT_BACKOFF_MAX_S, CONFLICT_BACKOFF_S * 2**n)] ("full
+#: jitter"). Well under the slot interval at Fyers' limits (0.3 s): a worker backing off only takes a later slot.
+CONFLICT_BACKOFF_S = 0.01
+CONFLICT_BACKOFF_MAX_S = 0.5
 #: Slots one request may miss and reserve again. A stall is a one-off; a worker late again is held up by
 #: slow reservation round trips, and reserving once more would only waste the account's slots.
 MAX_FORFEITS = 2
-
-
-@dataclass(frozen=True)
-class _Budget:
-    """The item's content. ``version`` 0 means the item does not exist yet."""
-
-    tat: Decimal = Decimal(0)  # the next free slot ("theoretical arrival time"), epoch seconds
-    day: str = ""  # IST date (YYYY-MM-DD) that ``used`` and ``breaches`` belong to
-    used: int = 0  # slots granted on ``day``
-    paused_until: Decimal = Decimal(0)  # the breaker: no slot before this
-    breaches: frozenset[int] = frozenset()  # window numbers floor(t/window_s) with a 429 on ``day``
-    version: int = 0
-
-    def on_day(self, day: str) -> _Budget:
-        """The same budget with the daily counters reset when ``day`` is a new IST day."""
-        return self if day == self.day else replace(self, day=day, used=0, breaches=frozenset())
-
-
-def budget_key(account: str) -> str:
-    """The state-table key of ``account``'s budget item."""
-    return f"budget#{account}"
-
-
-def _from_item(item: dict[str, Any]) -> _Budget:
-    return _Budget(
-        tat=Decimal(item["tat"]["N"]),
-        day=item["day"]["S"],
-        used=int(item["used"]["N"]),
-        paused_until=Decimal(item["paused_until"]["N"]),
-        breaches=frozenset(int(v["N"]) for v in item["breaches"]["L"]),
-        version=int(item["version"]["N"]),
-    )
-
-
-@dataclass(frozen=True)
-class BudgetUse:
-    """What an onlooker (`pricefeed run`'s progress) sees of an account's budget today."""
-
-    day: str
-    used_today: int
-    per_day: int | None
-    per_minute: int | None
-    paused: bool
-    breaches_today: int
-
-
-def read_budget_use(dynamodb_client: Any, *, table: str, account: str, now: float | None = None) -> BudgetUse | None:
-    """Today's (IST) use of ``account``'s budget; None before its first request. Read-only, never reserves."""
-    item = dynamodb_client.get_item(TableName=table, Key={"pk": {"S": budget_key(account)}}).get("Item")
-    if not item:
-        return None
-    at = _dec(time.time() if now is None else now)
-    b = _from_item(item).on_day(_ist_day(at))
-    limit = lambda name: int(item[name]["N"]) if name in item else None  # noqa: E731 - written since this release
-    return BudgetUse(b.day, b.used, limit("per_day"), limit("per_minute"), b.paused_until > at, len(b.breaches))
-
-
-def _ist_day(epoch: Decimal) -> str:
-    return ist_today(datetime.fromtimestamp(float(epoch), UTC)).isoformat()
-
-
-def _dec(seconds: float) -> Decimal:
-    return Decimal(repr(float(seconds)))  # the float's shortest exact-looking decimal, e.g. 0.1 -> 0.1
 
 
 class AccountRateLimiter:
@@ -145,10 +87,10 @@ class AccountRateLimiter:
     ):
         if min(per_second, per_minute, per_day) < 1 or window_s <= 0 or margin_s < 0:
             raise ValueError("rate limits must be >= 1, window_s > 0 and margin_s >= 0")
-        self._db = dynamodb_client
         self.table_name = table_name
         self.account = account
         self.key = budget_key(account)
+        self._item = BudgetItem(dynamodb_client, table_name, account, per_minute=per_minute, per_day=per_day)
         self.per_day = per_day
         self.per_minute = per_minute
         self.window_s = window_s
@@ -159,6 +101,7 @@ class AccountRateLimiter:
         self.late_tolerance_s = self.interval_s / 2  # a slot missed by more is not used (module docstring)
         self._clock = clock
         self._sleep = sleep
+        self.failed_writes = 0  # conditional writes refused: puts another worker won, busy-slot updates declined
 
     def __repr__(self) -> str:
         return f"AccountRateLimiter(table={self.table_name!r}, key={self.key!r}, interval_s={self.interval_s:g})"
@@ -174,9 +117,9 @@ class AccountRateLimiter:
 
         forfeited_on = ""  # the IST day of a slot this call missed (it is not counted)
 
-        def reserve(b: _Budget, now: Decimal) -> _Budget:
+        def reserve(b: Budget, now: Decimal) -> Budget:
             slot = max(now, b.tat, b.paused_until)
-            b = b.on_day(_ist_day(slot))  # the request counts on the IST day it is sent
+            b = b.on_day(ist_day(slot))  # the request counts on the IST day it is sent
             if forfeited_on == b.day:
                 b = replace(b, used=b.used - 1)
             # the permanent refusals first: waiting would not help
@@ -197,21 +140,28 @@ class AccountRateLimiter:
                 )
             return replace(b, tat=slot + self._interval, used=b.used + 1)
 
+        def take_busy_slot(now: Decimal) -> tuple[Budget | None, Budget | None]:
+            counted = forfeited_on != ist_day(now)
+            latest = now + dec(max_wait_s)
+            return self._item.take_busy_slot(
+                interval=self._interval, now=now, latest=latest, counted=counted, max_breaches=self.max_breaches
+            )
+
         waited, late_forfeits = 0.0, 0
         while True:
-            granted = await self._change(reserve)
+            granted = await self._change(reserve, busy=take_busy_slot)
             slot = granted.tat - self._interval
             # measured after the write: the DynamoDB round trips are already part of the wait
-            wait = max(0.0, float(slot - _dec(self._clock())))
+            wait = max(0.0, float(slot - dec(self._clock())))
             if wait > 0:
                 await self._sleep(wait)
                 waited += wait
-                if (await asyncio.to_thread(self._read)).paused_until > slot:
+                if (await asyncio.to_thread(self._item.read)).paused_until > slot:
                     # a 429 came in while this worker waited: the breaker holds slots already given out too
                     log.info("account %s: the breaker tripped while waiting for a slot; waiting it out", self.account)
                     forfeited_on = granted.day
                     continue
-            late = float(_dec(self._clock()) - slot)
+            late = float(dec(self._clock()) - slot)
             if late <= self.late_tolerance_s or late_forfeits == MAX_FORFEITS:
                 return waited
             log.info("account %s: woke %.2fs past its request slot; reserving a new one", self.account, late)
@@ -221,10 +171,10 @@ class AccountRateLimiter:
         """The breaker: a 429 was received. Every worker pauses until the window resets (``retry_after``
         seconds when Fyers said so and it is positive, else a whole ``window_s``), and the breach is
         counted once per distinct window (minute) of the IST day."""
-        pause = _dec(retry_after if retry_after is not None and retry_after > 0 else self.window_s)
+        pause = dec(retry_after if retry_after is not None and retry_after > 0 else self.window_s)
 
-        def trip(b: _Budget, now: Decimal) -> _Budget:
-            b = b.on_day(_ist_day(now))
+        def trip(b: Budget, now: Decimal) -> Budget:
+            b = b.on_day(ist_day(now))
             until = max(b.paused_until, now + pause)
             breaches = b.breaches | {math.floor(float(now) / self.window_s)}
             return replace(b, paused_until=until, breaches=breaches, tat=max(b.tat, until))
@@ -239,8 +189,8 @@ class AccountRateLimiter:
 
     def status(self) -> dict[str, Any]:
         """JSON-ready view of the budget: next slot, pause, IST day, requests used and breaches today."""
-        now = _dec(self._clock())
-        b = self._read().on_day(_ist_day(now))
+        now = dec(self._clock())
+        b = self._item.read().on_day(ist_day(now))
         return {
             "account": self.account,
             "interval_s": self.interval_s,
@@ -255,46 +205,37 @@ class AccountRateLimiter:
         }
 
     # --- the item ------------------------------------------------------------------------------
-    async def _change(self, compute: Callable[[_Budget, Decimal], _Budget]) -> _Budget:
-        """Apply ``compute(current, now)`` with an optimistic conditional write; returns what was written.
-        An exception from ``compute`` propagates with nothing written."""
-        for _ in range(MAX_CONFLICTS):
-            current = await asyncio.to_thread(self._read)
-            now = _dec(self._clock())
-            new = replace(compute(current, now), version=current.version + 1)
-            if await asyncio.to_thread(self._write, new, current.version, now):
-                return new
-        raise TransientFyersError(f"account {self.account}: rate budget too contended ({MAX_CONFLICTS} lost writes)")
+    async def _change(
+        self,
+        compute: Callable[[Budget, Decimal], Budget],
+        busy: Callable[[Decimal], tuple[Budget | None, Budget | None]] | None = None,
+    ) -> Budget:
+        """Apply ``compute(current, now)`` with an optimistic conditional put; returns what was written. ``busy``
+        first tries the atomic way (``BudgetItem.take_busy_slot``), which also reads the item when it declines.
+        An exception from ``compute`` propagates with nothing written; a lost put backs off, then tries again."""
 
-    def _read(self) -> _Budget:
-        key = {"pk": {"S": self.key}}
-        item = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
-        return _from_item(item) if item else _Budget()
+        def too_contended(_: RetryCallState) -> NoReturn:
+            raise TransientFyersError(
+                f"account {self.account}: rate budget too contended ({MAX_CONFLICTS} lost writes)"
+            )
 
-    def _write(self, b: _Budget, expected_version: int, now: Decimal) -> bool:
-        """Put ``b`` if the item still has ``expected_version`` (0 = absent); False when another worker won."""
-        item = {
-            "pk": {"S": self.key},
-            "tat": {"N": str(b.tat)},
-            "day": {"S": b.day},
-            "used": {"N": str(b.used)},
-            "paused_until": {"N": str(b.paused_until)},
-            "breaches": {"L": [{"N": str(m)} for m in sorted(b.breaches)]},
-            "version": {"N": str(b.version)},
-            "per_minute": {"N": str(self.per_minute)},  # for readers such as `pricefeed run`'s progress
-            "per_day": {"N": str(self.per_day)},
-            "expires_at": {"N": str(int(max(now, b.tat, b.paused_until)) + TTL_S)},
-        }
-        if expected_version == 0:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        try:
-            self._db.put_item(TableName=self.table_name, Item=item, **condition)
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        retrying = AsyncRetrying(
+            retry=retry_if_result(lambda written: written is None),  # compute's own errors propagate at once
+            wait=wait_random_exponential(multiplier=CONFLICT_BACKOFF_S, max=CONFLICT_BACKOFF_MAX_S),
+            stop=stop_after_attempt(MAX_CONFLICTS),
+            sleep=self._sleep,
+            retry_error_callback=too_contended,
+        )
+        async for attempt in retrying:
+            with attempt:
+                now = dec(self._clock())
+                written, current = await asyncio.to_thread(busy, now) if busy else (None, None)
+                self.failed_writes += busy is not None and written is None
+                if written is None:
+                    current = current or await asyncio.to_thread(self._item.read)
+                    new = replace(compute(current, now), version=current.version + 1)
+                    written = new if await asyncio.to_thread(self._item.put, new, current.version, now) else None
+                    self.failed_writes += written is None
+            if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
+                attempt.retry_state.set_result(written)
+        return written
