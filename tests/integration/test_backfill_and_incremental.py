@@ -35,6 +35,7 @@ class FakeFyers:
     def __init__(self, now: datetime):
         self.now = now
         self.calls: list[tuple[int, int]] = []
+        self.summary: dict = {}  # what the ingest returned (the Map item's result)
 
     async def history(self, symbol: str, resolution: str, range_from: int, range_to: int) -> HistoryResponse:
         self.calls.append((range_from, range_to))
@@ -72,7 +73,8 @@ def run_pipeline(
     item = {"symbol": SYMBOL, "from": first, "to": last, "incremental": incremental, "run_id": run_id}
     request = IngestRequest.parse({**item, "ingested_prefix": prefix + "ingested/"})
     client = FakeFyers(now)
-    asyncio.run(ingest_symbol(request, client=client, s3=aws.s3, raw_bucket=RAW, watermarks=aws.watermarks, now=now))
+    stores = {"s3": aws.s3, "raw_bucket": RAW, "watermarks": aws.watermarks}
+    client.summary = asyncio.run(ingest_symbol(request, client=client, now=now, **stores))
     args = {"raw_bucket": RAW, "processed_bucket": PROCESSED, "symbols_key": prefix + "symbols.json"}
     args.update(ingested_prefix=prefix + "ingested/", result_key=prefix + "aggregate-result.json")
     return client, run_from_job_arguments(args, s3=aws.s3)
@@ -164,3 +166,37 @@ def test_a_scheduled_run_with_nothing_new_rebuilds_the_day_unchanged(aws):
 
     assert again.calls == []
     assert one_minute(aws, date(2026, 11, 26)) == before and result["bars"]["1m"] == 375
+
+
+def test_a_long_catch_up_is_spread_over_runs_oldest_first_and_skips_nothing(aws):
+    # Given a symbol whose state has 24 holes, each a trading day ~4 months from the next (no request can share)
+    from pricefeed.ingest.settled import Settled, Stretch
+    from pricefeed.ingest.symbol_range import MAX_CATCH_UP_REQUESTS
+
+    symbol = Symbol.parse(SYMBOL)
+    holes = []
+    day = date(2018, 1, 1)
+    while len(holes) < 24:
+        day += timedelta(days=1)
+        if is_trading_day(day):
+            opens, closes = ist(day.year, day.month, day.day, 9, 15), ist(day.year, day.month, day.day, 15, 30)
+            holes.append(Stretch(opens, closes - 1, "hole"))
+            day += timedelta(days=120)
+    evening = datetime(2026, 11, 26, 16, 0, 10, tzinfo=IST)
+    frontier = ist(2026, 11, 26, 15, 0) - 1
+    aws.watermarks.update(symbol, lambda _: Settled(frontier, tuple(holes)), "seed")
+
+    # When two scheduled runs go
+    first, after_first = run_pipeline(aws, "c1", "2026-11-26", "2026-11-26", incremental=True, now=evening)
+    left = aws.watermarks.load(symbol).open
+    later = evening + timedelta(minutes=1)
+    second, _ = run_pipeline(aws, "c2", "2026-11-26", "2026-11-26", incremental=True, now=later)
+
+    # Then the first asked the 20 oldest holes and said how many requests are left; the second the rest
+    assert len(first.calls) == MAX_CATCH_UP_REQUESTS == 20
+    assert first.calls == [(h.first, h.last) for h in holes[:20]]
+    assert first.summary["requests_left"] == 5 and "requests_left" not in second.summary
+    assert left == tuple(holes[20:])  # the four newest, still open: nothing skipped
+    assert [c[0] for c in second.calls] == [h.first for h in holes[20:]] + [frontier + 1]
+    assert aws.watermarks.load(symbol).open == ()
+    assert after_first["bars"]["1m"] == 20 * 375

@@ -211,6 +211,7 @@ def heal(
 ) -> None:
     """Ask Fyers again for what is not settled: days a run jumped over and answers' empty tails awaiting their
     second ask. Lists the symbols and the requests it will spend, then starts a scheduled run for them."""
+    from pricefeed.ingest.symbol_range import MAX_CATCH_UP_REQUESTS
     from pricefeed.istime import parse_date
     from pricefeed.ops.heal import find_open, heal_csv
 
@@ -229,8 +230,10 @@ def heal(
         days = f"{item.first_day}" + (f"..{item.last_day}" if item.last_day != item.first_day else "")
         opened = f"{len(item.stretches)} open ({item.holes} never asked)"
         console.print(f"{item.symbol}: {opened} on {days}; {item.requests} request(s)")
-    requests = sum(item.requests for item in found)
-    console.print(f"{len(found)} symbol(s), {requests} Fyers request(s) in one scheduled run.")
+    requests, most = sum(item.requests for item in found), max(item.requests for item in found)
+    runs = -(-most // MAX_CATCH_UP_REQUESTS)  # a scheduled run asks at most that many for a symbol
+    spread = "in one scheduled run" if runs == 1 else f"over {runs} scheduled runs: this starts the first"
+    console.print(f"{len(found)} symbol(s), {requests} Fyers request(s) {spread}.")
     if not yes and not typer.confirm("Start it?", default=True):
         raise typer.Exit(1)
     _start_and_follow(target, {}, heal_csv(found), timeout)

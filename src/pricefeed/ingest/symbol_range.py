@@ -7,7 +7,8 @@
   last minute that has ended, so a forming candle is never asked for, and nothing before 2017-07-03 is
   asked (:func:`chunking.request_windows`).
 - Requests: one ``/data/history`` call per window of at most 100 IST dates, one after the other; ranges
-  close together share a request when that saves one (asking settled minutes again costs nothing).
+  close together share a request when that saves one (asking settled minutes again costs nothing). A
+  scheduled run asks at most ``MAX_CATCH_UP_REQUESTS`` for a symbol, the oldest first; the next asks the rest.
 - Storage: each answer is ONE raw envelope (Fyers' body verbatim, ``no_data`` included: it is the
   recorded proof the range was asked) under the IST date of its ``range_from``, plus a reference
   object under every further IST date it covers (``pricefeed.lake.envelope``).
@@ -60,6 +61,9 @@ RESOLUTION = "1"
 __all__ = ["SETTLE_S", "fewest_windows", "ingest_symbol", "plan_windows", "store_answer"]
 #: Threads writing one answer's reference objects (a 100-day answer has 99).
 REFERENCE_WRITERS = 8
+#: A scheduled run's requests per symbol; what is left (a long lapse, many holes) waits for the next run. The
+#: worst wait for a slot is every Map worker's turn: 20 x 100 workers x 0.3025 s = 605 s < the 900-s timeout.
+MAX_CATCH_UP_REQUESTS = 20
 
 
 def plan_windows(request: IngestRequest, now: datetime, state: Settled | None = None) -> list[tuple[int, int]]:
@@ -127,6 +131,9 @@ async def ingest_symbol(
     if request.incremental and watermarks is not None:
         state = await asyncio.to_thread(watermarks.load, request.symbol)
     windows = plan_windows(request, now, state)
+    left = len(windows) - MAX_CATCH_UP_REQUESTS if request.incremental else 0
+    if left > 0:  # oldest first: the frontier moves up to where this run stopped, nothing is skipped
+        windows = windows[:MAX_CATCH_UP_REQUESTS]
 
     stored: list[StoredAnswer] = []
     for w_from, w_to in windows:
@@ -168,6 +175,8 @@ async def ingest_symbol(
     }
     if state is not None and state.open:
         summary["unsettled"] = state.describe()
+    if left > 0:
+        summary["requests_left"] = left  # for the next scheduled run
     if not windows:
         summary["note"] = _nothing_asked(request, state)
     return summary
