@@ -217,3 +217,29 @@ def test_an_outage_longer_than_the_retry_policy_dead_letters_the_symbol_with_its
         ("NSE:HDFCBANK-EQ", "TransientFyersError", 5)  # 1 + MaxAttempts 4 of the ASL Retry
     ]
     assert pipeline.sim.stats()["history_requests_by_symbol"]["NSE:HDFCBANK-EQ"] == 15
+
+
+def test_each_function_runs_with_its_declared_timeout_and_one_past_it_fails_as_on_aws(pipeline, tmp_path):
+    from pricefeed.local.template import load_template
+
+    # The local Lambdas run with the template's Timeout and MemorySize (Globals, or the function's own)
+    template = load_template()
+    declared = {**template["Globals"]["Function"], **template["Resources"]["IngestSymbolFunction"]["Properties"]}
+    ingest = pipeline.stack.sandboxes["IngestSymbolFunction"]
+    assert (ingest.timeout_s, ingest.memory_mb) == (declared["Timeout"], declared["MemorySize"]) == (900, 512)
+
+    # An ingest that runs past its function's Timeout is Lambda's timeout error: caught, dead-lettered, not stored
+    day, symbol = date(2026, 11, 10), "NSE:SIM2800-EQ"
+    declared_timeout = ingest.timeout_s
+    ingest.timeout_s = 1.0  # as if declared so; the simulator answers in 1.5 s
+    pipeline.sim.set_faults(latency_ms=1500)
+    try:
+        described, _ = _run(pipeline, day, _tickers(tmp_path, [symbol]))
+    finally:
+        ingest.timeout_s = declared_timeout
+        pipeline.sim.set_faults(latency_ms=0)
+
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    (letter,) = [d for d in _dead_letters(pipeline, day) if d["symbol"] == symbol]
+    assert letter["error_type"] == "Sandbox.Timedout" and "Task timed out after 1.00 seconds" in letter["error_message"]
+    assert _processed(pipeline, day, [symbol]) == {}

@@ -323,6 +323,37 @@ def test_a_handler_result_comes_back_as_json_with_the_functions_environment(sand
     assert json.loads(payload) == {"double": 42, "stage": "local", "function": "PlanRun", "calls": 1}
 
 
+SLOW_HANDLER = """
+import time
+
+
+def handler(event, context):
+    before = context.get_remaining_time_in_millis()
+    time.sleep(event["sleep"])
+    return {"remaining_ms": [before, context.get_remaining_time_in_millis()], "memory": context.memory_limit_in_mb}
+"""
+
+
+@pytest.mark.parametrize(("sleep", "timed_out"), [(0.0, False), (0.3, True)])
+def test_an_invocation_past_the_functions_timeout_fails_as_lambda_says_it(tmp_path, sleep, timed_out):
+    # Given a function declared with a 0.2-s Timeout and 256 MB
+    code = code_zip({"app.py": SLOW_HANDLER})
+    box = FunctionSandbox("Slow", "app.handler", code, tmp_path, tmp_path / "s.log", timeout_s=0.2, memory_mb=256)
+    # When an invocation ends before its deadline, and when one runs past it
+    payload, errored = box.invoke({"sleep": sleep}, {}, ARN)
+    box.close()
+    answer = json.loads(payload)
+    # Then the first returns its result, having seen its time run down; the second is Lambda's timeout error
+    assert errored is timed_out
+    if timed_out:
+        assert answer["errorType"] == "Sandbox.Timedout"
+        assert answer["errorMessage"].endswith("Error: Task timed out after 0.20 seconds")
+        assert "Task timed out after 0.20 seconds" in (tmp_path / "s.log").read_text()
+    else:
+        before, after = answer["remaining_ms"]
+        assert 0 < after <= before <= 200 and answer["memory"] == 256
+
+
 def test_the_module_stays_loaded_between_invocations_like_a_warm_sandbox(sandbox):
     sandbox.invoke({"n": 1}, {}, ARN)
     payload, _ = sandbox.invoke({"n": 2}, {}, ARN)

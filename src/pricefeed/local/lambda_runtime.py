@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 import zipfile
@@ -180,16 +181,30 @@ class LambdaContext:
     invoked_function_arn: str = ""
     log_group_name: str = ""
     log_stream_name: str = "local"
+    deadline: float | None = None  # time.monotonic() when the function's Timeout runs out
 
     def get_remaining_time_in_millis(self) -> int:
-        return 120_000
+        if self.deadline is None:
+            return 900_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 class FunctionSandbox:
     """One function's unpacked code and loaded handler module (loaded on first invoke: a cold start)."""
 
-    def __init__(self, name: str, handler: str, code_zip: bytes, workdir: Path, log_path: Path):
-        self.name = name
+    def __init__(
+        self,
+        name: str,
+        handler: str,
+        code_zip: bytes,
+        workdir: Path,
+        log_path: Path,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int = 512,
+    ):
+        """``timeout_s``: the function's Timeout (None: none); an invocation that runs longer fails as on AWS."""
+        self.name, self.timeout_s, self.memory_mb = name, timeout_s, memory_mb
         self.module_name, self.handler_name = handler.rsplit(".", 1)
         self.code_dir = workdir / name
         self.code_dir.mkdir(parents=True, exist_ok=True)
@@ -212,17 +227,29 @@ class FunctionSandbox:
             return self._module
 
     def invoke(self, event: Any, env: Mapping[str, str], arn: str) -> tuple[str, bool]:
-        """(payload JSON, errored) — an error payload is shaped like Lambda's own."""
-        context = LambdaContext(self.name, aws_request_id=str(uuid.uuid4()), invoked_function_arn=arn)
+        """(payload JSON, errored) — an error payload is shaped like Lambda's own. An invocation that ran past the
+        function's Timeout fails with Lambda's ``Sandbox.Timedout`` whatever it returned (AWS would have stopped
+        it there; here it runs to its end, so what it did after the deadline is the one difference)."""
+        started = time.monotonic()
+        deadline = None if self.timeout_s is None else started + self.timeout_s
+        context = LambdaContext(
+            self.name, self.memory_mb, aws_request_id=str(uuid.uuid4()), invoked_function_arn=arn, deadline=deadline
+        )
         with lambda_environment(env, self._log):
             try:
                 module = self._load()
-                result = getattr(module, self.handler_name)(event, context)
-                return json.dumps(result), False
+                payload, errored = json.dumps(getattr(module, self.handler_name)(event, context)), False
             except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda error payload
                 traceback.print_exc(file=self._log)
                 error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": context.aws_request_id}
+                payload, errored = json.dumps(error), True
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = f"Task timed out after {self.timeout_s:.2f} seconds"
+                message = f"RequestId: {context.aws_request_id} Error: {timed_out}"
+                print(message, file=self._log)
+                error = {"errorType": "Sandbox.Timedout", "errorMessage": message, "requestId": context.aws_request_id}
                 return json.dumps(error), True
+            return payload, errored
 
     def close(self) -> None:
         self._log.close()

@@ -216,9 +216,9 @@ class LocalStack:
             conf = lam.get_function_configuration(FunctionName=self.physical_id(logical))
             code = packaged.cfn["Resources"][logical]["Properties"]["Code"]
             zip_bytes = s3.get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])["Body"].read()
-            box = FunctionSandbox(
-                logical, conf["Handler"], zip_bytes, self.workdir / "functions", logs / f"{logical}.log"
-            )
+            limits = {"timeout_s": conf.get("Timeout", 3), "memory_mb": conf.get("MemorySize", 128)}  # else Lambda's
+            where = (self.workdir / "functions", logs / f"{logical}.log")
+            box = FunctionSandbox(logical, conf["Handler"], zip_bytes, *where, **limits)
             self.sandboxes[logical] = box
             env = dict(
                 self._aws_env(), **conf["Environment"]["Variables"], AWS_LAMBDA_FUNCTION_NAME=conf["FunctionName"]
