@@ -30,6 +30,15 @@ class MatrixTally:
         for name, value in counted.items():
             self.rows[row][name] += value
 
+    def add_rows(self, counted: dict[str, dict[str, int]], rows: dict[str, str], ran: tuple[str, ...] = ()) -> dict:
+        """Add each row's counts (``rows``: row name -> its key in ``counted``) and mark the rows of ``ran`` (those
+        that count nothing of their own); returns the counts summed over ``counted``."""
+        for row, key in rows.items():
+            self.add(row, **counted[key])
+        for row in ran:
+            self.ran(row)
+        return {name: sum(c[name] for c in counted.values()) for name in self.counts}
+
     def line(self) -> str:
         totals = " ".join(f"{n.replace('_', '-')}={sum(r[n] for r in self.rows.values())}" for n in self.counts)
         return f"{self.label}: {self.rows_are}={len(self.rows)} {totals}"

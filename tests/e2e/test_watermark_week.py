@@ -265,11 +265,7 @@ def test_a_week_of_scheduled_runs_through_the_state_machine_loses_no_minute(week
     assert first["StartedOn"] < second["CompletedOn"] and second["StartedOn"] < first["CompletedOn"], (first, second)
 
     per_ticker = account(pipeline, week.letters())
-    for scenario, symbol in SCENARIOS.items():
-        watermark_matrix.add(scenario, **per_ticker[symbol])
-    for scenario in RUN_SCENARIOS:
-        watermark_matrix.ran(scenario)
-    counts = {name: sum(c[name] for c in per_ticker.values()) for name in next(iter(per_ticker.values()))}
+    counts = watermark_matrix.add_rows(per_ticker, SCENARIOS, RUN_SCENARIOS)
     assert counts["lost"] == 0, per_ticker
     assert counts == {"planned": 35, "stored": 34, "asked_empty": 1, "dead_lettered": 0, "lost": 0}, per_ticker
     for symbol in EVERYONE:

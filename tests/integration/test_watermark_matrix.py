@@ -220,11 +220,7 @@ def test_a_week_of_lapses_redrives_and_partial_answers_loses_no_minute(aws, wate
     week.run(final, everyone)
 
     per_ticker = account(week, final)
-    for scenario, symbol in SCENARIOS.items():
-        watermark_matrix.add(scenario, **per_ticker[symbol])
-    for scenario in RUN_SCENARIOS:
-        watermark_matrix.ran(scenario)
-    counts = {name: sum(c[name] for c in per_ticker.values()) for name in next(iter(per_ticker.values()))}
+    counts = watermark_matrix.add_rows(per_ticker, SCENARIOS, RUN_SCENARIOS)
     assert counts["lost"] == 0, per_ticker
     assert counts == {"planned": 35, "stored": 34, "asked_empty": 1, "dead_lettered": 0, "lost": 0}
     for symbol in everyone:
