@@ -4,8 +4,8 @@
   new IST day, the breaker tripping. Another worker's write in between makes it fail; the caller tries again.
 - One atomic ``UpdateItem`` that takes the next slot when the budget is busy (its next slot is at or after now,
   on today's IST day, within the caller's wait and the day's limits): ``tat += T``. Workers taking slots at
-  once never conflict on it, so a Map of 100 workers costs about one lost write per slot, not ~100 (what
-  read-compute-put alone measured, every retry meeting all the others again).
+  once never conflict on it: 100 workers starting together had ~0.25 writes refused per slot granted (only
+  while the budget was idle, at the start), against ~80 with read-compute-put alone (moto, Fyers' limits).
 """
 
 from __future__ import annotations
