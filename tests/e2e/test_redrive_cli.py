@@ -158,3 +158,38 @@ def test_heal_lists_what_is_open_and_its_cost_then_a_run_settles_it(local_state)
     assert datetime.fromtimestamp(opens, IST).date() == day
     again = CliRunner().invoke(app, ["heal", "--yes", "--from", day.isoformat(), "--to", day.isoformat()])
     assert again.exit_code == 0 and "Nothing is open" in again.output
+
+
+def test_heal_says_when_a_symbol_needs_more_than_one_run_and_starts_nothing_when_declined(local_state):
+    from datetime import date, timedelta
+
+    from pricefeed.ingest.settled import Settled, Stretch
+    from pricefeed.ingest.symbol_range import MAX_CATCH_UP_REQUESTS
+    from pricefeed.ingest.watermark import Watermarks, watermark_pk
+    from pricefeed.istime import ist_midnight_epoch, last_closed_minute_epoch, utcnow
+    from pricefeed.symbol import Symbol
+    from pricefeed.trading_calendar import is_trading_day
+
+    pipeline, symbol = local_state, Symbol.parse("NSE:SIM2991-EQ")
+    # 21 holes ~4 months apart (no request can share) and a frontier a minute back: 22 requests, 2 runs
+    days, day = [], date(2018, 1, 2)
+    while len(days) < MAX_CATCH_UP_REQUESTS + 1:
+        if is_trading_day(day):
+            days.append(day)
+            day += timedelta(days=120)
+        day += timedelta(days=1)
+    holes = tuple(Stretch(ist_midnight_epoch(d) + 33_300, ist_midnight_epoch(d) + 55_799, "hole") for d in days)
+    db, table = pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
+    marks = Watermarks(db, table)
+    marks.update(symbol, lambda _: Settled(last_closed_minute_epoch(utcnow()) - 60, holes), "seed")
+    sfn, machine = pipeline.stack.client("stepfunctions"), pipeline.stack.outputs["StateMachineArn"]
+    runs_before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    try:
+        declined = CliRunner().invoke(app, ["heal", "--from", "2018-01-01", "--to", "2026-12-31"], input="n\n")
+    finally:
+        db.delete_item(TableName=table, Key={"pk": {"S": watermark_pk(symbol)}})
+    text = _text(declined)
+    assert declined.exit_code == 1, declined.output
+    assert f"{symbol}: 21 open (21 never asked)" in text and "22 request(s)" in text
+    assert "over 2 scheduled runs: this starts the first" in text
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == runs_before
