@@ -87,6 +87,15 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
         "run_id": output["run_id"],
     }
     assert letters[0]["attempts"] == 0  # no request was spent on it
+    # The Map's results are in S3 (ResultWriter), not in the state: one SUCCEEDED entry per ticker's item
+    s3, raw = pipeline.stack.client("s3"), pipeline.stack.outputs["RawBucketName"]
+    written = output["ingest"]["results"]
+    assert written["Bucket"] == raw and written["Key"].startswith(f"ohlcv/runs/{output['run_id']}/map-results/")
+    manifest = json.loads(s3.get_object(Bucket=raw, Key=written["Key"])["Body"].read())
+    (results,) = manifest["ResultFiles"]["SUCCEEDED"]
+    entries = json.loads(s3.get_object(Bucket=raw, Key=results["Key"])["Body"].read())
+    assert sorted(json.loads(e["Output"])["symbol"] for e in entries) == sorted(FIVE[:4])
+    assert {e["Status"] for e in entries} == {"SUCCEEDED"} and manifest["ResultFiles"]["FAILED"] == []
     # 4 tickers x (375, 75, 25, 1) rows, read back from the Parquet files themselves.
     files = _processed(pipeline, day, FIVE)
     rows = Counter()

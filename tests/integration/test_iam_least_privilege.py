@@ -151,7 +151,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             f"{LAMBDA}:${{{fn}}}*"
             for fn in ("PlanRunFunction", "IngestSymbolFunction", "RecordFailureFunction", "RepairPartitionsFunction")
         },
-        "s3:getobject": {RAW + "/ohlcv/runs/*"},
+        "s3:getobject": {RAW + "/ohlcv/runs/*"},  # the Map's ItemReader
+        "s3:putobject": {RAW + "/ohlcv/runs/*/map-results/*"},  # its ResultWriter
         **{
             action: {f"{GLUE}:job/${{AggregateJob}}"}
             for action in ("glue:startjobrun", "glue:getjobrun", "glue:getjobruns", "glue:batchstopjobrun")
@@ -337,8 +338,8 @@ def test_writers_to_s3_are_confined_to_their_prefixes(translated):
         RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"
     }
     assert writes["RecordFailureFunctionRole"] <= {RAW + "/ohlcv/errors/*", RAW + "/ohlcv/runs/*/failed/*"}
+    assert writes["IngestPipelineRole"] == {RAW + "/ohlcv/runs/*/map-results/*"}  # the Map's ResultWriter only
     readers_only = ["OAuthFunctionRole", "RefreshTokensFunctionRole", "RepairPartitionsFunctionRole"]
-    readers_only.append("IngestPipelineRole")
     for name in readers_only:
         assert writes[name] == set(), name
 

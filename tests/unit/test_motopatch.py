@@ -35,6 +35,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_callback, state_task_service_glue,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import resource_eval_s3
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
 from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.s3 import models as s3_models
 from moto.moto_server import threaded_moto_server, werkzeug_app
@@ -81,6 +83,13 @@ out = {
     "glue_service_shares_pattern_set": glue_service._supported_integration_patterns
         is state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS,
     "wait_for_task_token": str(ResourceCondition.WaitForTaskToken),
+    "result_writer_put_object": params(resource_eval_s3.ResourceEvalS3._handle_put_object),
+    "result_writer_pops_parameters_then_results": inspect.getsource(
+        resource_eval_s3.ResourceEvalS3._handle_put_object).count("env.stack.pop()") == 2,
+    "result_writer_map_run_record": "map_run_record_pool_manager.get_all().pop()" in inspect.getsource(
+        resource_eval_s3.ResourceEvalS3._handle_put_object),
+    "result_writer_body": [l.strip() for l in inspect.getsource(
+        result_writer_decl.ResultWriter._eval_body).splitlines()[1:]],
     "parser_backends_type": type(sfn_parser_models.stepfunctions_parser_backends).__name__,
     "parser_backend_is_class": type(backend) is backend_cls,
     "create_state_machine": params(backend_cls.create_state_machine),
@@ -127,6 +136,19 @@ def test_lambda_invoke_lambda_takes_an_event_and_is_what_invoke_calls(unpatched)
     # our replacement must accept what moto passes
     ours = inspect.signature(motopatch._invoke_lambda)
     assert list(ours.parameters) == names(unpatched["invoke_lambda"])
+
+
+def test_the_result_writer_is_called_as_our_stand_in_expects(unpatched):
+    # a static handler taking (env, resource_runtime_part, state_credentials), which pops the writer's parameters
+    # and then the Map's results, and reads the map run record the stand-in reads
+    assert [p["name"] for p in unpatched["result_writer_put_object"]] == [
+        "env", "resource_runtime_part", "state_credentials"
+    ]
+    assert unpatched["result_writer_pops_parameters_then_results"] and unpatched["result_writer_map_run_record"]
+    # what our _eval_body replaces: the Parameters evaluated on the stack's top, then the resource
+    assert unpatched["result_writer_body"] == [
+        "self.parargs.eval(env=env)", "self.resource_eval.eval_resource(env=env)"
+    ]
 
 
 def test_glue_start_job_run_has_the_parameters_the_wrapper_passes_through(unpatched):

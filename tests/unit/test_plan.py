@@ -222,6 +222,7 @@ def test_plan_writes_the_map_items_the_symbols_of_the_run_and_its_output(s3, mas
         "symbols_key": "ohlcv/runs/run-42/symbols.json",
         "result_key": "ohlcv/runs/run-42/aggregate-result.json",
         "ingested_prefix": "ohlcv/runs/run-42/ingested/",
+        "map_results_prefix": "ohlcv/runs/run-42/map-results",
         "count": 2,
         "duplicates": 1,
         "rejected_count": 1,

@@ -172,6 +172,7 @@ def plan_run(
         "symbols_key": symbols_key,
         "result_key": keys.result,
         "ingested_prefix": keys.ingested_prefix,
+        "map_results_prefix": keys.map_results_prefix,
         "count": len(known),
         "duplicates": tickers.duplicates,
         "rejected": tickers.rejected[:MAX_REPORTED],

@@ -95,6 +95,11 @@ class RunKeys:
         return self.prefix + "ingested/"
 
     @property
+    def map_results_prefix(self) -> str:
+        """Where the Distributed Map's ResultWriter puts every child's result (not in the state: 256 KiB)."""
+        return self.prefix + "map-results"
+
+    @property
     def failed_prefix(self) -> str:
         return self.prefix + "failed/"
 

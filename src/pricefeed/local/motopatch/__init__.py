@@ -1,4 +1,4 @@
-"""Every reach into moto's internals, in one place (moto is pinned; tests/unit/test_motopatch.py fails
+"""Every reach into moto's internals, in this package (moto is pinned; tests/unit/test_motopatch.py fails
 loudly when an upgrade moves any of these).
 
 1. Lambda: moto runs functions in Docker; we route ``LambdaFunction._invoke_lambda`` to an in-process
@@ -22,11 +22,11 @@ loudly when an upgrade moves any of these).
    before, 9/9 ms after. Behaviour is unchanged; only the waiting goes.
 7. Secrets Manager (:func:`make_faithful`, also for tests' ``mock_aws``): after ``UpdateSecretVersionStage`` moved
    ``AWSCURRENT``, moto's ``GetSecretValue`` answers the old version; AWS the new (the refresh's compare-and-set).
+8. Step Functions' Distributed Map ResultWriter writes the result files AWS writes (``result_writer``).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import threading
 import time
@@ -35,13 +35,10 @@ from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from moto import backends as moto_backends
 from moto.awslambda import models as lambda_models
-from moto.core.base_backend import BackendDict
 from moto.core.config import default_user_config
 from moto.dynamodb import responses as dynamodb_responses
 from moto.glue import models as glue_models
-from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.s3 import models as s3_models
 from moto.secretsmanager import models as secretsmanager_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -52,6 +49,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from werkzeug.exceptions import HTTPException
+
+from pricefeed.local.motopatch import result_writer
+from pricefeed.local.motopatch.speed import speed_up
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
 LambdaInvoker = Callable[[Any], tuple[str, bool]]
@@ -202,6 +202,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS.add(ResourceCondition.WaitForTaskToken)
         speed_up()
         make_faithful()
+        result_writer.install()
         _is_applied = True
 
 
@@ -221,26 +222,6 @@ def make_faithful() -> None:
 
         backend.update_secret_version_stage = update_secret_version_stage
         make_faithful.done = True  # type: ignore[attr-defined]
-
-
-def speed_up() -> None:
-    """Remove moto's per-request overheads (docstring, item 6). Idempotent."""
-    with _applied_speed:
-        if getattr(speed_up, "done", False):
-            return
-        MotoRequestHandler.disable_nagle_algorithm = True  # socketserver sets TCP_NODELAY per connection
-        services = tuple(moto_backends.list_of_moto_modules())  # the installed package does not change
-        moto_backends.list_of_moto_modules = lambda: services
-        s3_models.S3Backend._url_module = property(lambda self: importlib.import_module("moto.s3.urls"))
-        create = BackendDict._create_account_specific_backend
-
-        def known_or_create(self: BackendDict, account_id: str) -> None:
-            if dict.__contains__(self, account_id) and any(d is self for d in BackendDict._instances):
-                return  # what moto's own check concludes, without comparing every registered dict by value
-            create(self, account_id)
-
-        BackendDict._create_account_specific_backend = known_or_create
-        speed_up.done = True  # type: ignore[attr-defined]
 
 
 def register_lambda(arn: str, name: str, invoker: LambdaInvoker) -> None:

@@ -1,0 +1,33 @@
+"""Emulator overhead no AWS service has (the package docstring, item 6); also for tests' in-process ``mock_aws``."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from moto import backends as moto_backends
+from moto.core.base_backend import BackendDict
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.s3 import models as s3_models
+
+_applied = threading.Lock()
+
+
+def speed_up() -> None:
+    """Remove moto's per-request overheads (docstring, item 6). Idempotent."""
+    with _applied:
+        if getattr(speed_up, "done", False):
+            return
+        MotoRequestHandler.disable_nagle_algorithm = True  # socketserver sets TCP_NODELAY per connection
+        services = tuple(moto_backends.list_of_moto_modules())  # the installed package does not change
+        moto_backends.list_of_moto_modules = lambda: services
+        s3_models.S3Backend._url_module = property(lambda self: importlib.import_module("moto.s3.urls"))
+        create = BackendDict._create_account_specific_backend
+
+        def known_or_create(self: BackendDict, account_id: str) -> None:
+            if dict.__contains__(self, account_id) and any(d is self for d in BackendDict._instances):
+                return  # what moto's own check concludes, without comparing every registered dict by value
+            create(self, account_id)
+
+        BackendDict._create_account_specific_backend = known_or_create
+        speed_up.done = True  # type: ignore[attr-defined]
