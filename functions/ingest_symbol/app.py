@@ -25,9 +25,9 @@ def handler(event, context):
     logger.append_keys(**request.log_keys())
     started, attempt = time.monotonic(), request.attempt + 1
     try:
-        budget = worker().budget
-        refused_before = budget.failed_writes  # conditional writes of the shared budget item refused meanwhile
-        result = worker().ingest(request)
+        ingest = worker()
+        refused_before = ingest.budget.failed_writes  # conditional writes of the shared budget item refused meanwhile
+        result = ingest.ingest(request)
     except PricefeedError as exc:  # a 429 even after the client's own retries, or any other named failure
         if isinstance(exc, RateLimited):
             metrics.add_metric(name=RATE_LIMITED, unit=MetricUnit.Count, value=1)
@@ -38,6 +38,6 @@ def handler(event, context):
         raise
     metrics.add_metric(name=FYERS_REQUESTS, unit=MetricUnit.Count, value=result["requests"])
     metrics.add_metric(name=CANDLES_FETCHED, unit=MetricUnit.Count, value=result["candles"])
-    elapsed_ms, refused = round((time.monotonic() - started) * 1000), budget.failed_writes - refused_before
+    elapsed_ms, refused = round((time.monotonic() - started) * 1000), ingest.budget.failed_writes - refused_before
     logger.info("ingested", extra={**result, "elapsed_ms": elapsed_ms, "budget_writes_refused": refused})
     return result

@@ -238,7 +238,8 @@ class LocalStack:
                     return self._glue_fault
                 if self._glue_together is not None:
                     self._glue_together.wait()
-                argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local", *sum(arguments.items(), ())]
+                argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local"]
+                argv += [part for pair in arguments.items() for part in pair]
                 # runs side by side, as on AWS (up to the job's MaxConcurrentRuns, which moto enforces)
                 with run_argv(argv), lambda_environment(self._aws_env(), log):
                     try:
