@@ -314,7 +314,7 @@ def run_reference(root: Path, *, with_coverage: bool) -> tuple[int, float]:
     con.execute(
         f"""COPY (SELECT * FROM bars ORDER BY timeframe, exchange, symbol, ts) TO '{out}'
             (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (timeframe, exchange, symbol, year, month, day),
-             FILENAME_PATTERN 'part-0000{{i}}', WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)"""
+             FILENAME_PATTERN 'part-0000{{i}}', WRITE_PARTITION_COLUMNS false, OVERWRITE_OR_IGNORE true)"""
     )
     files = con.execute(
         "SELECT count(*) FROM (SELECT DISTINCT timeframe, exchange, symbol, trade_date FROM bars)"
@@ -349,7 +349,7 @@ def run_reference(root: Path, *, with_coverage: bool) -> tuple[int, float]:
                 FROM days d LEFT JOIN gaps g USING (fyers_symbol, ist_day))
                 TO '{coverage}' (FORMAT parquet, COMPRESSION snappy,
                                  PARTITION_BY (exchange, symbol, year, month, day), FILENAME_PATTERN 'part-0000{{i}}',
-                                 WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)"""
+                                 WRITE_PARTITION_COLUMNS false, OVERWRITE_OR_IGNORE true)"""
         )
         files += con.execute("SELECT count(*) FROM (SELECT DISTINCT fyers_symbol, ist_day FROM candles)").fetchone()[0]
     con.close()

@@ -4,10 +4,10 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from pricefeed.aggregate.catalog import read_job_result, register_job_partitions
+from pricefeed.aggregate.catalog import job_partitions, read_job_result, register_job_partitions
 from pricefeed.config import Settings
 from pricefeed.errors import InvalidInput
-from pricefeed.lake.paths import BARS_TABLE, COVERAGE_TABLE
+from pricefeed.lake.paths import BARS_MONTHLY_TABLE, BARS_TABLE, COVERAGE_MONTHLY_TABLE, COVERAGE_TABLE
 from pricefeed.metric_names import BARS_STORED, MISSING_MINUTES, NAMESPACE, SYMBOL_DAYS_WITH_GAPS
 
 logger, metrics, tracer = Logger(), Metrics(namespace=NAMESPACE), Tracer()
@@ -17,14 +17,27 @@ logger, metrics, tracer = Logger(), Metrics(namespace=NAMESPACE), Tracer()
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event, context):
-    settings = Settings.from_env().require("raw_bucket", "glue_database", "glue_table", "glue_coverage_table")
+    settings = Settings.from_env().require(
+        "raw_bucket",
+        "glue_database",
+        "glue_table",
+        "glue_coverage_table",
+        "glue_bars_monthly_table",
+        "glue_coverage_monthly_table",
+    )
     key = event.get("result_key") if isinstance(event, dict) else None
     if not isinstance(key, str) or not key:
         raise InvalidInput("repair event needs a 'result_key' string")
-    result = read_job_result(boto3.client("s3"), settings.raw_bucket, key)
-    tables = {BARS_TABLE: settings.glue_table, COVERAGE_TABLE: settings.glue_coverage_table}
+    s3 = boto3.client("s3")
+    result = read_job_result(s3, settings.raw_bucket, key)
+    tables = {
+        BARS_TABLE: settings.glue_table,
+        COVERAGE_TABLE: settings.glue_coverage_table,
+        BARS_MONTHLY_TABLE: settings.glue_bars_monthly_table,
+        COVERAGE_MONTHLY_TABLE: settings.glue_coverage_monthly_table,
+    }
     outcome = register_job_partitions(boto3.client("glue"), database=settings.glue_database, tables=tables,
-                                      partitions=result["partitions"])
+                                      partitions=job_partitions(s3, settings.raw_bucket, result))
     logger.info("partitions registered", extra=outcome)
     # The coverage summary (without its per-symbol-day list) goes into the execution's output.
     coverage = {k: v for k, v in (result.get("coverage") or {}).items() if k != "worst"}

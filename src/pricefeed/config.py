@@ -30,6 +30,9 @@ class Settings:
     glue_table: str = ""
     #: The coverage-ledger table (``pricefeed.aggregate.ledger``), registered next to the bars table.
     glue_coverage_table: str = ""
+    #: The compacted tier's tables (``pricefeed.aggregate.compact``): every symbol's bars and ledger rows by month.
+    glue_bars_monthly_table: str = ""
+    glue_coverage_monthly_table: str = ""
     #: The DynamoDB table shared by every worker: rate budget, refresh lock, OAuth states, watermarks.
     state_table: str = ""
     fyers_symbol_master_url: str = DEFAULT_SYMBOL_MASTER_URL

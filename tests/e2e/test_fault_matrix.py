@@ -561,24 +561,29 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
     assert all(bars_1m(pipeline, s, day) is None for s in symbols)
-    glue, names = pipeline.stack.client("glue"), {Symbol.parse(s).name for s in symbols}
-    for table in ("bars", "coverage"):  # the catalog's tables; both end their keys with symbol/year/month/day
-        parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)
-        assert [p for p in parts["Partitions"] if p["Values"][-4] in names] == []
+    names = {Symbol.parse(s).name for s in symbols}
+    assert monthly_rows(pipeline, paths.bars_monthly_key("1m", "NSE", 2026, 9), names, day) == []
 
     rerun = run_day(pipeline, day, symbols)
 
     assert rerun.status == "SUCCEEDED", rerun.described.get("error")
     check_bars(pipeline, day, symbols)
-    registered = [
-        p
-        for table in ("bars", "coverage")
-        for p in glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)[
-            "Partitions"
-        ]
-        if p["Values"][-4] in names and p["Values"][-3:] == ["2026", "09", "18"]
-    ]
-    assert len(registered) == len(symbols) * (len(paths.TIMEFRAMES) + 1)  # 4 timeframes + the coverage ledger
+    # The compacted tier caught up too, and its month is registered (the per-day tables are projected).
+    assert len(monthly_rows(pipeline, paths.bars_monthly_key("1m", "NSE", 2026, 9), names, day)) == 375 * 3
+    assert len(monthly_rows(pipeline, paths.coverage_monthly_key("NSE", 2026, 9), names, day)) == 3
+    glue = pipeline.stack.client("glue")
+    parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName="bars_monthly")
+    assert {tuple(p["Values"]) for p in parts["Partitions"]} >= {(tf, "NSE", "2026", "09") for tf in paths.TIMEFRAMES}
+
+
+def monthly_rows(pipeline, key: str, names: set[str], day: date) -> list[dict]:
+    """Rows of ``names`` on ``day`` in the compacted file ``key`` ([] when it does not exist yet)."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return []
+    return [r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["symbol"] in names and r["trade_date"] == day]
 
 
 def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per_minute(pipeline, fault_matrix):

@@ -54,17 +54,34 @@ def _dead_letters(pipeline, day: date) -> list[dict]:
     return letters
 
 
-def _partitions(pipeline, day: date, symbols: list[str] | None = None, table: str = "bars") -> list[dict]:
+def _monthly_partitions(pipeline, day: date, table: str = "bars_monthly") -> list[dict]:
+    """The registered partitions of ``day``'s month in a compacted table (keys end with ..., year, month)."""
     glue = pipeline.stack.client("glue")
     parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)["Partitions"]
-    names = {s.split(":")[1] for s in symbols} if symbols else None
-    # Both tables end their partition keys with ..., symbol, year, month, day.
-    return [
-        p
-        for p in parts
-        if p["Values"][-3:] == [str(day.year), f"{day.month:02d}", f"{day.day:02d}"]
-        and (names is None or p["Values"][-4] in names)
-    ]
+    return [p for p in parts if p["Values"][-2:] == [str(day.year), f"{day.month:02d}"]]
+
+
+def _monthly_rows(pipeline, day: date, symbols: list[str], key: str) -> list[dict]:
+    """Rows of ``symbols`` on ``day`` in the compacted file ``key`` of the processed bucket ([] if it is absent)."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return []
+    names = {s.split(":")[1] for s in symbols}
+    return [r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["symbol"] in names and r["trade_date"] == day]
+
+
+def _projected_location(pipeline, table: str, values: list[str]) -> str:
+    """Where Athena looks for a partition of a projected table: its storage.location.template, filled in."""
+    glue = pipeline.stack.client("glue")
+    described = glue.get_table(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], Name=table)["Table"]
+    keys = [k["Name"] for k in described["PartitionKeys"]]
+    assert described["Parameters"]["projection.enabled"] == "true"
+    location = described["Parameters"]["storage.location.template"]
+    for key, value in zip(keys, values, strict=True):
+        location = location.replace("${" + key + "}", value)
+    return location
 
 
 def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_cleanly(pipeline, tmp_path):
@@ -107,20 +124,34 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     assert rows == {(tf, s.split(":")[1]): n for tf, n in EXPECTED_ROWS.items() for s in FIVE[:4]}
     first_5m = files["processed/timeframe=5m/exchange=NSE/symbol=SBIN-EQ/year=2026/month=11/day=25/part-00000.parquet"]
     assert first_5m["table"].column("ts")[0].as_py().isoformat() == "2026-11-25T03:45:00+00:00"  # 09:15 IST
-    # The Glue catalog has exactly the written partitions, pointing at the files' folders.
-    parts = _partitions(pipeline, day, FIVE)
-    assert sorted(p["StorageDescriptor"]["Location"] for p in parts) == sorted(
-        f"s3://{pipeline.stack.outputs['ProcessedBucketName']}/{k.rsplit('/', 1)[0]}/" for k in files
-    )
-    # The coverage ledger: one row per ticker-day, complete for the simulator's full session, registered.
-    ledger = _processed(pipeline, day, FIVE, root="processed/coverage/")
+    # Athena finds each file where the bars table's projection says (no partition is registered per symbol-day).
+    bucket = pipeline.stack.outputs["ProcessedBucketName"]
+    for key in files:
+        values = [part.split("=", 1)[1] for part in key.split("/")[1:-1]]
+        assert _projected_location(pipeline, "bars", values) == f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
+    # The compacted tier holds the same bars, and its month is registered.
+    for timeframe, n in EXPECTED_ROWS.items():
+        key = f"bars_monthly/timeframe={timeframe}/exchange=NSE/year=2026/month=11/part-00000.parquet"
+        monthly = _monthly_rows(pipeline, day, FIVE, key)
+        assert len(monthly) == 4 * n and {r["symbol"] for r in monthly} == {s.split(":")[1] for s in FIVE[:4]}
+    registered = {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for p in _monthly_partitions(pipeline, day)}
+    assert registered == {
+        (tf, "NSE", "2026", "11"): f"s3://{bucket}/bars_monthly/timeframe={tf}/exchange=NSE/year=2026/month=11/"
+        for tf in EXPECTED_ROWS
+    }
+    # The coverage ledger: one row per ticker-day, complete for the simulator's full session, compacted too.
+    ledger = _processed(pipeline, day, FIVE, root="coverage/")
+    assert sorted(k.split("symbol=")[1].split("/")[0] for k in ledger) == sorted(s.split(":")[1] for s in FIVE[:4])
     ledger_rows = [row for f in ledger.values() for row in f["table"].to_pylist()]
-    assert sorted(r["symbol"] for r in ledger_rows) == sorted(s.split(":")[1] for s in FIVE[:4])
+    assert len(ledger_rows) == 4
     assert all(r["complete"] and r["stored_minutes"] == r["expected_minutes"] == 375 for r in ledger_rows)
-    coverage_parts = _partitions(pipeline, day, FIVE, table="coverage")
-    assert sorted(p["StorageDescriptor"]["Location"] for p in coverage_parts) == sorted(
-        f"s3://{pipeline.stack.outputs['ProcessedBucketName']}/{k.rsplit('/', 1)[0]}/" for k in ledger
-    )
+    for key in ledger:
+        values = [part.split("=", 1)[1] for part in key.split("/")[1:-1]]
+        assert _projected_location(pipeline, "coverage", values) == f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
+    ledger_key = "coverage_monthly/exchange=NSE/year=2026/month=11/part-00000.parquet"
+    monthly_ledger = _monthly_rows(pipeline, day, FIVE, ledger_key)
+    assert sorted(r["stored_minutes"] for r in monthly_ledger) == [375] * 4
+    assert len(_monthly_partitions(pipeline, day, "coverage_monthly")) == 1
     # The summary a user is shown agrees.
     summary = {r["symbol"]: r for r in summarize(pipeline.stack, day, output)}
     assert summary["NSE:SBIN-EQ"]["bars"] == EXPECTED_ROWS
@@ -130,10 +161,14 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     assert described2["status"] == "SUCCEEDED"
     files2 = _processed(pipeline, day, FIVE)
     assert {k: f["etag"] for k, f in files2.items()} == {k: f["etag"] for k, f in files.items()}
-    assert len(_partitions(pipeline, day, FIVE)) == len(parts)
+    daily_key = "bars_monthly/timeframe=1d/exchange=NSE/year=2026/month=11/part-00000.parquet"
+    for key in (daily_key, ledger_key):  # a rerun replaces the day's rows in the compacted files: no duplicates
+        assert len(_monthly_rows(pipeline, day, FIVE, key)) == 4
     assert output2["partitions"] == {
         "registered": 0,
-        "already_registered": len(parts) + len(coverage_parts),
+        "moved": 0,
+        "already_registered": len(EXPECTED_ROWS) + 1,  # the run's months: 4 timeframes and the ledger
+        "projected": len(files) + len(ledger),
         # The run's coverage, in the execution's output: 4 ticker-days, all complete.
         "coverage": {"symbol_days": 4, "complete": 4, "with_gaps": 0, "holidays": 0, "missing_minutes": 0},
     }
@@ -173,7 +208,8 @@ def test_a_failing_glue_job_fails_the_execution(pipeline, tmp_path):
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert "Aggregate what was ingested into Parquet bars" in entered
     assert "Register the partitions the job wrote" not in entered
-    assert _partitions(pipeline, day) == []
+    key = "bars_monthly/timeframe=1m/exchange=NSE/year=2026/month=11/part-00000.parquet"
+    assert _monthly_rows(pipeline, day, ["NSE:WIPRO-EQ"], key) == []  # the malformed day reached no tier
 
 
 def test_a_list_of_only_unknown_tickers_succeeds_without_ingesting_or_starting_the_job(pipeline, tmp_path):

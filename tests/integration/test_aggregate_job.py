@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from pricefeed.aggregate import job
 from pricefeed.aggregate.arguments import load_manifests, load_pending
+from pricefeed.aggregate.catalog import job_partitions
 from pricefeed.aggregate.job import run_aggregation
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_today
@@ -70,6 +71,11 @@ def processed_objects(s3, prefix: str = "processed/timeframe=") -> dict[str, byt
     return {o["Key"]: s3.get_object(Bucket=PROCESSED, Key=o["Key"])["Body"].read() for o in listing}
 
 
+def listed(s3, result: dict) -> list[dict]:
+    """The partitions a job result names (its JSON Lines list beside the result)."""
+    return list(job_partitions(s3, RAW, result))
+
+
 def read_table(blob: bytes):
     return pq.read_table(io.BytesIO(blob))
 
@@ -99,7 +105,7 @@ def test_aggregates_two_symbols_into_partitions(s3):
     assert result["excluded"]["out_of_session"] == 1
     assert result["no_raw"] == ["NSE:FOO-EQ"]
     assert (result["dates"], result["symbols"]) == (["2025-11-25"], 3)
-    first = result["partitions"][0]
+    first = listed(s3, result)[0]
     assert first == {
         "table": "bars",
         "timeframe": "1m",
@@ -113,9 +119,14 @@ def test_aggregates_two_symbols_into_partitions(s3):
     }
     written = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/r1.json")["Body"].read())
     assert written == result
+    # The result names the partitions' list instead of holding it: it stays small whatever the run's size.
+    assert "partitions" not in written and written["partitions_key"] == "runs/r1.partitions.jsonl"
+    counts = {"bars": 8, "coverage": 2, "bars_monthly": 4, "coverage_monthly": 1}  # the months: 4 timeframes + ledger
+    assert written["partition_counts"] == counts
+    assert counts == {t: sum(p["table"] == t for p in listed(s3, result)) for t in counts}
     daily = read_table(objects[paths.processed_key("1d", Symbol("NSE", "M&M-EQ"), DAY)]).to_pylist()
     assert daily[0]["ts"] == datetime(2025, 11, 24, 18, 30, tzinfo=UTC)
-    assert (daily[0]["symbol"], daily[0]["bars"], daily[0]["close"]) == ("M&M-EQ", 30, 129.5)
+    assert (daily[0]["bars"], daily[0]["close"]) == (30, 129.5)
 
 
 def test_rerun_is_byte_identical_and_leaves_no_stale_file(s3):
@@ -160,9 +171,10 @@ def test_raw_without_session_candles_writes_nothing_and_clears_the_day(s3):
 
     assert processed_objects(s3) == {}
     assert result["empty"] == [{"symbol": "NSE:SBIN-EQ", "date": "2025-11-25"}]
-    assert [p["table"] for p in result["partitions"]] == ["coverage"] and result["stale_removed"] == 4
+    per_day = [p["table"] for p in listed(s3, result) if not p["table"].endswith("_monthly")]
+    assert per_day == ["coverage"] and result["stale_removed"] == 4
     # The ledger still says the day was looked at and that every session minute is missing.
-    (row,) = read_table(processed_objects(s3, "processed/coverage/")[ledger_key("SBIN-EQ", DAY)]).to_pylist()
+    (row,) = read_table(processed_objects(s3, paths.COVERAGE_ROOT)[ledger_key("SBIN-EQ", DAY)]).to_pylist()
     assert (row["expected_minutes"], row["stored_minutes"], row["missing_ranges"]) == (375, 0, ["09:15-15:30"])
     assert result["coverage"]["with_gaps"] == 1 and result["coverage"]["missing_minutes"] == 375
 
@@ -334,9 +346,9 @@ def test_with_manifests_exactly_the_ingested_symbol_days_are_aggregated(s3):
 
     result = run(s3, dates=[DAY], ingested=load_manifests(s3, RAW, prefix))
 
-    written = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "bars"}
+    written = {(p["symbol"], p["day"]) for p in listed(s3, result) if p["table"] == "bars"}
     assert written == {("SBIN-EQ", "25"), ("SBIN-EQ", "27")}
-    ledgered = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "coverage"}
+    ledgered = {(p["symbol"], p["day"]) for p in listed(s3, result) if p["table"] == "coverage"}
     assert ledgered == {("SBIN-EQ", "25"), ("SBIN-EQ", "27"), ("M&M-EQ", "25")}  # the empty day too
     assert result["empty"] == [{"symbol": "NSE:M&M-EQ", "date": "2025-11-25"}]
     assert result["not_ingested"] == ["NSE:FOO-EQ"] and result["no_raw"] == []
@@ -366,7 +378,7 @@ def test_days_an_earlier_job_did_not_finish_are_built_by_the_next_and_only_the_m
 
     result = run(s3, symbols=["NSE:M&M-EQ"], dates=[DAY], ingested=load_manifests(s3, RAW, prefix), pending=pending)
 
-    written = {(p["symbol"], p["day"]) for p in result["partitions"] if p["table"] == "bars"}
+    written = {(p["symbol"], p["day"]) for p in listed(s3, result) if p["table"] == "bars"}
     assert written == {("SBIN-EQ", "25"), ("SBIN-EQ", "27"), ("M&M-EQ", "25")}
     assert result["pending_built"] == 2
     assert set(s3_keys(s3, paths.PENDING_ROOT)) == {later, paths.PENDING_ROOT + "symbol=X/exchange=NSE/garbage.json"}
@@ -409,7 +421,7 @@ def s3_keys(s3, prefix: str) -> list[str]:
 
 def test_no_manifest_at_all_aggregates_nothing_and_says_who_was_not_ingested(s3):
     result = run(s3, dates=None, ingested=load_manifests(s3, RAW, "ohlcv/runs/none/ingested/"))
-    assert result["partitions"] == [] and result["not_ingested"] == ["NSE:FOO-EQ", "NSE:M&M-EQ", "NSE:SBIN-EQ"]
+    assert listed(s3, result) == [] and result["not_ingested"] == ["NSE:FOO-EQ", "NSE:M&M-EQ", "NSE:SBIN-EQ"]
 
 
 def test_a_malformed_manifest_is_named():
@@ -504,7 +516,7 @@ def clock_range(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int,
 
 
 def ledger_row(s3, name: str, day: date) -> dict:
-    (row,) = read_table(processed_objects(s3, "processed/coverage/")[ledger_key(name, day)]).to_pylist()
+    (row,) = read_table(processed_objects(s3, paths.COVERAGE_ROOT)[ledger_key(name, day)]).to_pylist()
     return row
 
 
@@ -526,7 +538,7 @@ def test_ledger_of_a_half_empty_day_names_the_missing_afternoon(s3):
             "missing_ranges": ["12:00-15:30"],
         }
     ]
-    coverage_parts = [p for p in result["partitions"] if p["table"] == "coverage"]
+    coverage_parts = [p for p in listed(s3, result) if p["table"] == "coverage"]
     assert coverage_parts == [
         {
             "table": "coverage",
@@ -535,7 +547,7 @@ def test_ledger_of_a_half_empty_day_names_the_missing_afternoon(s3):
             "year": "2025",
             "month": "11",
             "day": "25",
-            "location": f"s3://{PROCESSED}/processed/coverage/exchange=NSE/symbol=SBIN-EQ/year=2025/month=11/day=25/",
+            "location": f"s3://{PROCESSED}/coverage/exchange=NSE/symbol=SBIN-EQ/year=2025/month=11/day=25/",
             "rows": 1,
         }
     ]

@@ -16,6 +16,7 @@ import boto3
 import orjson
 import pytest
 
+from pricefeed.aggregate.catalog import job_partitions
 from pricefeed.istime import ist_day_range
 from pricefeed.lake import paths
 from pricefeed.lake.envelope import build_envelope
@@ -81,7 +82,7 @@ def objects(s3, bucket: str) -> dict[str, bytes]:
     return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
-def test_the_glue_script_on_local_spark_writes_what_the_thread_pool_writes(s3, monkeypatch):
+def test_the_glue_script_on_local_spark_writes_what_the_thread_pool_writes(s3, monkeypatch, tmp_path):
     for symbol in SYMBOLS:
         for day in DAYS:
             put_day(s3, symbol, day)
@@ -94,6 +95,20 @@ def test_the_glue_script_on_local_spark_writes_what_the_thread_pool_writes(s3, m
         run_script(
             monkeypatch, *common, "--processed_bucket", SPARK_OUT, "--result_key", "spark.json", "--executor", "spark"
         )
+        # What it wrote opens with Spark's plain directory read: no column in a file repeats a key of its path.
+        for key, body in objects(s3, SPARK_OUT).items():
+            (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / key).write_bytes(body)
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.builder.getOrCreate()
+        bars = spark.read.parquet(str(tmp_path / paths.PROCESSED_ROOT))
+        ledger = spark.read.parquet(str(tmp_path / paths.COVERAGE_ROOT))
+        assert bars.columns[-6:] == list(paths.PARTITION_KEYS)
+        assert ledger.columns[-5:] == list(paths.COVERAGE_PARTITION_KEYS)
+        daily = bars.where("timeframe = '1d'").select("symbol").distinct().collect()
+        assert sorted(f"NSE:{r.symbol}" for r in daily) == sorted(SYMBOLS)
+        assert ledger.count() == len(SYMBOLS) * len(DAYS)
     finally:
         active = SparkContext._active_spark_context
         if active is not None:
@@ -107,5 +122,6 @@ def test_the_glue_script_on_local_spark_writes_what_the_thread_pool_writes(s3, m
     threads_result = orjson.loads(s3.get_object(Bucket=RAW, Key="threads.json")["Body"].read())
     assert spark_result["bars"] == threads_result["bars"] and spark_result["bars"]["1d"] == len(SYMBOLS) * len(DAYS)
     assert spark_result["coverage"] == threads_result["coverage"]
-    same_bucket = orjson.dumps(spark_result["partitions"]).replace(SPARK_OUT.encode(), THREADS_OUT.encode())
-    assert orjson.loads(same_bucket) == threads_result["partitions"]
+    on_spark_listed = list(job_partitions(s3, RAW, spark_result))
+    same_bucket = orjson.dumps(on_spark_listed).replace(SPARK_OUT.encode(), THREADS_OUT.encode())
+    assert on_spark_listed and orjson.loads(same_bucket) == list(job_partitions(s3, RAW, threads_result))

@@ -16,6 +16,7 @@ import pytest
 from awskit import ingest_stores
 from fyerskit import history_answer
 from pricefeed.aggregate.arguments import run_from_job_arguments
+from pricefeed.aggregate.catalog import job_partitions
 from pricefeed.fyers.client import HistoryResponse
 from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.symbol_range import SETTLE_S, ingest_symbol
@@ -104,7 +105,9 @@ def test_a_year_backfill_aggregated_through_its_manifest_has_bars_for_every_trad
     trading = [d for d in year if is_trading_day(d)]  # the simulator serves the NSE calendar's sessions
     assert len(client.calls) == 4
     days_1m = sorted(
-        date(2025, int(p["month"]), int(p["day"])) for p in result["partitions"] if p.get("timeframe") == "1m"
+        date(2025, int(p["month"]), int(p["day"]))
+        for p in job_partitions(aws.s3, RAW, result)
+        if p["table"] == "bars" and p["timeframe"] == "1m"
     )
     assert days_1m == trading
     # Diwali 2025-10-21 is a holiday with a Muhurat session: 13:45-14:45 IST is all it keeps (60 minutes)

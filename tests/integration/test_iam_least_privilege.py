@@ -139,6 +139,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                 f"{GLUE}:database/${{BarsDatabase}}",
                 f"{GLUE}:table/${{BarsDatabase}}/${{BarsTable}}",
                 f"{GLUE}:table/${{BarsDatabase}}/${{CoverageTable}}",
+                f"{GLUE}:table/${{BarsDatabase}}/${{BarsMonthlyTable}}",
+                f"{GLUE}:table/${{BarsDatabase}}/${{CoverageMonthlyTable}}",
             }
             for action in ("glue:gettable", "glue:batchcreatepartition", "glue:batchgetpartition",
                            "glue:batchupdatepartition")
@@ -171,10 +173,15 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "GlueJobRole": {
         "s3:getobject": {
             RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", RAW + "/_artifacts/*",
-            PROCESSED + "/processed/*",
+            PROCESSED + "/processed/*", PROCESSED + "/coverage/*", PROCESSED + "/bars_monthly/*",
+            PROCESSED + "/coverage_monthly/*",
         },
-        "s3:putobject": {RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*"},
-        "s3:deleteobject": {RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*"},
+        "s3:putobject": {
+            RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*",
+            PROCESSED + "/processed/*", PROCESSED + "/coverage/*", PROCESSED + "/bars_monthly/*",
+            PROCESSED + "/coverage_monthly/*",
+        },
+        "s3:deleteobject": {RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*", PROCESSED + "/coverage/*"},
         "s3:listbucket": {RAW, PROCESSED},
     },
     "RefreshTokensFunctionBeforeMarketOpenRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},

@@ -16,6 +16,7 @@ import pytest
 
 from awskit import ingest_stores
 from pricefeed.aggregate.arguments import run_from_job_arguments
+from pricefeed.aggregate.catalog import job_partitions
 from pricefeed.auth.fyers_oauth import exchange_auth_code, login_url, parse_callback
 from pricefeed.fyers.client import FyersClient
 from pricefeed.ingest.item import IngestRequest
@@ -130,7 +131,8 @@ def test_a_year_backfill_then_a_scheduled_catch_up_against_the_simulator(sim, cl
     assert history_requests(sim) == 5
     trading_2025 = trading(date(2025, 1, 1), NOW.date())
     assert scheduled["summary"]["requests"] == 1 and scheduled["summary"]["dates"] == len(trading_2025)
-    written = {p["location"] for p in scheduled["aggregate"]["partitions"] if p.get("timeframe") == "1d"}
+    listed = job_partitions(aws[0], RAW, scheduled["aggregate"])
+    written = {p["location"] for p in listed if p["table"] == "bars" and p["timeframe"] == "1d"}
     assert len(written) == len(trading_2025)
     key = paths.processed_key("1m", Symbol("NSE", "INFY-EQ"), NOW.date())
     rows = pq.read_table(io.BytesIO(aws[0].get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()

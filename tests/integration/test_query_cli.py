@@ -91,3 +91,48 @@ def test_query_names_what_to_do_when_there_is_no_lake_or_the_sql_is_wrong(tmp_pa
     export_day(tmp_path, "NSE:SBIN-EQ", 10)
     wrong = runner.invoke(app, ["query", "--lake", str(tmp_path), "select nope from bars"])
     assert wrong.exit_code == 2 and "nope" in wrong.output
+
+
+def test_the_lake_opens_with_any_readers_plain_directory_read_and_the_views_type_keys_as_glue_does(tmp_path):
+    export_day(tmp_path, "NSE:SBIN-EQ", 375)
+    export_day(tmp_path, "NSE:M&M-EQ", 30)
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    bars_dir = tmp_path / "processed" / paths.PROCESSED_ROOT
+    five = pd.read_parquet(bars_dir / "timeframe=5m")  # failed while files repeated the path's keys
+    assert sorted(five["symbol"].astype(str).unique()) == ["M&M-EQ", "SBIN-EQ"] and len(five) == 75 + 6
+    table = pq.read_table(bars_dir)
+    assert table.num_rows == (375 + 75 + 25 + 1) + (30 + 6 + 2 + 1)
+    assert set(paths.PARTITION_KEYS) <= set(table.column_names)
+    ledger = pq.read_table(tmp_path / "processed" / paths.COVERAGE_ROOT)
+    assert ledger.num_rows == 2 and {"exchange", "symbol", "missing_minutes"} <= set(ledger.column_names)
+    frame = pl.read_parquet(f"{bars_dir}/**/*.parquet", hive_partitioning=True)
+    assert frame.filter(pl.col("timeframe") == "1m").group_by("symbol").len().sort("symbol").rows() == [
+        ("M&M-EQ", 30), ("SBIN-EQ", 375)
+    ]
+    raw = duckdb.sql(f"select * from read_parquet('{bars_dir}/**/*.parquet', hive_partitioning = true) limit 1")
+    assert dict(zip(raw.columns, raw.types, strict=True))["symbol"] == "VARCHAR"
+
+    runner = CliRunner()
+    typed = runner.invoke(
+        app,
+        ["query", "--lake", str(tmp_path), "--csv",
+         "select column_name, data_type from information_schema.columns "
+         "where table_name in ('bars', 'coverage') and column_name in ('year', 'month', 'day', 'symbol') "
+         "order by table_name, column_name"],
+    )
+    assert typed.exit_code == 0, typed.output
+    assert list(csv.reader(io.StringIO(typed.output)))[1:] == [["day", "VARCHAR"], ["month", "VARCHAR"],
+                                                               ["symbol", "VARCHAR"], ["year", "VARCHAR"]] * 2
+    # The same SQL as in Athena, where the keys are strings: year = '2025', day = '25'.
+    day = runner.invoke(
+        app,
+        ["query", "--lake", str(tmp_path), "--csv",
+         "select symbol, count(*) from bars where timeframe = '1m' and year = '2025' and month = '11' and day = '25' "
+         "group by symbol order by symbol"],
+    )
+    assert day.exit_code == 0, day.output
+    assert list(csv.reader(io.StringIO(day.output)))[1:] == [["M&M-EQ", "30"], ["SBIN-EQ", "375"]]

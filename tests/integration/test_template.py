@@ -535,3 +535,54 @@ def test_tokens_are_refreshed_before_the_market_day_and_expiry_is_alarmed(transl
     alarms = resources(translated, "AWS::CloudWatch::Alarm").values()
     (alarm,) = [a for a in alarms if a["Properties"].get("MetricName") == "RefreshTokenDaysLeft"]
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]
+
+
+def test_the_glue_tables_match_the_files_the_job_writes_and_projection_finds_them():
+    """Each Glue table's columns are its files' columns (Glue type names), its partition keys the path's keys, and a
+    projected table's location template is the path the job writes (checked for a symbol-day of each table)."""
+    from datetime import date
+
+    import pyarrow as pa
+
+    from pricefeed.aggregate import compact
+    from pricefeed.aggregate.bars import BAR_SCHEMA
+    from pricefeed.aggregate.ledger import LEDGER_SCHEMA
+    from pricefeed.lake import paths
+    from pricefeed.symbol import Symbol
+
+    glue_type = {pa.timestamp("us", tz="UTC"): "timestamp", pa.float64(): "double", pa.int64(): "bigint",
+                 pa.int32(): "int", pa.date32(): "date", pa.string(): "string", pa.bool_(): "boolean",
+                 pa.list_(pa.string()): "array<string>"}
+    tables = {props["Properties"]["TableInput"]["Name"]: props["Properties"]["TableInput"]
+              for props in resources(load_template(), "AWS::Glue::Table").values()}
+    expected = {
+        "bars": (BAR_SCHEMA, paths.PARTITION_KEYS),
+        "coverage": (LEDGER_SCHEMA, paths.COVERAGE_PARTITION_KEYS),
+        "bars_monthly": (compact.BARS.schema, paths.BARS_MONTHLY_PARTITION_KEYS),
+        "coverage_monthly": (compact.COVERAGE.schema, paths.COVERAGE_MONTHLY_PARTITION_KEYS),
+    }
+    assert set(tables) == set(expected)
+    for name, (schema, keys) in expected.items():
+        table = tables[name]
+        columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+        assert columns == [(f.name, glue_type[f.type]) for f in schema], name
+        assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [(k, "string") for k in keys], name
+
+    symbol, day = Symbol("NSE", "M&M-EQ"), date(2026, 3, 5)
+    per_day = {"bars": paths.processed_prefix("15m", symbol, day), "coverage": paths.coverage_prefix(symbol, day)}
+    for name, prefix in per_day.items():
+        parameters = tables[name]["Parameters"]
+        assert parameters["projection.enabled"] == "true"
+        template = parameters["storage.location.template"]["Fn::Sub"]
+        values = dict(part.split("=", 1) for part in prefix.rstrip("/").split("/")[1:])
+        for key, value in values.items():
+            template = template.replace("${!" + key + "}", value)
+            rule = parameters[f"projection.{key}.type"]
+            if rule == "enum":
+                assert value in parameters[f"projection.{key}.values"].split(","), (name, key)
+            elif rule == "integer":
+                low, high = map(int, parameters[f"projection.{key}.range"].split(","))
+                digits = int(parameters.get(f"projection.{key}.digits", 0))
+                assert low <= int(value) <= high and str(int(value)).zfill(digits) == value, (name, key)
+        assert template == "s3://${ProcessedBucket}/" + prefix, name
+    assert tables["bars"]["Parameters"]["projection.timeframe.values"].split(",") == list(paths.TIMEFRAMES)

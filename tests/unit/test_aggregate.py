@@ -53,7 +53,8 @@ def test_schema_is_exact():
     for table in day.tables.values():
         assert table.schema == BAR_SCHEMA
     assert BAR_SCHEMA.field("ts").type == pa.timestamp("us", tz="UTC")
-    assert BAR_SCHEMA.names == ("ts open high low close volume bars trade_date symbol exchange timeframe".split())
+    # timeframe, exchange and symbol are the path's partition keys, never repeated inside the file
+    assert BAR_SCHEMA.names == ("ts open high low close volume bars trade_date".split())
 
 
 def test_full_session_counts_and_bucket_starts():

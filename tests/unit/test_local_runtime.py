@@ -120,6 +120,11 @@ def test_sub_list_form_uses_its_own_variables_first(resolver):
     assert resolver.resolve(node) == "pricefeed-raw-123-prod"
 
 
+def test_sub_keeps_an_escaped_placeholder_as_a_literal_as_cloudformation_does(resolver):
+    node = {"Fn::Sub": "s3://${RawBucket}/timeframe=${!timeframe}/symbol=${!symbol}/"}
+    assert resolver.resolve(node) == "s3://pricefeed-raw-123/timeframe=${timeframe}/symbol=${symbol}/"
+
+
 def test_sub_of_an_unknown_name_is_unresolvable(resolver):
     with pytest.raises(Unresolvable):
         resolver.resolve({"Fn::Sub": "${Missing}"})

@@ -37,9 +37,6 @@ BAR_SCHEMA = pa.schema(
         ("volume", pa.int64()),
         ("bars", pa.int32()),
         ("trade_date", pa.date32()),
-        ("symbol", pa.string()),
-        ("exchange", pa.string()),
-        ("timeframe", pa.string()),
     ]
 )
 _BUCKET_MINUTES = {"5m": 5, "15m": 15}
@@ -72,8 +69,7 @@ def build_bars(
     be the one the envelopes were validated with. Raises ``InvalidInput`` naming the envelope's source if
     it belongs to another symbol or date, or holds a minute outside the day's sessions.
     """
-    exchange, name = symbol.exchange, symbol.name
-    minutes = (calendar or DEFAULT_CALENDAR).minute_starts(trading_date, exchange)
+    minutes = (calendar or DEFAULT_CALENDAR).minute_starts(trading_date, symbol.exchange)
     present = np.zeros(len(minutes), dtype=bool)
     prices = np.zeros((4, len(minutes)), dtype=np.float64)  # open, high, low, close
     volume = np.zeros(len(minutes), dtype=np.int64)
@@ -112,12 +108,16 @@ def build_bars(
     bars["1d"] = one_minute.bucketed(np.full(len(slots), midnight, dtype=np.int64))
 
     day_number = trading_date.toordinal() - _DAYS_TO_EPOCH
-    tables = _tables(bars, exchange, name, day_number)
+    tables = _tables(bars, day_number)
     return DayBars(symbol, trading_date, tables, excluded, len(ordered), minutes)
 
 
-def _tables(bars: dict[str, _Bars], exchange: str, name: str, day_number: int) -> dict[str, pa.Table]:
-    """One Arrow table for all timeframes, sliced per timeframe (Arrow calls cost per call, not per row)."""
+def _tables(bars: dict[str, _Bars], day_number: int) -> dict[str, pa.Table]:
+    """One Arrow table for all timeframes, sliced per timeframe (Arrow calls cost per call, not per row).
+
+    No symbol, exchange or timeframe column: those are the partition keys of the file's path (``paths.processed_key``),
+    and a file that repeats them breaks plain directory reads (pyarrow, pandas and Spark refuse to merge the two).
+    """
     counts = np.array([len(bars[tf].ts) for tf in TIMEFRAMES])
     n = int(counts.sum())
     ts = np.concatenate([bars[tf].ts for tf in TIMEFRAMES]) * 1_000_000
@@ -130,9 +130,6 @@ def _tables(bars: dict[str, _Bars], exchange: str, name: str, day_number: int) -
         _numeric(volume, np.int64, "volume"),
         _numeric(count, np.int32, "bars"),
         _numeric(np.full(n, day_number), np.int32, "trade_date"),
-        _strings([name], [n]),
-        _strings([exchange], [n]),
-        _strings(TIMEFRAMES, counts),
     ]
     table = pa.Table.from_arrays(columns, schema=BAR_SCHEMA)
     starts = np.cumsum(counts) - counts
@@ -166,13 +163,3 @@ class _Bars:
 def _numeric(values: np.ndarray, dtype: type, column: str) -> pa.Array:
     data = np.ascontiguousarray(values, dtype=dtype)
     return pa.Array.from_buffers(BAR_SCHEMA.field(column).type, len(data), [None, pa.py_buffer(data)])
-
-
-def _strings(values: Iterable[str], repeats: Iterable[int]) -> pa.Array:
-    """A string column holding each of ``values`` repeated the matching number of times."""
-    encoded = [v.encode() for v in values]
-    lengths = np.repeat([len(e) for e in encoded], list(repeats))
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    data = b"".join(e * r for e, r in zip(encoded, repeats, strict=True))
-    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(data))

@@ -20,8 +20,9 @@ order and symbol-days run in parallel on a thread pool.
 Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
 (``pricefeed.aggregate.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
 written as its own partition (``paths.coverage_key``); ``no_raw`` and ``failed`` days get none, since
-nothing was derived from raw for them. The result's ``partitions`` name their Glue table (``bars`` or
-``coverage``) and its ``coverage`` entry summarizes the ledger rows of the run.
+nothing was derived from raw for them. The partitions written are listed one a line, each naming its Glue table
+(``bars`` or ``coverage``), in a JSON Lines object beside the result (``paths.partitions_key``; the result holds
+its key and the ``partition_counts``); the result's ``coverage`` entry summarizes the ledger rows of the run.
 
 Outcomes per symbol-day: ``written``; ``no_raw`` (no raw object: processed data is left alone, raw may
 have expired); ``empty`` (answers without a usable session candle: nothing is written and any
@@ -40,13 +41,16 @@ from datetime import UTC, date, datetime
 
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS
+from pricefeed.aggregate.compact import compact
 from pricefeed.aggregate.ledger import DayCoverage, day_coverage, summarize
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
 from pricefeed.aggregate.work import IngestManifest, unique_dates, unique_symbols, work_from_manifests
 from pricefeed.errors import InvalidInput
 from pricefeed.lake import storage
 from pricefeed.lake.paths import (
+    BARS_MONTHLY_TABLE,
     BARS_TABLE,
+    COVERAGE_MONTHLY_TABLE,
     COVERAGE_PARTITION_KEYS,
     COVERAGE_TABLE,
     PARTITION_KEYS,
@@ -55,6 +59,7 @@ from pricefeed.lake.paths import (
     coverage_partition_values,
     coverage_prefix,
     partition_values,
+    partitions_key,
     pending_key,
     processed_key,
     processed_prefix,
@@ -64,6 +69,7 @@ from pricefeed.trading_calendar import TradingCalendar
 
 log = logging.getLogger(__name__)
 
+_BUILT = ("written", "empty")  # outcomes whose per-day files were (re)written from raw
 #: Runs every symbol-day of a work list and returns their outcomes in order (a thread pool here, Spark on Glue).
 AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
 
@@ -159,7 +165,18 @@ def run_aggregation(
         day = o.trading_date.isoformat()
         marker = {"symbol": str(o.symbol), "dates": [day], "run_id": f"rebuild-{day}"}
         storage.write_json(s3, raw_bucket, pending_key(o.symbol, marker["run_id"], datetime.now(UTC)), marker)
+    # The compacted tier follows the per-day files of every day just built (an emptied day's rows go too).
+    built = [(o.symbol, o.trading_date) for o in outcomes if o.status in _BUILT]
+    compacted = compact(s3, processed_bucket, built, max_workers=max_workers)
+    result["compacted"] = {k: v for k, v in compacted.items() if k != "partitions"}
+    partitions = [p for o in outcomes for p in o.partitions] + compacted["partitions"]
+    tables = (BARS_TABLE, COVERAGE_TABLE, BARS_MONTHLY_TABLE, COVERAGE_MONTHLY_TABLE)
+    result["partition_counts"] = {table: sum(1 for p in partitions if p["table"] == table) for table in tables}
+    result["partitions_key"] = None
     if result_key:
+        # The partitions go to their own JSON Lines object: the result stays small whatever the run's size.
+        result["partitions_key"] = partitions_key(result_key)
+        storage.write_json_lines(s3, raw_bucket, result["partitions_key"], partitions)
         storage.write_json(s3, raw_bucket, result_key, result)
     # Last: a job that dies before here leaves every marker it read, so the next job builds those days.
     storage.delete_keys(s3, raw_bucket, sorted(pending or {}))
@@ -267,7 +284,6 @@ def _summary(symbols: list[Symbol], dates: list[date], outcomes: list[SymbolDayO
     return {
         "dates": [d.isoformat() for d in dates],
         "symbols": len(symbols),
-        "partitions": [p for o in outcomes for p in o.partitions],
         "bars": bars,
         "excluded": excluded,
         "no_raw": sorted({str(o.symbol) for o in outcomes if o.status == "no_raw"}),

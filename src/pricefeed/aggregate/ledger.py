@@ -26,8 +26,6 @@ from pricefeed.istime import IST
 WORST_LISTED = 20
 LEDGER_SCHEMA = pa.schema(
     [
-        ("exchange", pa.string()),
-        ("symbol", pa.string()),
         ("trade_date", pa.date32()),
         ("trading_day", pa.bool_()),
         ("sessions", pa.list_(pa.string())),
@@ -69,8 +67,6 @@ class DayCoverage:
     def table(self) -> pa.Table:
         """This row as a one-row table of :data:`LEDGER_SCHEMA` (deterministic Parquet through ``lake``)."""
         row = {
-            "exchange": self.exchange,
-            "symbol": self.symbol,
             "trade_date": self.trading_date,
             "trading_day": self.trading_day,
             "sessions": list(self.sessions),

@@ -16,13 +16,22 @@ from pricefeed.symbol import Symbol
 TIMEFRAMES = ("1m", "5m", "15m", "1d")
 PARTITION_KEYS = ("timeframe", "exchange", "symbol", "year", "month", "day")
 COVERAGE_PARTITION_KEYS = ("exchange", "symbol", "year", "month", "day")
+BARS_MONTHLY_PARTITION_KEYS = ("timeframe", "exchange", "year", "month")
+COVERAGE_MONTHLY_PARTITION_KEYS = ("exchange", "year", "month")
 # The tables a job result's partitions belong to (the catalog step maps them to the deployed Glue names).
 BARS_TABLE, COVERAGE_TABLE = "bars", "coverage"
+BARS_MONTHLY_TABLE, COVERAGE_MONTHLY_TABLE = "bars_monthly", "coverage_monthly"
 
 RAW_ROOT = "ohlcv/raw/"
 DEAD_LETTER_ROOT = "ohlcv/errors/"
 PROCESSED_ROOT = "processed/"
-COVERAGE_ROOT = "processed/coverage/"
+#: The coverage ledger sits beside the bars, not under their table's location ``processed/`` (it was
+#: ``processed/coverage/``): a crawler or MSCK REPAIR over ``processed/`` would mix the two schemas.
+COVERAGE_ROOT = "coverage/"
+#: The compacted tier (``pricefeed.aggregate.compact``): every symbol's bars in one file per timeframe, exchange and
+#: IST month; every symbol's ledger rows in one file per exchange and month.
+BARS_MONTHLY_ROOT = "bars_monthly/"
+COVERAGE_MONTHLY_ROOT = "coverage_monthly/"
 PART_FILE = "part-00000.parquet"
 
 def raw_symbol_prefix(symbol: Symbol) -> str:
@@ -109,6 +118,15 @@ class RunKeys:
         return f"{self.failed_prefix}{symbol.exchange}/{symbol.name}.json"
 
 
+def partitions_key(result_key: str) -> str:
+    """Where the aggregation job lists the partitions it wrote, one JSON object a line, next to its result
+    (``…/aggregate-result.json`` -> ``…/aggregate-result.partitions.jsonl``): a backfill writes hundreds of
+    thousands, which no single JSON document (nor a Lambda reading one whole) should hold."""
+    if not isinstance(result_key, str) or not result_key or result_key.endswith("/"):
+        raise InvalidInput(f"result key {result_key!r} must name an object")
+    return result_key.removesuffix(".json") + ".partitions.jsonl"
+
+
 def check_prefix(prefix: str, *, name: str = "prefix") -> str:
     """``prefix`` if it is a non-empty S3 key prefix ending with ``/`` and not starting with one."""
     if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/") or prefix.strip() != prefix:
@@ -155,6 +173,30 @@ def coverage_key(symbol: Symbol, trading_date: date) -> str:
 def coverage_partition_values(symbol: Symbol, trading_date: date) -> list[str]:
     """Partition values in the order of :data:`COVERAGE_PARTITION_KEYS` (the coverage table's keys)."""
     return partition_values("1d", symbol, trading_date)[1:]
+
+
+def monthly_prefix(root: str, keys: tuple[str, ...], values: list[str]) -> str:
+    """Prefix of one compacted partition under ``root`` (:data:`BARS_MONTHLY_ROOT` or :data:`COVERAGE_MONTHLY_ROOT`)."""
+    return root + "".join(f"{k}={v}/" for k, v in zip(keys, values, strict=True))
+
+
+def bars_monthly_values(timeframe: str, exchange: str, year: int, month: int) -> list[str]:
+    """Partition values in the order of :data:`BARS_MONTHLY_PARTITION_KEYS` (the ``bars_monthly`` table's keys)."""
+    if timeframe not in TIMEFRAMES:
+        raise InvalidInput(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+    return [timeframe, exchange, f"{year:04d}", f"{month:02d}"]
+
+
+def bars_monthly_key(timeframe: str, exchange: str, year: int, month: int) -> str:
+    """The single Parquet file of every symbol's ``timeframe`` bars on ``exchange`` in an IST month."""
+    values = bars_monthly_values(timeframe, exchange, year, month)
+    return monthly_prefix(BARS_MONTHLY_ROOT, BARS_MONTHLY_PARTITION_KEYS, values) + PART_FILE
+
+
+def coverage_monthly_key(exchange: str, year: int, month: int) -> str:
+    """The single Parquet file of every symbol's ledger rows on ``exchange`` in an IST month."""
+    values = [exchange, f"{year:04d}", f"{month:02d}"]
+    return monthly_prefix(COVERAGE_MONTHLY_ROOT, COVERAGE_MONTHLY_PARTITION_KEYS, values) + PART_FILE
 
 
 def utc_stamp(moment: datetime, *, name: str = "timestamp") -> str:

@@ -84,3 +84,11 @@ def delete_keys(s3, bucket: str, keys: Iterable[str]) -> None:
 def write_json(s3, bucket: str, key: str, document: object) -> None:
     body = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def write_json_lines(s3, bucket: str, key: str, records: Iterable[object]) -> int:
+    """Write ``records`` as JSON Lines (one compact object a line); returns how many."""
+    lines = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in records]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"".join(line + b"\n" for line in lines),
+                  ContentType="application/x-ndjson")
+    return len(lines)

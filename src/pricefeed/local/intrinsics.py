@@ -84,7 +84,8 @@ class Resolver:
                 return str(self.get_att(logical, attr))
             return str(self.ref(name))
 
-        return _SUB.sub(one, text)
+        # ``${!Literal}`` is CloudFormation's escape for a literal ``${Literal}`` (Athena's projection templates).
+        return _SUB.sub(one, text).replace("${!", "${")
 
 
 def substitute_definition(definition: str, substitutions: dict[str, Any]) -> str:

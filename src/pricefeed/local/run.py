@@ -118,6 +118,7 @@ def wait_for(stack: LocalStack, execution_arn: str, *, timeout_s: float = 1800) 
 
 def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     """Per ticker of the plan: rows stored per timeframe and its dead letter, if any."""
+    from pricefeed.aggregate.catalog import job_partitions
     from pricefeed.lake import paths
     from pricefeed.symbol import Symbol
 
@@ -126,7 +127,7 @@ def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     bars: dict[str, dict] = {s: {} for s in symbols}
     try:
         result = json.loads(s3.get_object(Bucket=raw, Key=output["result_key"])["Body"].read())
-        for p in result.get("partitions", []):
+        for p in job_partitions(s3, raw, result):
             if p.get("table", paths.BARS_TABLE) != paths.BARS_TABLE:
                 continue  # the coverage ledger's partitions carry no timeframe
             bars.setdefault(f"{p['exchange']}:{p['symbol']}", {})[p["timeframe"]] = p.get("rows", 0)

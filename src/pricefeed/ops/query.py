@@ -1,8 +1,13 @@
-"""SQL over an exported lake (``pricefeed local run --export DIR``, ``make demo``): DuckDB views ``bars`` and
-``coverage`` over the Parquet partitions, the same tables Athena sees on AWS.
+"""SQL over an exported lake (``pricefeed local run --export DIR``, ``make demo``): DuckDB views over the Parquet
+partitions, named and typed as the Glue tables Athena sees on AWS.
 
-``bars``: ts (UTC instant), open, high, low, close, volume, bars, trade_date, symbol, exchange, timeframe
-(+ the partition columns year, month, day). ``coverage``: one row per symbol-day the job built.
+``bars``: ts (UTC instant), open, high, low, close, volume, bars, trade_date, then the partition keys timeframe,
+exchange, symbol, year, month, day (one file per symbol-day: for one symbol's days). ``bars_monthly``: the same
+bars with a symbol column, then timeframe, exchange, year, month (one file per timeframe, exchange and month:
+for questions across symbols or long spans). ``coverage``: one row per symbol-day the job built, then exchange,
+symbol, year, month, day; ``coverage_monthly``: the same rows with a symbol column, then exchange, year, month.
+Partition keys are strings everywhere (``year = '2026'``), as the Glue tables declare them: the same SQL runs
+here and in Athena.
 """
 
 from __future__ import annotations
@@ -10,17 +15,41 @@ from __future__ import annotations
 from pathlib import Path
 
 from pricefeed.errors import InvalidInput
+from pricefeed.lake.paths import (
+    BARS_MONTHLY_PARTITION_KEYS,
+    BARS_MONTHLY_ROOT,
+    COVERAGE_MONTHLY_PARTITION_KEYS,
+    COVERAGE_MONTHLY_ROOT,
+    COVERAGE_PARTITION_KEYS,
+    COVERAGE_ROOT,
+    PARTITION_KEYS,
+    PROCESSED_ROOT,
+)
 
 #: Where an export keeps the processed bucket (keys as in S3).
-PROCESSED = Path("processed") / "processed"
+PROCESSED_BUCKET = Path("processed")
+PROCESSED = PROCESSED_BUCKET / PROCESSED_ROOT
+#: view -> (its folder in the processed bucket, its partition keys in the Glue table's order): the view's columns
+#: are the file's own, then these.
+_TABLES = {
+    "bars": (PROCESSED_ROOT, PARTITION_KEYS),
+    "bars_monthly": (BARS_MONTHLY_ROOT, BARS_MONTHLY_PARTITION_KEYS),
+    "coverage": (COVERAGE_ROOT, COVERAGE_PARTITION_KEYS),
+    "coverage_monthly": (COVERAGE_MONTHLY_ROOT, COVERAGE_MONTHLY_PARTITION_KEYS),
+}
 
 
-def _views(lake: Path) -> dict[str, str]:
-    root = lake / PROCESSED
-    return {
-        "bars": (root / "timeframe=*" / "**" / "*.parquet").as_posix(),
-        "coverage": (root / "coverage" / "**" / "*.parquet").as_posix(),
-    }
+def view_sql(name: str, folder: Path) -> str:
+    """``CREATE VIEW`` of one table over its files under ``folder``: the file's columns, then the partition keys
+    read from the path as strings (DuckDB would guess BIGINT for ``year=2026`` and keep ``day=05`` text)."""
+    keys = _TABLES[name][1]
+    pattern = (folder / f"{keys[0]}=*" / "**" / "*.parquet").as_posix()
+    quoted = "'" + pattern.replace("'", "''") + "'"  # a view cannot take a bound parameter
+    types = "{" + ", ".join(f"'{k}': VARCHAR" for k in keys) + "}"
+    return (
+        f"CREATE VIEW {name} AS SELECT * EXCLUDE ({', '.join(keys)}), {', '.join(keys)} FROM "
+        f"read_parquet({quoted}, hive_partitioning = true, hive_types = {types}, union_by_name = true)"
+    )
 
 
 def run_query(sql: str, lake: Path) -> tuple[list[str], list[tuple]]:
@@ -33,7 +62,6 @@ def run_query(sql: str, lake: Path) -> tuple[list[str], list[tuple]]:
 
     if not sql or not sql.strip():
         raise InvalidInput("query: give the SQL to run, e.g. \"select * from bars limit 5\"")
-    views = _views(lake)
     if not any((lake / PROCESSED).glob("timeframe=*")):
         raise InvalidInput(
             f"query: no bars under {lake / PROCESSED}: run `make demo` or `pricefeed local run --export {lake}` first"
@@ -41,14 +69,10 @@ def run_query(sql: str, lake: Path) -> tuple[list[str], list[tuple]]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")  # ts is a UTC instant; show it as such whatever the host's zone
-        for name, pattern in views.items():
-            if name == "coverage" and not any((lake / PROCESSED / "coverage").glob("exchange=*")):
-                continue
-            quoted = "'" + pattern.replace("'", "''") + "'"  # a view cannot take a bound parameter
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM "
-                f"read_parquet({quoted}, hive_partitioning = true, union_by_name = true)"
-            )
+        for name, (root, keys) in _TABLES.items():
+            folder = lake / PROCESSED_BUCKET / root
+            if any(folder.glob(f"{keys[0]}=*")):  # a lake exported before a table existed lacks its view
+                con.execute(view_sql(name, folder))
         try:
             relation = con.sql(sql)
             if relation is None:  # a statement without a result (CREATE, SET, ...)

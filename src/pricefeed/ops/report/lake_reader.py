@@ -106,15 +106,17 @@ def read_coverage(lake: Path, start: date, end: date) -> list[CoverageRow]:
     rows = []
     for day in _days(start, end):
         for path in sorted(root.glob(f"exchange=*/symbol=*/{_day_glob(day)}/*.parquet")):
-            columns = ["exchange", "symbol", "trade_date", "sessions", "expected_minutes", "missing_minutes",
-                       "missing_ranges"]
-            rows += [_coverage_row(r) for r in pq.ParquetFile(path).read(columns=columns).to_pylist()]
+            # exchange and symbol are partition keys: in the path, not in the file
+            exchange, name = (path.parts[i].split("=", 1)[1] for i in (-6, -5))
+            columns = ["trade_date", "sessions", "expected_minutes", "missing_minutes", "missing_ranges"]
+            table = pq.ParquetFile(path).read(columns=columns)
+            rows += [_coverage_row(Symbol(exchange, name), r) for r in table.to_pylist()]
     return rows
 
 
-def _coverage_row(r: dict) -> CoverageRow:
+def _coverage_row(symbol: Symbol, r: dict) -> CoverageRow:
     return CoverageRow(
-        symbol=Symbol(r["exchange"], r["symbol"]),
+        symbol=symbol,
         trading_date=r["trade_date"],
         sessions=tuple(r["sessions"] or ()),
         expected_minutes=int(r["expected_minutes"]),
