@@ -96,6 +96,8 @@ out = {
     "state_machines_is_list": isinstance(backend.state_machines, list),
     "start_execution": params(backend_cls.start_execution),
     "default_user_config_is_dict": isinstance(default_user_config, dict),
+    "glue_batch_calls": {name: params(getattr(glue_models.GlueBackend, name)) for name in (
+        "batch_create_partition", "batch_update_partition", "batch_get_partition", "batch_delete_partition")},
     "s3_put_object": params(s3_models.S3Backend.put_object),
     "s3_put_object_is_function": inspect.isfunction(s3_models.S3Backend.__dict__.get("put_object")),
     "handler_is_a_stream_handler": issubclass(werkzeug_app.MotoRequestHandler, socketserver.StreamRequestHandler),
@@ -209,6 +211,11 @@ def test_stepfunctions_parser_backend_can_create_and_start_executable_machines(u
 def test_s3_put_object_takes_the_bucket_and_key_first(unpatched):
     assert unpatched["s3_put_object_is_function"]
     assert names(unpatched["s3_put_object"])[:4] == ["self", "bucket_name", "key_name", "value"]
+
+
+def test_glue_batch_calls_take_database_table_and_entries_first(unpatched):
+    for name, params in unpatched["glue_batch_calls"].items():
+        assert names(params)[:3] == ["self", "database_name", "table_name"] and len(params) == 4, name
 
 
 def test_the_server_handler_and_dispatcher_read_what_the_speed_patches_set(unpatched):
@@ -623,3 +630,56 @@ def test_moving_awscurrent_makes_that_version_the_answer_as_on_aws(mocked_aws):
         client.update_secret_version_stage(
             SecretId="tokens", VersionStage="AWSCURRENT", MoveToVersionId=new, RemoveFromVersionId=old
         )
+
+
+def test_glue_batch_partition_calls_refuse_more_entries_than_aws_takes(aws):
+    from botocore.exceptions import ClientError
+
+    glue = boto3.client("glue", region_name=REGION)
+    glue.create_database(DatabaseInput={"Name": "db"})
+    keys = [{"Name": "day", "Type": "string"}]
+    glue.create_table(DatabaseName="db", TableInput={"Name": "t", "PartitionKeys": keys, "StorageDescriptor": {}})
+    entries = [{"Values": [str(i)], "StorageDescriptor": {"Location": f"s3://b/day={i}/"}} for i in range(101)]
+
+    with pytest.raises(ClientError) as refused:
+        glue.batch_create_partition(DatabaseName="db", TableName="t", PartitionInputList=entries)
+    assert refused.value.response["Error"]["Code"] == "InvalidInputException"
+    assert "less than or equal to 100" in refused.value.response["Error"]["Message"]
+    assert glue.get_partitions(DatabaseName="db", TableName="t")["Partitions"] == []  # nothing of it was created
+    glue.batch_create_partition(DatabaseName="db", TableName="t", PartitionInputList=entries[:100])
+    with pytest.raises(ClientError, match="less than or equal to 1000"):
+        glue.batch_get_partition(DatabaseName="db", TableName="t", PartitionsToGet=[{"Values": ["1"]}] * 1001)
+    wanted = [{"Values": [str(i)]} for i in range(1000)]
+    assert len(glue.batch_get_partition(DatabaseName="db", TableName="t", PartitionsToGet=wanted)["Partitions"]) == 100
+
+
+def test_a_prefixed_listing_through_the_index_answers_exactly_as_moto_does(aws):
+    import random
+
+    from moto.s3 import models as s3_models
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="listing", CreateBucketConfiguration={"LocationConstraint": REGION})
+    rng = random.Random(7)
+    names = [f"p/{a}/{b}/k{c}.json" for a in "xyz" for b in range(5) for c in range(8)] + ["p/x", "q/1", "p/x/"]
+    for step in range(600):  # puts, overwrites and deletes, interleaved with listings that build the index
+        name = rng.choice(names)
+        if rng.random() < 0.3:
+            s3.delete_object(Bucket="listing", Key=name)
+        else:
+            s3.put_object(Bucket="listing", Key=name, Body=str(step).encode())
+        if step % 50 == 0:
+            s3.list_objects_v2(Bucket="listing", Prefix="p/")
+    backend = s3_models.s3_backends[account_id()]["aws"]
+    bucket = backend.get_bucket("listing")
+    indexed = s3_models.S3Backend.list_objects
+    assert hasattr(indexed, "__wrapped__")
+    for prefix in ("p/", "p/x", "p/x/", "p/y/3/", "q", "nothing/"):
+        for delimiter in (None, "/"):
+            for marker, max_keys in ((None, None), (None, 7), ("p/y/1/k3.json", 5)):
+                ours = indexed(backend, bucket, prefix, delimiter, marker, max_keys)
+                theirs = indexed.__wrapped__(backend, bucket, prefix, delimiter, marker, max_keys)
+                assert [k.name for k in ours[0]] == [k.name for k in theirs[0]], (prefix, delimiter, marker)
+                assert [k.value for k in ours[0]] == [k.value for k in theirs[0]]  # the newest version of each
+                assert ours[1:] == theirs[1:], (prefix, delimiter, marker)
+    assert list(bucket.keys.__dict__["_pricefeed_names"]) == sorted(dict.keys(bucket.keys))  # kept in step

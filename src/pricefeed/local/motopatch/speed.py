@@ -1,4 +1,6 @@
-"""Emulator overhead no AWS service has (the package docstring, item 6); also for tests' in-process ``mock_aws``."""
+"""Emulator overhead no AWS service has (the package docstring, item 6); also for tests' in-process ``mock_aws``.
+
+The S3 listing index is its own module (``s3_index``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from moto import backends as moto_backends
 from moto.core.base_backend import BackendDict
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.s3 import models as s3_models
+
+from pricefeed.local.motopatch import s3_index
 
 _applied = threading.Lock()
 
@@ -30,4 +34,5 @@ def speed_up() -> None:
             create(self, account_id)
 
         BackendDict._create_account_specific_backend = known_or_create
+        s3_index.install()
         speed_up.done = True  # type: ignore[attr-defined]
