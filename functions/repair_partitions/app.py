@@ -4,7 +4,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from pricefeed.aggregate.catalog import job_partitions, read_job_result, register_job_partitions
+from pricefeed.aggregate.catalog import read_job_result, register_result
 from pricefeed.config import Settings
 from pricefeed.errors import InvalidInput
 from pricefeed.lake.paths import BARS_MONTHLY_TABLE, BARS_TABLE, COVERAGE_MONTHLY_TABLE, COVERAGE_TABLE
@@ -36,8 +36,8 @@ def handler(event, context):
         BARS_MONTHLY_TABLE: settings.glue_bars_monthly_table,
         COVERAGE_MONTHLY_TABLE: settings.glue_coverage_monthly_table,
     }
-    outcome = register_job_partitions(boto3.client("glue"), database=settings.glue_database, tables=tables,
-                                      partitions=job_partitions(s3, settings.raw_bucket, result))
+    outcome = register_result(boto3.client("glue"), s3, settings.raw_bucket, result,
+                              database=settings.glue_database, tables=tables)
     logger.info("partitions registered", extra=outcome)
     # The coverage summary (without its per-symbol-day list) goes into the execution's output.
     coverage = {k: v for k, v in (result.get("coverage") or {}).items() if k != "worst"}

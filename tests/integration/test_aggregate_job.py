@@ -120,7 +120,9 @@ def test_aggregates_two_symbols_into_partitions(s3):
     written = orjson.loads(s3.get_object(Bucket=RAW, Key="runs/r1.json")["Body"].read())
     assert written == result
     # The result names the partitions' list instead of holding it: it stays small whatever the run's size.
-    assert "partitions" not in written and written["partitions_key"] == "runs/r1.partitions.jsonl"
+    assert "partitions" not in written
+    assert written["partition_lists"] == {t: f"runs/r1.{t}.jsonl" for t in ("bars", "coverage", "bars_monthly",
+                                                                            "coverage_monthly")}
     counts = {"bars": 8, "coverage": 2, "bars_monthly": 4, "coverage_monthly": 1}  # the months: 4 timeframes + ledger
     assert written["partition_counts"] == counts
     assert counts == {t: sum(p["table"] == t for p in listed(s3, result)) for t in counts}

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pricefeed.aggregate.catalog import job_partitions, read_job_result, register_job_partitions
+from pricefeed.aggregate.catalog import job_partitions, read_job_result, register_job_partitions, register_result
 from pricefeed.errors import InvalidInput
 
 DB = "pricefeed_test"
@@ -127,28 +127,45 @@ def test_a_partition_registered_at_an_old_location_is_pointed_at_the_new_one(glu
     assert len(where) == 121
 
 
-def test_the_partitions_are_read_as_json_lines_beside_the_result_and_older_results_still_register(glue):
+def test_a_results_lists_are_read_as_json_lines_and_older_results_still_register(glue):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="raw")
-    lines = b"".join(json.dumps(bar(f"S{i}-EQ", 25)).encode() + b"\n" for i in range(250))
-    s3.put_object(Bucket="raw", Key="runs/r.partitions.jsonl", Body=lines)
-    listing = {"partitions_key": "runs/r.partitions.jsonl"}
+    for table, entry in (("bars", bar), ("coverage", ledger)):
+        lines = b"".join(json.dumps(entry(f"S{i}-EQ", 25)).encode() + b"\n" for i in range(250))
+        s3.put_object(Bucket="raw", Key=f"runs/r.{table}.jsonl", Body=lines)
+    lists = {t: f"runs/r.{t}.jsonl" for t in TABLES}
+    listing = {"partition_lists": lists, "partition_counts": dict.fromkeys(TABLES, 250)}
     s3.put_object(Bucket="raw", Key="runs/r.json", Body=json.dumps(listing).encode())
     s3.put_object(Bucket="raw", Key="runs/old.json", Body=json.dumps({"partitions": [bar("OLD-EQ", 26)]}).encode())
 
-    for key in ("runs/r.json", "runs/old.json"):
-        result = read_job_result(s3, "raw", key)
-        register_job_partitions(glue, database=DB, tables=TABLES, partitions=job_partitions(s3, "raw", result))
+    outcomes = [register_result(glue, s3, "raw", read_job_result(s3, "raw", key), database=DB, tables=TABLES)
+                for key in ("runs/r.json", "runs/old.json")]
 
-    assert len(values(glue, "bars_t")) == 251
+    assert [o["registered"] for o in outcomes] == [500, 1]
+    assert len(values(glue, "bars_t")) == 251 and len(values(glue, "coverage_t")) == 250
+
+
+def test_a_projected_tables_list_is_not_even_read(glue):
+    project(glue, "bars_t")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="raw")
+    s3.put_object(Bucket="raw", Key="runs/r.coverage.jsonl", Body=json.dumps(ledger("A-EQ", 25)).encode())
+    listing = {"partition_lists": {"bars": "runs/gone.bars.jsonl", "coverage": "runs/r.coverage.jsonl"},
+               "partition_counts": {"bars": 4000, "coverage": 1}}
+    s3.put_object(Bucket="raw", Key="runs/r.json", Body=json.dumps(listing).encode())
+
+    outcome = register_result(glue, s3, "raw", read_job_result(s3, "raw", "runs/r.json"), database=DB, tables=TABLES)
+
+    assert (outcome["projected"], outcome["registered"]) == (4000, 1)  # the bars list does not even exist
+    assert values(glue, "bars_t") == set()
 
 
 @pytest.mark.parametrize(
     ("document", "named"),
     [
         ({"bars": {}}, "names no partitions"),
-        ({"partitions_key": "runs/missing.jsonl"}, "runs/missing.jsonl does not exist"),
-        ({"partitions_key": "runs/bad.jsonl"}, "runs/bad.jsonl has a line that is not JSON"),
+        ({"partition_lists": {"bars": "runs/missing.jsonl"}}, "runs/missing.jsonl does not exist"),
+        ({"partition_lists": {"bars": "runs/bad.jsonl"}}, "runs/bad.jsonl has a line that is not JSON"),
     ],
 )
 def test_a_result_without_a_readable_partition_list_is_named(glue, document, named):
@@ -160,11 +177,16 @@ def test_a_result_without_a_readable_partition_list_is_named(glue, document, nam
         list(job_partitions(s3, "raw", read_job_result(s3, "raw", "runs/r.json")))
 
 
+def project(glue, table: str) -> None:
+    """Turn on partition projection for ``table``, as template.yaml does for the per-symbol-day tables."""
+    described = glue.get_table(DatabaseName=DB, Name=table)["Table"]
+    table_input = {k: described[k] for k in ("Name", "PartitionKeys", "StorageDescriptor")}
+    glue.update_table(DatabaseName=DB, TableInput={**table_input, "Parameters": {"projection.enabled": "true"}})
+
+
 def test_a_table_with_partition_projection_gets_no_partitions_only_a_count(glue):
     # As template.yaml declares the per-symbol-day tables: Athena computes their partitions, so none is registered.
-    table = glue.get_table(DatabaseName=DB, Name="bars_t")["Table"]
-    table_input = {k: table[k] for k in ("Name", "PartitionKeys", "StorageDescriptor")}
-    glue.update_table(DatabaseName=DB, TableInput={**table_input, "Parameters": {"projection.enabled": "true"}})
+    project(glue, "bars_t")
     parts = [p for i in range(250) for p in (bar(f"S{i}-EQ", 25), ledger(f"S{i}-EQ", 25))]
 
     outcome = register_job_partitions(glue, database=DB, tables=TABLES, partitions=parts)

@@ -202,11 +202,11 @@ def test_registering_the_runs_partitions_reports_bars_per_timeframe_and_coverage
     glue.create_database(DatabaseInput={"Name": "db"})
     key = "ohlcv/runs/run-1/aggregate-result.json"
     result = {
-        "partitions_key": "ohlcv/runs/run-1/aggregate-result.partitions.jsonl",
+        "partition_lists": {"bars_monthly": "ohlcv/runs/run-1/aggregate-result.bars_monthly.jsonl"},
         "bars": {"1m": 750, "5m": 150, "15m": 50, "1d": 2},
         "coverage": {"symbol_days": 2, "complete": 1, "with_gaps": 1, "missing_minutes": 15, "worst": []},
     }
-    boto3.client("s3").put_object(Bucket=raw_bucket, Key=result["partitions_key"], Body=b"")
+    boto3.client("s3").put_object(Bucket=raw_bucket, Key=result["partition_lists"]["bars_monthly"], Body=b"")
     boto3.client("s3").put_object(Bucket=raw_bucket, Key=key, Body=json.dumps(result).encode())
     env = {"RAW_BUCKET": raw_bucket, "GLUE_DATABASE": "db", "GLUE_TABLE": "bars", "GLUE_COVERAGE_TABLE": "coverage",
            "GLUE_BARS_MONTHLY_TABLE": "bars_monthly", "GLUE_COVERAGE_MONTHLY_TABLE": "coverage_monthly"}

@@ -1,15 +1,16 @@
 """Register exactly the partitions the aggregation job wrote, through the Glue API (MSCK REPAIR is slow).
 
-The job lists its partitions one a line in a JSON Lines object (``paths.partitions_key``; older results held
-them as a ``partitions`` list in the result itself). Each entry names its table (``"table": "bars"`` or
-``"coverage"``; an entry without one is a bar partition). :func:`register_job_partitions` reads the entries as a
-stream and registers them 100 at a time (BatchGetPartition and BatchCreatePartition take at most 100), so its
-memory stays flat however large the run: a partition already registered at another location (the coverage
-ledger moved out of ``processed/``) is pointed at the new one; one registered where it should be is left alone.
+The job lists its partitions one a line in a JSON Lines object per table (``paths.partitions_key``; the result
+names them under ``partition_lists``; older results held one ``partitions`` list, each entry naming its table or,
+without one, a bar partition). :func:`register_result` registers them 100 at a time (BatchGetPartition and
+BatchCreatePartition take at most 100), reading each list as a stream, so its memory stays flat however large the
+run: a partition already registered at another location (the coverage ledger moved out of ``processed/``) is
+pointed at the new one; one registered where it should be is left alone.
 
 A table with partition projection (``projection.enabled``: the per-symbol-day tables ``bars`` and ``coverage`` in
 template.yaml) gets no partitions: Athena computes them from the table's rules and ignores registered ones. Its
-entries are only counted (``projected``). So a run registers a handful of monthly partitions, whatever its size.
+list is not even read; its count is reported as ``projected``. So a run registers its handful of monthly
+partitions (``bars_monthly``, ``coverage_monthly``) and nothing else, whatever its size.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pricefeed.errors import InvalidInput
 from pricefeed.lake.paths import BARS_TABLE
 
 BATCH = 100  # BatchGetPartition / BatchCreatePartition / BatchUpdatePartition take at most 100 entries
+_COUNTED = ("registered", "already_registered", "moved", "projected")
 
 
 def read_job_result(s3, bucket: str, key: str) -> dict:
@@ -33,18 +35,27 @@ def read_job_result(s3, bucket: str, key: str) -> dict:
         result = json.loads(body)
     except ValueError:
         raise InvalidInput(f"aggregation result s3://{bucket}/{key} is not JSON") from None
-    listed = result.get("partitions_key") if isinstance(result, dict) else None
-    if not isinstance(result, dict) or not (isinstance(listed, str) or isinstance(result.get("partitions"), list)):
-        raise InvalidInput(f"aggregation result s3://{bucket}/{key} names no partitions (no 'partitions_key')")
+    lists = result.get("partition_lists") if isinstance(result, dict) else None
+    if not isinstance(result, dict) or not (isinstance(lists, dict) or isinstance(result.get("partitions"), list)):
+        raise InvalidInput(f"aggregation result s3://{bucket}/{key} names no partitions (no 'partition_lists')")
     return result
 
 
-def job_partitions(s3, bucket: str, result: dict) -> Iterator[dict]:
-    """The partitions a job result names, streamed from its JSON Lines object (or an older result's list)."""
-    key = result.get("partitions_key")
-    if not isinstance(key, str):
-        yield from result.get("partitions") or []
+def job_partitions(s3, bucket: str, result: dict, tables: Iterable[str] | None = None) -> Iterator[dict]:
+    """The partitions a job result names (of ``tables`` only, when given), streamed from its JSON Lines lists."""
+    wanted = None if tables is None else set(tables)
+    lists = result.get("partition_lists")
+    if not isinstance(lists, dict):  # an older result: one list in the document
+        for p in result.get("partitions") or []:
+            if wanted is None or (p.get("table", BARS_TABLE) if isinstance(p, dict) else None) in wanted:
+                yield p
         return
+    for table, key in lists.items():
+        if wanted is None or table in wanted:
+            yield from _json_lines(s3, bucket, key)
+
+
+def _json_lines(s3, bucket: str, key: str) -> Iterator[dict]:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         for line in body.iter_lines():  # a stream: the list is never held whole
@@ -56,22 +67,44 @@ def job_partitions(s3, bucket: str, result: dict) -> Iterator[dict]:
         raise InvalidInput(f"partition list s3://{bucket}/{key} has a line that is not JSON") from None
 
 
-def register_job_partitions(glue, *, database: str, tables: dict[str, str], partitions: Iterable[dict]) -> dict:
+def register_result(glue, s3, bucket: str, result: dict, *, database: str, tables: dict[str, str]) -> dict:
+    """Register the partitions of a job result (``tables``: result table name -> Glue table name).
+
+    A projected table's list is not read: its entries are counted from ``partition_counts``. Returns what
+    :func:`register_job_partitions` returns.
+    """
+    if not isinstance(result.get("partition_lists"), dict):  # an older result: one list in the document
+        everything = job_partitions(s3, bucket, result)
+        return register_job_partitions(glue, database=database, tables=tables, partitions=everything)
+    registrars = {name: _Registrar(glue, database, glue_name) for name, glue_name in tables.items()}
+    counts = {name: int((result.get("partition_counts") or {}).get(name) or 0) for name in tables}
+    busy = [name for name in tables if counts[name] > 0]  # a table the run wrote nothing of is not even read
+    for name in busy:
+        registrars[name].describe()
+        if registrars[name].projected:
+            registrars[name].seen, registrars[name].counts["projected"] = True, counts[name]
+    read = [name for name in busy if not registrars[name].projected]
+    partitions = job_partitions(s3, bucket, result, read)
+    return register_job_partitions(glue, database=database, tables=tables, partitions=partitions, registrars=registrars)
+
+
+def register_job_partitions(
+    glue, *, database: str, tables: dict[str, str], partitions: Iterable[dict], registrars: dict | None = None
+) -> dict:
     """Register the partitions, each in the Glue table its ``table`` names (``tables``: name -> Glue name).
 
     Returns the totals ``{"registered", "already_registered", "moved", "projected"}`` and the same per result
     table under ``"tables"``; ``InvalidInput`` for an entry whose table is not in ``tables`` (batches before it
     stay registered: registering is idempotent, so a rerun after the fix completes the rest).
     """
-    registrars = {name: _Registrar(glue, database, glue_name) for name, glue_name in tables.items()}
+    registrars = registrars or {name: _Registrar(glue, database, glue_name) for name, glue_name in tables.items()}
     for p in partitions:
         name = p.get("table", BARS_TABLE) if isinstance(p, dict) else None
         if name not in registrars:
             raise InvalidInput(f"partition entry {p!r} names no known table ({', '.join(tables)})")
         registrars[name].add(p)
     per_table = {name: r.finish() for name, r in registrars.items() if r.seen}
-    counted = ("registered", "already_registered", "moved", "projected")
-    totals = {k: sum(t[k] for t in per_table.values()) for k in counted}
+    totals = {k: sum(t[k] for t in per_table.values()) for k in _COUNTED}
     return {**totals, "tables": per_table}
 
 
@@ -83,15 +116,19 @@ class _Registrar:
         self.template: dict | None = None
         self.keys: list[str] = []
         self.pending: dict[tuple[str, ...], str] = {}
-        self.counts = {"registered": 0, "already_registered": 0, "moved": 0, "projected": 0}
+        self.counts = dict.fromkeys(_COUNTED, 0)
         self.seen = self.projected = False
 
-    def add(self, p: dict) -> None:
+    def describe(self) -> None:
+        """Read the table once: its storage template, partition keys, projection."""
         if self.template is None:
             described = self.glue.get_table(DatabaseName=self.database, Name=self.table)["Table"]
             self.template = described["StorageDescriptor"]
             self.keys = [k["Name"] for k in described.get("PartitionKeys", [])]
             self.projected = str(described.get("Parameters", {}).get("projection.enabled", "")).lower() == "true"
+
+    def add(self, p: dict) -> None:
+        self.describe()
         self.seen = True
         if self.projected:
             self.counts["projected"] += 1

@@ -20,9 +20,9 @@ order and symbol-days run in parallel on a thread pool.
 Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
 (``pricefeed.aggregate.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
 written as its own partition (``paths.coverage_key``); ``no_raw`` and ``failed`` days get none, since
-nothing was derived from raw for them. The partitions written are listed one a line, each naming its Glue table
-(``bars`` or ``coverage``), in a JSON Lines object beside the result (``paths.partitions_key``; the result holds
-its key and the ``partition_counts``); the result's ``coverage`` entry summarizes the ledger rows of the run.
+nothing was derived from raw for them. The partitions written are listed one a line, each naming its Glue table,
+in a JSON Lines object per table beside the result (``paths.partitions_key``; the result holds their keys under
+``partition_lists`` and the ``partition_counts``); the result's ``coverage`` entry summarizes the ledger rows.
 
 Outcomes per symbol-day: ``written``; ``no_raw`` (no raw object: processed data is left alone, raw may
 have expired); ``empty`` (answers without a usable session candle: nothing is written and any
@@ -172,11 +172,12 @@ def run_aggregation(
     partitions = [p for o in outcomes for p in o.partitions] + compacted["partitions"]
     tables = (BARS_TABLE, COVERAGE_TABLE, BARS_MONTHLY_TABLE, COVERAGE_MONTHLY_TABLE)
     result["partition_counts"] = {table: sum(1 for p in partitions if p["table"] == table) for table in tables}
-    result["partitions_key"] = None
+    result["partition_lists"] = {}
     if result_key:
-        # The partitions go to their own JSON Lines object: the result stays small whatever the run's size.
-        result["partitions_key"] = partitions_key(result_key)
-        storage.write_json_lines(s3, raw_bucket, result["partitions_key"], partitions)
+        # The partitions go to JSON Lines objects, one per table: the result stays small whatever the run's size.
+        for table in tables:
+            key = result["partition_lists"][table] = partitions_key(result_key, table)
+            storage.write_json_lines(s3, raw_bucket, key, (p for p in partitions if p["table"] == table))
         storage.write_json(s3, raw_bucket, result_key, result)
     # Last: a job that dies before here leaves every marker it read, so the next job builds those days.
     storage.delete_keys(s3, raw_bucket, sorted(pending or {}))

@@ -118,13 +118,13 @@ class RunKeys:
         return f"{self.failed_prefix}{symbol.exchange}/{symbol.name}.json"
 
 
-def partitions_key(result_key: str) -> str:
-    """Where the aggregation job lists the partitions it wrote, one JSON object a line, next to its result
-    (``…/aggregate-result.json`` -> ``…/aggregate-result.partitions.jsonl``): a backfill writes hundreds of
-    thousands, which no single JSON document (nor a Lambda reading one whole) should hold."""
+def partitions_key(result_key: str, table: str) -> str:
+    """Where the aggregation job lists the partitions it wrote of one table, one JSON object a line, next to its
+    result (``…/aggregate-result.json`` -> ``…/aggregate-result.bars.jsonl``): a backfill writes millions, which
+    no single JSON document should hold, and the catalog step reads only the lists of tables it registers."""
     if not isinstance(result_key, str) or not result_key or result_key.endswith("/"):
         raise InvalidInput(f"result key {result_key!r} must name an object")
-    return result_key.removesuffix(".json") + ".partitions.jsonl"
+    return f"{result_key.removesuffix('.json')}.{table}.jsonl"
 
 
 def check_prefix(prefix: str, *, name: str = "prefix") -> str:

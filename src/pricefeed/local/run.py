@@ -127,9 +127,7 @@ def summarize(stack: LocalStack, day: date, output: dict) -> list[dict]:
     bars: dict[str, dict] = {s: {} for s in symbols}
     try:
         result = json.loads(s3.get_object(Bucket=raw, Key=output["result_key"])["Body"].read())
-        for p in job_partitions(s3, raw, result):
-            if p.get("table", paths.BARS_TABLE) != paths.BARS_TABLE:
-                continue  # the coverage ledger's partitions carry no timeframe
+        for p in job_partitions(s3, raw, result, [paths.BARS_TABLE]):
             bars.setdefault(f"{p['exchange']}:{p['symbol']}", {})[p["timeframe"]] = p.get("rows", 0)
     except s3.exceptions.NoSuchKey:
         pass
