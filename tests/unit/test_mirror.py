@@ -83,3 +83,14 @@ def test_a_failed_download_is_raised_and_leaves_no_partial_file(s3, tmp_path):
         list(download_all(s3, jobs))
 
     assert not (tmp_path / "gone").exists() and not list(tmp_path.rglob("*.partial"))
+
+
+def test_every_table_the_query_and_the_report_read_is_mirrored(s3, tmp_path):
+    tables = ("processed/timeframe=1d/x.parquet", "coverage/exchange=NSE/x.parquet",
+              "bars_monthly/timeframe=1d/x.parquet", "coverage_monthly/exchange=NSE/x.parquet")
+    for key in tables:
+        s3.put_object(Bucket=PROCESSED, Key=key, Body=b"table")
+    s3.put_object(Bucket=PROCESSED, Key="scratch/other.txt", Body=b"not a table")
+
+    assert _sync(s3, tmp_path)["downloaded"] == len(tables)
+    assert all((tmp_path / "processed" / key).read_bytes() == b"table" for key in tables)

@@ -17,8 +17,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from pricefeed.lake.paths import BARS_MONTHLY_ROOT, COVERAGE_MONTHLY_ROOT, COVERAGE_ROOT, PROCESSED_ROOT
+
 #: What the query and the report read: the processed bucket's tables, the raw bucket's dead letters.
-PROCESSED_PREFIXES = ("processed/",)
+PROCESSED_PREFIXES = (PROCESSED_ROOT, COVERAGE_ROOT, BARS_MONTHLY_ROOT, COVERAGE_MONTHLY_ROOT)
 RAW_PREFIXES = ("ohlcv/errors/",)
 INDEX = ".mirror.json"
 #: Downloads in flight at once. A lake is many small objects, so round trips, not bandwidth, bound a copy;
