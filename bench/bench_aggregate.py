@@ -31,12 +31,12 @@ the later duplicate wins within one answer (``arg_max`` on (fetched_at, file, po
 epoch arithmetic in IST (5m/15m from 09:15; 1d at 00:00 IST), open/close by ``arg_min``/``arg_max`` on ts,
 and one partitioned ``COPY`` writing ``part-00000.parquet`` files with the same columns (it also keeps
 year/month/day columns, and unlike ours it does not promise sorted rows under threads: both favour it).
-If our run writes objects besides the four timeframes (the coverage ledger), the reference also writes
-a coverage file per symbol-day (expected/stored/missing minutes and the missing ranges, by a
-gaps-and-islands query). One-time start-up costs (imports, loading the exchange calendar, DuckDB's
-first connection) are paid before the timings on both sides. After timing, the two outputs
-are compared (rows per timeframe, total volume, and a sample of 5m bars) so a fast wrong reference
-cannot pass.
+If our run writes objects besides the four timeframes (the coverage ledger, the compacted tier), the reference
+also writes a coverage file per symbol-day (expected/stored/missing minutes and the missing ranges, by a
+gaps-and-islands query) and the bars compacted per timeframe, exchange and month (sorted by symbol, zstd).
+One-time start-up costs (imports, loading the exchange calendar, DuckDB's first connection) are paid before the
+timings on both sides. After timing, the two outputs are compared (rows per timeframe, total volume, and a
+sample of 5m bars) so a fast wrong reference cannot pass.
 
 Environment: BENCH_SCALE (default 1.0; e.g. 0.05 for a quick check) scales the symbol counts;
 BENCH_REPEAT (default 1) times each side that many times and keeps the best; BENCH_WORKERS (default 8)
@@ -45,6 +45,7 @@ is our ``max_workers``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -99,9 +100,10 @@ class DirectoryS3:
 
     def get_object(self, *, Bucket: str, Key: str, **_: object) -> dict:
         try:
-            return {"Body": io.BytesIO(self._path(Bucket, Key).read_bytes())}
+            body = self._path(Bucket, Key).read_bytes()
         except FileNotFoundError:
             raise self.exceptions.NoSuchKey(Key) from None
+        return {"Body": io.BytesIO(body), "ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'}
 
     def head_object(self, *, Bucket: str, Key: str, **_: object) -> dict:
         path = self._path(Bucket, Key)
@@ -352,6 +354,20 @@ def run_reference(root: Path, *, with_coverage: bool) -> tuple[int, float]:
                                  WRITE_PARTITION_COLUMNS false, OVERWRITE_OR_IGNORE true)"""
         )
         files += con.execute("SELECT count(*) FROM (SELECT DISTINCT fyers_symbol, ist_day FROM candles)").fetchone()[0]
+        # and the compacted tier, like ours: every symbol's bars per timeframe, exchange and month, sorted by symbol
+        # (ours also compacts the ledger by month: that part is not mirrored here, so the reference is kinder)
+        monthly = root / REFERENCE_BUCKET / paths.BARS_MONTHLY_ROOT
+        monthly.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"""COPY (SELECT symbol, ts, open, high, low, close, volume, bars, trade_date,
+                             timeframe, exchange, year, month
+                      FROM bars ORDER BY timeframe, exchange, year, month, symbol, ts)
+                TO '{monthly}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (timeframe, exchange, year, month),
+                                FILENAME_PATTERN 'part-0000{{i}}', WRITE_PARTITION_COLUMNS false,
+                                OVERWRITE_OR_IGNORE true)"""
+        )
+        files += con.execute("SELECT count(*) FROM (SELECT DISTINCT timeframe, exchange, year, month FROM bars)"
+                             ).fetchone()[0]
     con.close()
     return files, computed_s
 

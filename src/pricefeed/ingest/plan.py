@@ -211,7 +211,7 @@ def _dead_letter_unknown(
         return write_dead_letter(s3, raw_bucket, symbol=listed[entry["symbol"]], trading_date=request.to_date,
                                  failure=failure, run_id=request.run_id, asked=asked, now=failed_at)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="plan") as pool:
         for entry, key in zip(unknown, pool.map(write, unknown), strict=True):
             entry["dead_letter_key"] = key
 
