@@ -1,12 +1,15 @@
-"""Helpers for tests on in-process moto: the state table as template.yaml declares it, and atomic calls."""
+"""Helpers for tests on in-process moto: S3 with buckets, the state table as template.yaml declares it, and atomic
+calls."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
+from moto import mock_aws
 
 
 def create_state_table(dynamodb: Any, name: str) -> None:
@@ -51,3 +54,16 @@ class Serialized:
                 return attr(*args, **kwargs)
 
         return call
+
+
+def mocked_s3(monkeypatch: Any, *buckets: str) -> Iterator[Any]:
+    """An in-process S3 (test credentials, no endpoint override) holding ``buckets``: a fixture's body."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3")
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        yield client

@@ -51,6 +51,17 @@ def bars_1m(pipeline, symbol: str, day: date):
     return pq.read_table(io.BytesIO(body))
 
 
+def monthly_rows(pipeline, key: str, names: set[str], day: date) -> list[dict]:
+    """Rows of the symbols ``names`` on ``day`` in the compacted file ``key`` of the processed bucket ([] when the
+    file does not exist yet)."""
+    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return []
+    return [r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["symbol"] in names and r["trade_date"] == day]
+
+
 def newest_from_raw(pipeline, symbol: str, day: date) -> dict[int, tuple]:
     """minute → (o, h, l, c, v) of the newest raw answer holding it (the later copy within one answer), from every
     answer under the day's raw prefix: what the bars must say."""

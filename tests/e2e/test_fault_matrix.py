@@ -84,6 +84,7 @@ from stackkit import (
     budget,
     keys,
     log_in_again,
+    monthly_rows,
     newest_from_raw,
     next_ist_day_for_the_budget,
     raw_store,
@@ -575,15 +576,6 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName="bars_monthly")
     assert {tuple(p["Values"]) for p in parts["Partitions"]} >= {(tf, "NSE", "2026", "09") for tf in paths.TIMEFRAMES}
 
-
-def monthly_rows(pipeline, key: str, names: set[str], day: date) -> list[dict]:
-    """Rows of ``names`` on ``day`` in the compacted file ``key`` ([] when it does not exist yet)."""
-    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return []
-    return [r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["symbol"] in names and r["trade_date"] == day]
 
 
 def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per_minute(pipeline, fault_matrix):

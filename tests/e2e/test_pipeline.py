@@ -12,8 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pricefeed.local.run import start_execution, summarize, wait_for
+from stackkit import monthly_rows
 
 FIVE = ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:M&M-EQ", "NSE:DELISTEDXYZ-EQ"]
+NAMES = {s.split(":")[1] for s in FIVE}
 EXPECTED_ROWS = {"1m": 375, "5m": 75, "15m": 25, "1d": 1}
 
 
@@ -59,17 +61,6 @@ def _monthly_partitions(pipeline, day: date, table: str = "bars_monthly") -> lis
     glue = pipeline.stack.client("glue")
     parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)["Partitions"]
     return [p for p in parts if p["Values"][-2:] == [str(day.year), f"{day.month:02d}"]]
-
-
-def _monthly_rows(pipeline, day: date, symbols: list[str], key: str) -> list[dict]:
-    """Rows of ``symbols`` on ``day`` in the compacted file ``key`` of the processed bucket ([] if it is absent)."""
-    s3, bucket = pipeline.stack.client("s3"), pipeline.stack.outputs["ProcessedBucketName"]
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return []
-    names = {s.split(":")[1] for s in symbols}
-    return [r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["symbol"] in names and r["trade_date"] == day]
 
 
 def _projected_location(pipeline, table: str, values: list[str]) -> str:
@@ -132,7 +123,7 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     # The compacted tier holds the same bars, and its month is registered.
     for timeframe, n in EXPECTED_ROWS.items():
         key = f"bars_monthly/timeframe={timeframe}/exchange=NSE/year=2026/month=11/part-00000.parquet"
-        monthly = _monthly_rows(pipeline, day, FIVE, key)
+        monthly = monthly_rows(pipeline, key, NAMES, day)
         assert len(monthly) == 4 * n and {r["symbol"] for r in monthly} == {s.split(":")[1] for s in FIVE[:4]}
     registered = {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for p in _monthly_partitions(pipeline, day)}
     assert registered == {
@@ -149,7 +140,7 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
         values = [part.split("=", 1)[1] for part in key.split("/")[1:-1]]
         assert _projected_location(pipeline, "coverage", values) == f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
     ledger_key = "coverage_monthly/exchange=NSE/year=2026/month=11/part-00000.parquet"
-    monthly_ledger = _monthly_rows(pipeline, day, FIVE, ledger_key)
+    monthly_ledger = monthly_rows(pipeline, ledger_key, NAMES, day)
     assert sorted(r["stored_minutes"] for r in monthly_ledger) == [375] * 4
     assert len(_monthly_partitions(pipeline, day, "coverage_monthly")) == 1
     # The summary a user is shown agrees.
@@ -163,7 +154,7 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     assert {k: f["etag"] for k, f in files2.items()} == {k: f["etag"] for k, f in files.items()}
     daily_key = "bars_monthly/timeframe=1d/exchange=NSE/year=2026/month=11/part-00000.parquet"
     for key in (daily_key, ledger_key):  # a rerun replaces the day's rows in the compacted files: no duplicates
-        assert len(_monthly_rows(pipeline, day, FIVE, key)) == 4
+        assert len(monthly_rows(pipeline, key, NAMES, day)) == 4
     assert output2["partitions"] == {
         "registered": 0,
         "moved": 0,
@@ -209,7 +200,7 @@ def test_a_failing_glue_job_fails_the_execution(pipeline, tmp_path):
     assert "Aggregate what was ingested into Parquet bars" in entered
     assert "Register the partitions the job wrote" not in entered
     key = "bars_monthly/timeframe=1m/exchange=NSE/year=2026/month=11/part-00000.parquet"
-    assert _monthly_rows(pipeline, day, ["NSE:WIPRO-EQ"], key) == []  # the malformed day reached no tier
+    assert monthly_rows(pipeline, key, {"WIPRO-EQ"}, day) == []  # the malformed day reached no tier
 
 
 def test_a_list_of_only_unknown_tickers_succeeds_without_ingesting_or_starting_the_job(pipeline, tmp_path):

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from awskit import mocked_s3
 from pricefeed.aggregate import job
 from pricefeed.aggregate.arguments import load_manifests, load_pending
 from pricefeed.aggregate.catalog import job_partitions
@@ -33,18 +34,7 @@ GLUE_SCRIPT = Path(__file__).resolve().parents[2] / "glue" / "aggregate_bars.py"
 
 @pytest.fixture
 def s3(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=RAW)
-        client.create_bucket(Bucket=PROCESSED)
-        yield client
+    yield from mocked_s3(monkeypatch, RAW, PROCESSED)
 
 
 def put_envelope(s3, symbol: str, rows: list, fetched_at: datetime = FETCHED, response: dict | None = None):

@@ -7,15 +7,14 @@ import io
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-import boto3
 import duckdb
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 
+from awskit import mocked_s3
 from pricefeed.aggregate import compact as compaction
 from pricefeed.aggregate.compact import CompactionConflict, compact
 from pricefeed.aggregate.job import run_aggregation
@@ -32,15 +31,7 @@ SYMBOLS = ["NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:M&M-EQ"]
 
 @pytest.fixture
 def s3(monkeypatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "x")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=RAW)
-        client.create_bucket(Bucket=PROCESSED)
-        yield client
+    yield from mocked_s3(monkeypatch, RAW, PROCESSED)
 
 
 def answer(s3, symbol: str, day: date, minutes: int, *, base: float = 100.0, fetched: datetime | None = None) -> None:
