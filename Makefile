@@ -13,7 +13,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak venv sam-venv chromium clean lock audit
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak bench-scale venv sam-venv chromium clean lock audit
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -74,7 +74,12 @@ bench-aggregate: $(STAMP)
 bench-soak: $(STAMP)
 	$(BIN)/python bench/bench_soak.py
 
-bench: bench-ingest bench-aggregate bench-soak
+## make bench-scale: a 20 x 60 symbol-day slice through the real workflow, AWS calls counted per step, modeled at
+## the NSE universe since 2017 against every hard limit, plus per-day vs compacted queries (6-8 min)
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
+
+bench: bench-ingest bench-aggregate bench-soak bench-scale
 
 ## make audit: known vulnerabilities (PyPI's advisory data) in every pinned dependency: the dev tools
 ## (requirements/dev.lock), the Lambda layer (src/requirements.txt) and the Glue job's --additional-python-modules.
