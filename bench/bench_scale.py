@@ -36,6 +36,7 @@ from pathlib import Path
 import botocore.endpoint
 from bench_soak import _sim_stats, _start_simulator, _trading_days
 
+from pricefeed.aggregate.compact import READERS
 from pricefeed.local import lambda_runtime
 from pricefeed.local.run import app_config, export, free_port, fyers_parameters, login, wait_for
 from pricefeed.local.stack import LocalStack
@@ -251,18 +252,22 @@ def model(slice_: dict, calls: Calls, symbols: int, days: list[date], universe: 
     cpu_per_sd = slice_["job_cpu_s"] / symbol_days
     latency_per_sd = call_time_s(job) / symbol_days
     job_s = symbol_days_u * max(cpu_per_sd / cores, latency_per_sd / (cores * threads))
-    slice_["model_daily_job_s"] = universe * (max(cpu_per_sd / cores, latency_per_sd / (cores * threads))
-                                              + call_time_s(steps.get("Compaction", Counter())) / symbol_days / 8)
+
     slice_["model_item_s"] = item_s
-    # The compaction runs on the driver after the executors (8 threads): its calls grow with symbol-days too.
+    # The compaction runs after the symbol-days, one Spark task a month on the same cores, each reading its
+    # per-day files on compact.READERS threads: its calls grow with symbol-days too.
     compaction = steps.get("Compaction", Counter())
-    compact_s = symbol_days_u * call_time_s(compaction) / symbol_days / 8
+    compact_s = symbol_days_u * call_time_s(compaction) / symbol_days / (cores * READERS)
     slice_["model_job_s"] = job_s = job_s + compact_s
+    slice_["model_daily_job_s"] = universe * (max(cpu_per_sd / cores, latency_per_sd / (cores * threads))
+                                              + call_time_s(compaction) / symbol_days / (cores * READERS))
     slice_["job_capacity"] = template["glue_timeout_min"] * 60 / (job_s / symbol_days_u)  # symbol-days a run fits
+    # Everything above scales with the executor cores: the workers one run would need to stay at 60% of its limit.
+    slice_["workers_needed"] = 1 + math.ceil((workers - 1) * job_s / (0.6 * template["glue_timeout_min"] * 60))
     rows.append(_row("Aggregate (Glue job)", job_s, template["glue_timeout_min"] * 60, "s",
                      f"{symbol_days_u:,} symbol-days on {workers} G.1X workers; CPU {cpu_per_sd * 1000:.1f} ms and "
                      f"{sum(job.values()) / symbol_days:.1f} AWS calls a symbol-day on the executors, then "
-                     f"{sum(compaction.values()) / symbol_days:.1f} a symbol-day compacting on the driver "
+                     f"{sum(compaction.values()) / symbol_days:.1f} a symbol-day compacting "
                      f"({compact_s / max(job_s, 1e-9):.0%} of the time)"))
 
     repair = steps.get("RepairPartitionsFunction", Counter())
@@ -413,7 +418,8 @@ def main() -> int:
         print(f"    {r['step']:<46} {r['value']:>14,.0f} {r['unit']:<10} of {r['limit']:>12,.0f}  "
               f"{r['share']:>7.0%}  {r['note']}")
     print(f"    one Glue run as declared ({template['glue_workers']} workers, {template['glue_timeout_min']} min) fits "
-          f"~{slice_['job_capacity']:,.0f} symbol-days: split a larger backfill into runs of that size")
+          f"~{slice_['job_capacity']:,.0f} symbol-days: split a larger backfill into runs of that size, "
+          f"or give one run ~{slice_['workers_needed']:,} workers")
     priced = costs(calls, slice_, symbols, n_days, universe, len(all_days), template)
     for run, items in priced.items():
         print(f"    cost of the {run} ({'universe since 2017' if run == 'backfill' else 'one day, universe'}): "

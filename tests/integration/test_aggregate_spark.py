@@ -122,6 +122,10 @@ def test_the_glue_script_on_local_spark_writes_what_the_thread_pool_writes(s3, m
     threads_result = orjson.loads(s3.get_object(Bucket=RAW, Key="threads.json")["Body"].read())
     assert spark_result["bars"] == threads_result["bars"] and spark_result["bars"]["1d"] == len(SYMBOLS) * len(DAYS)
     assert spark_result["coverage"] == threads_result["coverage"]
+    # The compacted months were merged on the executors, with the same outcome (and, above, the same bytes).
+    assert spark_result["compacted"] == threads_result["compacted"] == {
+        "months": 5, "rows": len(SYMBOLS) * len(DAYS) * (375 + 75 + 25 + 1 + 1), "conflicts": 0
+    }
     on_spark_listed = list(job_partitions(s3, RAW, spark_result))
     same_bucket = orjson.dumps(on_spark_listed).replace(SPARK_OUT.encode(), THREADS_OUT.encode())
     assert on_spark_listed and orjson.loads(same_bucket) == list(job_partitions(s3, RAW, threads_result))

@@ -196,12 +196,15 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
         run_dates = document_dates
         if prefix is None and not run_dates:
             run_dates = [ist_today()]
-    aggregate_all = None
+    aggregate_all = compact_all = None
     if spark_context is not None:
-        from pricefeed.aggregate.spark import aggregate_on_spark
+        from pricefeed.aggregate.spark import aggregate_on_spark, compact_on_spark
 
         def aggregate_all(work: list[tuple[str, date]]) -> list:
             return aggregate_on_spark(spark_context, work, raw_bucket=raw_bucket, processed_bucket=processed_bucket)
+
+        def compact_all(months: list) -> list:
+            return compact_on_spark(spark_context, months, processed_bucket=processed_bucket)
 
     return run_aggregation(
         s3=s3,
@@ -213,6 +216,7 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
         result_key=result_key,
         aggregate_all=aggregate_all,
         pending=load_pending(s3, raw_bucket) if prefix else None,
+        compact_all=compact_all,
     )
 
 

@@ -9,8 +9,9 @@ trade_date), zstd-compressed, in row groups whose symbol statistics let a reader
 Glue tables ``bars_monthly`` (timeframe, exchange, year, month) and ``coverage_monthly`` (exchange, year, month).
 
 How it stays equal to the per-day files: after a job has built its symbol-days, :func:`compact` takes each month
-they touch, reads its compacted file, drops every row of the symbol-days just built, adds those symbol-days' rows
-read back from their per-day files as they are now (a day emptied has no bars), sorts and writes it back. So a
+they touch (one Spark task a month on Glue, a thread here), reads its compacted file, drops every row of the
+symbol-days just built, adds those symbol-days' rows read back from their per-day files as they are now (a day
+emptied has no bars), sorts and writes it back. So a
 rebuild of any day of a month (a redrive of a closed month included) replaces that day's rows: no duplicates, no
 stale rows, and the same per-day files always give the same bytes. The write is conditional on the file being the
 one read (S3 ``If-Match`` / ``If-None-Match``): two jobs compacting one month at once cannot lose each other's
@@ -57,6 +58,11 @@ class Tier:
     per_day_key: Callable[[str | None, Symbol, date], str]
 
 
+def _ledger_key(_timeframe: str | None, symbol: Symbol, day: date) -> str:
+    return paths.coverage_key(symbol, day)
+
+
+# Module-level functions, not lambdas: a Month (and its Tier) travels to Spark's executors by pickle.
 BARS = Tier(
     paths.BARS_MONTHLY_TABLE,
     paths.BARS_MONTHLY_ROOT,
@@ -64,7 +70,7 @@ BARS = Tier(
     pa.schema([pa.field("symbol", pa.string()), *BAR_SCHEMA]),
     "ts",
     paths.TIMEFRAMES,
-    lambda timeframe, symbol, day: paths.processed_key(timeframe, symbol, day),
+    paths.processed_key,
 )
 COVERAGE = Tier(
     paths.COVERAGE_MONTHLY_TABLE,
@@ -73,7 +79,7 @@ COVERAGE = Tier(
     pa.schema([pa.field("symbol", pa.string()), *LEDGER_SCHEMA]),
     "trade_date",
     (None,),
-    lambda _timeframe, symbol, day: paths.coverage_key(symbol, day),
+    _ledger_key,
 )
 TIERS = (BARS, COVERAGE)
 
@@ -122,7 +128,19 @@ def months_of(symbol_days: Iterable[tuple[Symbol, date]]) -> dict[Month, set[tup
     return touched
 
 
-def compact(s3, bucket: str, symbol_days: Iterable[tuple[Symbol, date]], *, max_workers: int = 8) -> dict:
+#: Merges every (month, its symbol-days) and returns (rows written, conflicts) of each, in order: a thread pool
+#: here, Spark's executors on Glue (``pricefeed.aggregate.spark.compact_on_spark``).
+MergeAll = Callable[[list[tuple[Month, set[tuple[Symbol, date]]]]], list[tuple[int, int]]]
+
+
+def compact(
+    s3,
+    bucket: str,
+    symbol_days: Iterable[tuple[Symbol, date]],
+    *,
+    max_workers: int = 8,
+    merge_all: MergeAll | None = None,
+) -> dict:
     """Merge the symbol-days' per-day files into their months' compacted files (see the module docstring).
 
     Returns ``{"months", "rows", "conflicts", "partitions"}``: ``partitions`` names each written partition for the
@@ -130,8 +148,11 @@ def compact(s3, bucket: str, symbol_days: Iterable[tuple[Symbol, date]], *, max_
     """
     touched = months_of(symbol_days)
     order = sorted(touched, key=Month.sort_key)
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="compact") as pool:
-        done = list(pool.map(lambda m: _compact_month(s3, bucket, m, touched[m]), order))
+    if merge_all is not None:
+        done = merge_all([(m, touched[m]) for m in order])
+    else:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="compact") as pool:
+            done = list(pool.map(lambda m: compact_month(s3, bucket, m, touched[m]), order))
     return {
         "months": len(order),
         "rows": sum(rows for rows, _ in done),
@@ -140,7 +161,7 @@ def compact(s3, bucket: str, symbol_days: Iterable[tuple[Symbol, date]], *, max_
     }
 
 
-def _compact_month(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]]) -> tuple[int, int]:
+def compact_month(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]]) -> tuple[int, int]:
     """(rows written, conditional writes lost) for one month."""
     schema = month.tier.schema
     fresh = _fresh_rows(s3, bucket, month, days)  # read once: they are the per-day files as they are now
@@ -171,8 +192,13 @@ def _symbol_day(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(table["symbol"], pc.cast(table["trade_date"], pa.string()), "|")
 
 
+#: Per-day files read at once for one month (a month of 1m bars for 2,600 symbols is ~55,000 of them).
+READERS = 8
+
+
 def _fresh_rows(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]]) -> pa.Table:
-    tables = [_per_day(s3, bucket, month, symbol, day) for symbol, day in sorted(days)]
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="compact-read") as pool:
+        tables = list(pool.map(lambda d: _per_day(s3, bucket, month, *d), sorted(days)))
     return pa.concat_tables([t for t in tables if t is not None] or [month.tier.schema.empty_table()])
 
 

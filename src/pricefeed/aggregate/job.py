@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime
 
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS
-from pricefeed.aggregate.compact import compact
+from pricefeed.aggregate.compact import MergeAll, compact
 from pricefeed.aggregate.ledger import DayCoverage, day_coverage, summarize
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
 from pricefeed.aggregate.work import IngestManifest, unique_dates, unique_symbols, work_from_manifests
@@ -104,6 +104,7 @@ def run_aggregation(
     calendar: TradingCalendar | None = None,
     aggregate_all: AggregateAll | None = None,
     pending: dict[str, IngestManifest] | None = None,
+    compact_all: MergeAll | None = None,
 ) -> dict:
     """Aggregate the run's symbol-days and return the run summary (also written to ``result_key``).
 
@@ -116,7 +117,7 @@ def run_aggregation(
     Keep ``max_workers`` at or below the client's ``max_pool_connections`` (boto3 default: 10).
     ``calendar`` gives the exchange sessions (default: ``pricefeed.trading_calendar.DEFAULT_CALENDAR``).
     ``aggregate_all`` runs the work list elsewhere (``pricefeed.aggregate.spark`` on Glue); by default a thread
-    pool of ``max_workers`` here, sharing one envelope cache.
+    pool of ``max_workers`` here, sharing one envelope cache; ``compact_all`` likewise merges the compacted months.
     """
     symbols = unique_symbols(symbols)
     if not isinstance(max_workers, int) or max_workers < 1:
@@ -167,7 +168,7 @@ def run_aggregation(
         storage.write_json(s3, raw_bucket, pending_key(o.symbol, marker["run_id"], datetime.now(UTC)), marker)
     # The compacted tier follows the per-day files of every day just built (an emptied day's rows go too).
     built = [(o.symbol, o.trading_date) for o in outcomes if o.status in _BUILT]
-    compacted = compact(s3, processed_bucket, built, max_workers=max_workers)
+    compacted = compact(s3, processed_bucket, built, max_workers=max_workers, merge_all=compact_all)
     result["compacted"] = {k: v for k, v in compacted.items() if k != "partitions"}
     partitions = [p for o in outcomes for p in o.partitions] + compacted["partitions"]
     tables = (BARS_TABLE, COVERAGE_TABLE, BARS_MONTHLY_TABLE, COVERAGE_MONTHLY_TABLE)

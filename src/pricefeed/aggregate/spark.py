@@ -95,3 +95,22 @@ def aggregate_on_spark(
     return rdd.flatMap(
         lambda batch: run_batch(batch, raw_bucket=raw_bucket, processed_bucket=processed_bucket, threads=threads)
     ).collect()
+
+
+def compact_on_spark(spark_context: Any, months: list[tuple[Any, set]], *, processed_bucket: str) -> list[Any]:
+    """Each compacted month merged by one task on the cluster (``pricefeed.aggregate.compact.compact_month``, which
+    reads the month's per-day files on a few threads); (rows, conflicts) of each, in ``months``' order. The driver
+    only sends the months and their symbol-days: a backfill's compaction then spreads like its symbol-days do."""
+    if not months:
+        return []
+    rdd = spark_context.parallelize(months, numSlices=len(months))
+    return rdd.map(lambda item: _compact_one(item, processed_bucket)).collect()
+
+
+def _compact_one(item: tuple[Any, set], processed_bucket: str) -> Any:
+    import boto3  # on the executor
+
+    from pricefeed.aggregate.compact import compact_month
+
+    month, days = item
+    return compact_month(boto3.client("s3"), processed_bucket, month, days)
