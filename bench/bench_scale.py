@@ -37,6 +37,7 @@ import botocore.endpoint
 from bench_soak import _sim_stats, _start_simulator, _trading_days
 
 from pricefeed.aggregate.compact import READERS
+from pricefeed.ingest.job_size import size_job
 from pricefeed.local import lambda_runtime
 from pricefeed.local.run import app_config, export, free_port, fyers_parameters, login, wait_for
 from pricefeed.local.stack import LocalStack
@@ -63,6 +64,7 @@ PRICE = {
 }
 #: Hard limits (AWS quotas) the model checks besides each function's Timeout.
 STATE_PAYLOAD_BYTES, HISTORY_EVENTS, S3_KEY_BYTES, PARTITIONS_PER_TABLE = 262_144, 25_000, 1_024, 10_000_000
+G1X_MEMORY_BYTES = 16 * 10**9
 
 
 # --- counting every AWS call made in this process, per step ---------------------------------------------------
@@ -153,7 +155,7 @@ def run_slice(symbols: int, days: list[date], workdir: Path, calls: Calls) -> di
             output = json.loads(described.get("output") or "{}")
             result = json.loads(s3.get_object(Bucket=stack.outputs["RawBucketName"], Key=output["result_key"])
                                 ["Body"].read())
-            keys = _longest_key(s3, stack.outputs)
+            keys, lists = _longest_key(s3, stack.outputs)
             lake = workdir / "lake"
             export(stack, lake)
         stats = _sim_stats(sim_url)
@@ -164,7 +166,8 @@ def run_slice(symbols: int, days: list[date], workdir: Path, calls: Calls) -> di
         "status": described["status"], "error": described.get("error"), "wall_s": wall,
         "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
         "history": history, "job_s": (job["CompletedOn"] - job["StartedOn"]).total_seconds(),
-        "output": output, "result": result, "longest_key": keys, "lake": lake, "sim": stats,
+        "output": output, "result": result, "longest_key": keys, "partition_list_bytes": lists, "lake": lake,
+        "sim": stats,
     }
 
 
@@ -178,12 +181,15 @@ def _history(sfn, arn: str):
             return
 
 
-def _longest_key(s3, outputs: dict) -> int:
-    longest = 0
+def _longest_key(s3, outputs: dict) -> tuple[int, int]:
+    """(the longest key in bytes, the bytes of the job's partition lists: the driver holds them while writing)."""
+    longest = lists = 0
     for bucket in (outputs["RawBucketName"], outputs["ProcessedBucketName"]):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            longest = max([longest, *(len(o["Key"].encode()) for o in page.get("Contents", []))])
-    return longest
+            for obj in page.get("Contents", []):
+                longest = max(longest, len(obj["Key"].encode()))
+                lists += obj["Size"] if obj["Key"].startswith("ohlcv/runs/") and obj["Key"].endswith(".jsonl") else 0
+    return longest, lists
 
 
 def _payload_bytes(history: list[dict]) -> int:
@@ -247,7 +253,9 @@ def model(slice_: dict, calls: Calls, symbols: int, days: list[date], universe: 
     rows.append(_row("Plan the run", plan_s, template["timeouts"]["PlanRunFunction"], "s", ""))
 
     job = steps.get("AggregateJob", Counter())
-    workers = template["glue_workers"]
+    # The run as the plan sizes it (pricefeed.ingest.job_size), at the template's MaxGlueWorkers.
+    sized = size_job(symbol_days_u, max_workers=template["max_glue_workers"])
+    workers, timeout_s = sized["workers"], sized["timeout_min"] * 60
     cores, threads = 4 * max(1, workers - 1), 8  # G.1X: 4 vCPU; one worker is the driver
     cpu_per_sd = slice_["job_cpu_s"] / symbol_days
     latency_per_sd = call_time_s(job) / symbol_days
@@ -259,13 +267,18 @@ def model(slice_: dict, calls: Calls, symbols: int, days: list[date], universe: 
     compaction = steps.get("Compaction", Counter())
     compact_s = symbol_days_u * call_time_s(compaction) / symbol_days / (cores * READERS)
     slice_["model_job_s"] = job_s = job_s + compact_s
-    slice_["model_daily_job_s"] = universe * (max(cpu_per_sd / cores, latency_per_sd / (cores * threads))
-                                              + call_time_s(compaction) / symbol_days / (cores * READERS))
-    slice_["job_capacity"] = template["glue_timeout_min"] * 60 / (job_s / symbol_days_u)  # symbol-days a run fits
-    # Everything above scales with the executor cores: the workers one run would need to stay at 60% of its limit.
-    slice_["workers_needed"] = 1 + math.ceil((workers - 1) * job_s / (0.6 * template["glue_timeout_min"] * 60))
-    rows.append(_row("Aggregate (Glue job)", job_s, template["glue_timeout_min"] * 60, "s",
-                     f"{symbol_days_u:,} symbol-days on {workers} G.1X workers; CPU {cpu_per_sd * 1000:.1f} ms and "
+    slice_["model_workers"] = workers
+    daily_cores = 4 * (template["glue_workers"] - 1)  # a daily run keeps the job as declared
+    slice_["model_daily_job_s"] = universe * (
+        max(cpu_per_sd / daily_cores, latency_per_sd / (daily_cores * threads))
+        + call_time_s(compaction) / symbol_days / (daily_cores * READERS)
+    )
+    # As declared (2 workers, 60 min) one run fits this many symbol-days; everything scales with executor cores.
+    slice_["job_capacity"] = (template["glue_timeout_min"] * 60 / (job_s / symbol_days_u)
+                              * (template["glue_workers"] - 1) / (workers - 1))
+    rows.append(_row("Aggregate (Glue job, sized by the plan)", job_s, timeout_s, "s",
+                     f"{symbol_days_u:,} symbol-days on {workers} G.1X workers, timeout {sized['timeout_min']} min; "
+                     f"CPU {cpu_per_sd * 1000:.1f} ms and "
                      f"{sum(job.values()) / symbol_days:.1f} AWS calls a symbol-day on the executors, then "
                      f"{sum(compaction.values()) / symbol_days:.1f} a symbol-day compacting "
                      f"({compact_s / max(job_s, 1e-9):.0%} of the time)"))
@@ -287,6 +300,10 @@ def model(slice_: dict, calls: Calls, symbols: int, days: list[date], universe: 
     rows.append(_row("History events (parent execution)", len(slice_["history"]), HISTORY_EVENTS, "events",
                      "a Distributed Map's items run as child executions with their own histories"))
     rows.append(_row("S3 key length (longest)", slice_["longest_key"], S3_KEY_BYTES, "bytes", ""))
+    # The job's driver collects every symbol-day's outcome and writes the partition lists from memory.
+    driver_bytes = slice_["partition_list_bytes"] / symbol_days * symbol_days_u
+    rows.append(_row("Glue driver memory (partition lists, at least)", driver_bytes, G1X_MEMORY_BYTES, "bytes",
+                     "the outcomes it collects weigh more; G.1X has 16 GB"))
     return rows
 
 
@@ -301,7 +318,7 @@ def costs(calls: Calls, slice_: dict, symbols: int, days: int, universe: int, d_
     for (_, name), (n, _, _) in calls.counts.items():
         total[name] += n
 
-    def price(symbol_days: float, job_s: float, item_s: float) -> dict:
+    def price(symbol_days: float, job_s: float, item_s: float, workers: int) -> dict:
         scale = symbol_days / (symbols * days)
         s3_put = sum(n for k, n in total.items() if k.startswith(("s3:Put", "s3:List", "s3:Delete"))) * scale
         s3_get = sum(n for k, n in total.items() if k.startswith("s3:Get")) * scale
@@ -312,12 +329,12 @@ def costs(calls: Calls, slice_: dict, symbols: int, days: int, universe: int, d_
             "DynamoDB": ddb / 1e6 * PRICE["dynamodb_write_per_1m"],
             "Lambda": items / 1e6 * PRICE["lambda_per_1m"] + items * item_s * 0.5 * PRICE["lambda_gb_s"],
             "Step Functions": items * 6 / 1000 * PRICE["sfn_per_1k_transitions"],  # a child execution's transitions
-            "Glue": template["glue_workers"] * max(job_s, 60) / 3600 * PRICE["glue_dpu_hour"],  # 1-minute minimum
+            "Glue": workers * max(job_s, 60) / 3600 * PRICE["glue_dpu_hour"],  # 1-minute minimum
         }
 
     daily_item_s = LAMBDA_COLD_START_MS / 1000 + 2.0
-    return {"backfill": price(universe * d_u, slice_["model_job_s"], slice_["model_item_s"]),
-            "daily": price(universe, slice_["model_daily_job_s"], daily_item_s)}
+    return {"backfill": price(universe * d_u, slice_["model_job_s"], slice_["model_item_s"], slice_["model_workers"]),
+            "daily": price(universe, slice_["model_daily_job_s"], daily_item_s, template["glue_workers"])}
 
 
 # --- the queries ----------------------------------------------------------------------------------------------
@@ -381,7 +398,8 @@ def template_limits() -> dict:
                 for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     job = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Glue::Job")
     return {"timeouts": timeouts, "glue_workers": int(job["NumberOfWorkers"]), "glue_timeout_min": int(job["Timeout"]),
-            "map_concurrency": template["Parameters"]["MapConcurrency"]["Default"]}
+            "map_concurrency": template["Parameters"]["MapConcurrency"]["Default"],
+            "max_glue_workers": int(template["Parameters"]["MaxGlueWorkers"]["Default"])}
 
 
 def main() -> int:
@@ -417,9 +435,9 @@ def main() -> int:
     for r in rows:
         print(f"    {r['step']:<46} {r['value']:>14,.0f} {r['unit']:<10} of {r['limit']:>12,.0f}  "
               f"{r['share']:>7.0%}  {r['note']}")
-    print(f"    one Glue run as declared ({template['glue_workers']} workers, {template['glue_timeout_min']} min) fits "
-          f"~{slice_['job_capacity']:,.0f} symbol-days: split a larger backfill into runs of that size, "
-          f"or give one run ~{slice_['workers_needed']:,} workers")
+    declared = f"{template['glue_workers']} workers, {template['glue_timeout_min']} min"
+    print(f"    one Glue run as declared ({declared}) would fit ~{slice_['job_capacity']:,.0f} symbol-days; the plan "
+          f"sizes larger runs (MaxGlueWorkers {template['max_glue_workers']})")
     priced = costs(calls, slice_, symbols, n_days, universe, len(all_days), template)
     for run, items in priced.items():
         print(f"    cost of the {run} ({'universe since 2017' if run == 'backfill' else 'one day, universe'}): "

@@ -22,7 +22,7 @@ def handler(event, context):
                        incremental=request.incremental)
     plan = plan_run(request, s3=boto3.client("s3"), raw_bucket=settings.raw_bucket,
                     ticker_list_key=settings.ticker_list_key, map_concurrency=settings.map_concurrency,
-                    symbol_master_url=settings.fyers_symbol_master_url)
+                    symbol_master_url=settings.fyers_symbol_master_url, max_glue_workers=settings.max_glue_workers)
     for segment, copy in plan["symbol_master"].items():
         if copy.get("warning"):
             logger.warning("stale symbol master", extra={"segment": segment, **copy})

@@ -26,6 +26,8 @@ class Settings:
     token_secret_id: str = ""
     ticker_list_key: str = DEFAULT_TICKER_LIST_KEY
     map_concurrency: int = DEFAULT_MAP_CONCURRENCY
+    #: The most G.1X workers the plan gives one aggregation run (``pricefeed.ingest.job_size``).
+    max_glue_workers: int = 50
     glue_database: str = ""
     glue_table: str = ""
     #: The coverage-ledger table (``pricefeed.aggregate.ledger``), registered next to the bars table.

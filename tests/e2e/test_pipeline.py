@@ -84,6 +84,15 @@ def test_a_day_for_five_tickers_stores_bars_dead_letters_the_unknown_and_reruns_
     assert described["status"] == "SUCCEEDED", described.get("error")
     # The unknown ticker is caught against the symbol master: reported, dead-lettered, never asked of Fyers.
     assert output["count"] == 4 and output["aggregate"]["state"] == "SUCCEEDED"
+    # The plan sized the Glue run: a day of 4 tickers keeps the job as declared (2 G.1X workers, 60 minutes).
+    glue = pipeline.stack.client("glue")
+    job_run = glue.get_job_run(
+        JobName=pipeline.stack.outputs["AggregateJobName"], RunId=output["aggregate"]["job_run_id"]
+    )
+    assert output["job"] == {"workers": 2, "timeout_min": 60, "symbol_days": 4}
+    assert (job_run["JobRun"]["NumberOfWorkers"], job_run["JobRun"]["Timeout"], job_run["JobRun"]["WorkerType"]) == (
+        2, 60, "G.1X"
+    )
     assert [u["symbol"] for u in output["unknown"]] == ["NSE:DELISTEDXYZ-EQ"] and output["unknown_count"] == 1
     assert "NSE:DELISTEDXYZ-EQ" not in pipeline.sim.stats()["history_requests_by_symbol"]
     letters = _dead_letters(pipeline, day)

@@ -229,6 +229,7 @@ def test_plan_writes_the_map_items_the_symbols_of_the_run_and_its_output(s3, mas
         "unknown": [],
         "unknown_count": 0,
         "max_concurrency": 7,
+        "job": {"workers": 2, "timeout_min": 60, "symbol_days": 2},  # the job as declared: a day is small
         "tolerated_failure_percentage": 100,
     }
     assert [(r["line"], r["value"]) for r in result["rejected"]] == [(5, "SBIN")]

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pricefeed.errors import InvalidInput, reject_unknown_fields, shown
 from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
 from pricefeed.ingest.dead_letters import Failure, write_dead_letter
+from pricefeed.ingest.job_size import size_job, weekdays
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
 from pricefeed.istime import ISO_DATE, MINUTE_HISTORY_START, days, ist_today, parse_date, utcnow
 from pricefeed.lake.paths import RunKeys
@@ -125,6 +126,7 @@ def plan_run(
     ticker_list_key: str,
     map_concurrency: int,
     symbol_master_url: str,
+    max_glue_workers: int = 50,
     now: datetime | None = None,
     fetch: Fetch = fetch_url,
 ) -> dict:
@@ -181,6 +183,8 @@ def plan_run(
         "unknown_count": len(unknown),
         "symbol_master": {segment: copy.describe() for segment, copy in masters.items()},
         "max_concurrency": map_concurrency,
+        # The aggregation run's size (workers, timeout), from the symbol-days planned (weekdays: an upper bound).
+        "job": size_job(len(known) * weekdays(request.from_date, request.to_date), max_workers=max_glue_workers),
         # Failed symbols are dead-lettered; they must not fail the whole Map.
         "tolerated_failure_percentage": 100,
     }
