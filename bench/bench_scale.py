@@ -16,7 +16,8 @@
 Not a test. The last line is ``scale: worst step <p>% of its limit at <S> symbols x <D> days; compacted queries
 <k>x faster, <m>x fewer files`` (k and m for "every symbol's daily bars for the span": the slice's span stands
 in for the year). About 6-8 minutes at the defaults on a 2-core machine, most of it the local Glue job (the emulated S3
-serves its ~18 calls a symbol-day from one Python process).
+serves its ~18 calls a symbol-day from one Python process). BENCH_LATENCY=1 runs the slice with the latency model
+injected into every AWS call (``pricefeed.local.latency``): it succeeds the same, only slower.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from bench_soak import _sim_stats, _start_simulator, _trading_days
 from pricefeed.aggregate.compact import READERS
 from pricefeed.ingest.job_size import size_job
 from pricefeed.local import lambda_runtime
+from pricefeed.local.latency import LAMBDA_COLD_START_MS, LATENCY_MS, injected, latency_ms
 from pricefeed.local.run import app_config, export, free_port, fyers_parameters, login, wait_for
 from pricefeed.local.stack import LocalStack
 from pricefeed.ops.launch import start_run
@@ -47,16 +49,7 @@ from pricefeed.trading_calendar import TradingCalendar, last_closed_trading_day
 FIRST_DAY = date(2017, 7, 3)  # Fyers' 1-minute history starts here
 DAYS_PER_REQUEST = 100  # Fyers' longest 1-minute range a request
 FYERS_PER_MINUTE, FYERS_PER_DAY = 200, 100_000
-#: Per-call latency (ms) for the model. Assumptions from AWS's published guidance, not measurements: S3 "first-byte
-#: latency of 100-200 ms" for small objects in its performance guidelines is the cold end; same-region requests
-#: from compute typically answer in tens of ms, used here. Glue catalog and Step Functions control-plane calls are
-#: slower than data-plane ones. Change them here; the model is only as good as these.
-LATENCY_MS = {
-    "s3:GetObject": 30, "s3:PutObject": 40, "s3:ListObjectsV2": 40, "s3:DeleteObjects": 40, "s3:DeleteObject": 30,
-    "s3:HeadObject": 20, "dynamodb:*": 8, "secretsmanager:*": 30, "glue:*": 150, "states:*": 50, "lambda:*": 30,
-    "cloudwatch:*": 20, "sns:*": 30, "*": 50,
-}
-LAMBDA_COLD_START_MS = 800
+#: Per-call latency: the model the local stack injects (pricefeed.local.latency), documented there.
 #: AWS list prices (USD), the same as the README's cost section: Step Functions ap-south-1, the rest us-east-1.
 PRICE = {
     "s3_put_per_1k": 0.005, "s3_get_per_1k": 0.0004, "dynamodb_write_per_1m": 0.625, "dynamodb_read_per_1m": 0.125,
@@ -118,10 +111,6 @@ class Calls:
         return steps
 
 
-def latency_ms(name: str) -> float:
-    return LATENCY_MS.get(name) or LATENCY_MS.get(name.split(":")[0] + ":*") or LATENCY_MS["*"]
-
-
 def call_time_s(calls: Counter) -> float:
     return sum(n * latency_ms(name) for name, n in calls.items()) / 1000
 
@@ -142,10 +131,12 @@ def run_slice(symbols: int, days: list[date], workdir: Path, calls: Calls) -> di
             calls.counts.clear()
             sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
             cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-            arn = start_run(sfn, s3, state_machine_arn=stack.outputs["StateMachineArn"],
-                            raw_bucket=stack.outputs["RawBucketName"], csv=csv,
-                            run_input={"from": days[0].isoformat(), "to": days[-1].isoformat()})
-            described = wait_for(stack, arn, timeout_s=3600)
+            with injected(float(os.environ.get("BENCH_LATENCY", "0"))) as latency:
+                arn = start_run(sfn, s3, state_machine_arn=stack.outputs["StateMachineArn"],
+                                raw_bucket=stack.outputs["RawBucketName"], csv=csv,
+                                run_input={"from": days[0].isoformat(), "to": days[-1].isoformat()})
+                described = wait_for(stack, arn, timeout_s=4 * 3600)
+                injected_s = latency["injected_s"]
             wall = time.monotonic() - t0
             calls.active = False
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -164,7 +155,7 @@ def run_slice(symbols: int, days: list[date], workdir: Path, calls: Calls) -> di
         sim.wait(timeout=30)
     return {
         "status": described["status"], "error": described.get("error"), "wall_s": wall,
-        "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+        "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime), "injected_s": injected_s,
         "history": history, "job_s": (job["CompletedOn"] - job["StartedOn"]).total_seconds(),
         "output": output, "result": result, "longest_key": keys, "partition_list_bytes": lists, "lake": lake,
         "sim": stats,
@@ -423,6 +414,9 @@ def main() -> int:
     job_calls = sum(steps.get("AggregateJob", Counter()).values()) + sum(steps.get("Compaction", Counter()).values())
     slice_["job_cpu_s"] = job_cpu_s(slice_["lake"], symbols, days)
     slice_["plan_cpu_per_symbol_s"] = 0.0005
+    if slice_["injected_s"]:
+        print(f"  latency injected (BENCH_LATENCY={os.environ.get('BENCH_LATENCY')}): {slice_['injected_s']:,.0f} s "
+              "over all the run's calls (they overlap)")
     print(f"  slice: SUCCEEDED in {slice_['wall_s']:.0f} s (Glue job {slice_['job_s']:.0f} s); "
           f"{sum(sum(c.values()) for c in steps.values()):,} AWS calls, {job_calls:,} of them by the job; "
           f"{slice_['sim']['requests'].get('/data/history', 0)} Fyers requests, {slice_['sim']['rate_limited']} x 429")

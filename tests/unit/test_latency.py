@@ -1,0 +1,40 @@
+"""The local stack's latency model: every AWS call waits its service's latency while injected, none otherwise."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pricefeed.local import latency
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="latency")
+        yield client
+
+
+def test_calls_wait_the_models_latency_for_their_operation_only_while_injected(s3):
+    with latency.injected(0.01) as totals:  # a hundredth of the model: the test stays fast, the arithmetic the same
+        s3.put_object(Bucket="latency", Key="k", Body=b"x")
+        s3.get_object(Bucket="latency", Key="k")["Body"].read()
+        s3.list_objects_v2(Bucket="latency")
+    model = sum(latency.LATENCY_MS[name] for name in ("s3:PutObject", "s3:GetObject", "s3:ListObjectsV2"))
+    assert totals["calls"] == 3 and totals["injected_s"] == pytest.approx(model / 1000 * 0.01)
+
+    s3.get_object(Bucket="latency", Key="k")
+    assert totals["calls"] == 3  # outside the block, nothing is added
+
+
+def test_an_operation_without_its_own_figure_takes_its_services_then_the_default():
+    assert latency.latency_ms("glue:BatchCreatePartition") == latency.LATENCY_MS["glue:*"]
+    assert latency.latency_ms("kinesis:PutRecord") == latency.LATENCY_MS["*"]
+
+
+def test_a_negative_scale_is_refused():
+    with pytest.raises(ValueError, match="latency scale"), latency.injected(-1):
+        pass
