@@ -161,10 +161,13 @@ def compact(
     }
 
 
-def compact_month(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]]) -> tuple[int, int]:
-    """(rows written, conditional writes lost) for one month."""
+def compact_month(
+    s3, bucket: str, month: Month, days: set[tuple[Symbol, date]], *, readers: int = 1
+) -> tuple[int, int]:
+    """(rows written, conditional writes lost) for one month, its per-day files read on ``readers`` threads (one
+    S3 client keeps 10 connections: months merged side by side on one client read one file at a time each)."""
     schema = month.tier.schema
-    fresh = _fresh_rows(s3, bucket, month, days)  # read once: they are the per-day files as they are now
+    fresh = _fresh_rows(s3, bucket, month, days, readers)  # read once: the per-day files as they are now
     replaced = pa.array(sorted(f"{s.name}|{d.isoformat()}" for s, d in days), pa.string())
     for attempt in range(MAX_ATTEMPTS):
         current, etag = _read(s3, bucket, month.key, schema)
@@ -192,12 +195,12 @@ def _symbol_day(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(table["symbol"], pc.cast(table["trade_date"], pa.string()), "|")
 
 
-#: Per-day files read at once for one month (a month of 1m bars for 2,600 symbols is ~55,000 of them).
+#: Per-day files a Spark task reads at once for its month (a month of 1m bars for 2,600 symbols is ~55,000 files).
 READERS = 8
 
 
-def _fresh_rows(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]]) -> pa.Table:
-    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="compact-read") as pool:
+def _fresh_rows(s3, bucket: str, month: Month, days: set[tuple[Symbol, date]], readers: int) -> pa.Table:
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="compact-read") as pool:
         tables = list(pool.map(lambda d: _per_day(s3, bucket, month, *d), sorted(days)))
     return pa.concat_tables([t for t in tables if t is not None] or [month.tier.schema.empty_table()])
 

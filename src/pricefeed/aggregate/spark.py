@@ -110,7 +110,7 @@ def compact_on_spark(spark_context: Any, months: list[tuple[Any, set]], *, proce
 def _compact_one(item: tuple[Any, set], processed_bucket: str) -> Any:
     import boto3  # on the executor
 
-    from pricefeed.aggregate.compact import compact_month
+    from pricefeed.aggregate.compact import READERS, compact_month
 
     month, days = item
-    return compact_month(boto3.client("s3"), processed_bucket, month, days)
+    return compact_month(boto3.client("s3"), processed_bucket, month, days, readers=READERS)
