@@ -43,6 +43,11 @@ from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto import backends
 from moto.core.base_backend import BackendDict
 import socketserver
+from moto.stepfunctions import responses as sfn_responses
+from moto.stepfunctions.parser.asl.eval import environment as sfn_environment
+from moto.stepfunctions.parser.asl.eval.event import event_manager as sfn_events
+from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
+from moto.stepfunctions.parser.asl.component.common.path import result_path as sfn_result_path
 
 
 def params(func):
@@ -110,6 +115,17 @@ out = {
     "s3_url_module_reloads": "reload(" in inspect.getsource(s3_models.S3Backend._url_module.fget),
     "create_account_backend": params(BackendDict._create_account_specific_backend),
     "backend_registry_is_a_list": isinstance(BackendDict._instances, list),
+    "event_manager_keeps_a_list_under_a_mutex": ["self._history_event_list.append", "with self._mutex"]
+        == [x for x in ["self._history_event_list.append", "with self._mutex"]
+            if x in inspect.getsource(sfn_events.EventManager)],
+    "add_event_returns_the_id": "return event_id" in inspect.getsource(sfn_events.EventManager.add_event),
+    "environment_makes_its_event_manager": "self.event_manager = EventManager("
+        in inspect.getsource(sfn_environment.Environment.__init__),
+    "set_error": params(sfn_environment.Environment.set_error),
+    "history_response_reads_the_whole_list": "get_execution_history(" in inspect.getsource(
+        sfn_responses.StepFunctionResponse.get_execution_history),
+    "paths_parse_through_module_names": ["parse(path)" in inspect.getsource(sfn_json_path.extract_json),
+        "parse(self.result_path_src)" in inspect.getsource(sfn_result_path)],
 }
 print(json.dumps(out))
 """
@@ -216,6 +232,14 @@ def test_s3_put_object_takes_the_bucket_and_key_first(unpatched):
 def test_glue_batch_calls_take_database_table_and_entries_first(unpatched):
     for name, params in unpatched["glue_batch_calls"].items():
         assert names(params)[:3] == ["self", "database_name", "table_name"] and len(params) == 4, name
+
+
+def test_the_history_patches_hook_where_moto_keeps_and_serves_events(unpatched):
+    assert unpatched["event_manager_keeps_a_list_under_a_mutex"] and unpatched["add_event_returns_the_id"]
+    assert unpatched["environment_makes_its_event_manager"]
+    assert names(unpatched["set_error"]) == ["self", "error"]
+    assert unpatched["history_response_reads_the_whole_list"]
+    assert unpatched["paths_parse_through_module_names"] == [True, True], "the JSONPath parse cache hooks nothing"
 
 
 def test_the_server_handler_and_dispatcher_read_what_the_speed_patches_set(unpatched):

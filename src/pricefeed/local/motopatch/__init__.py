@@ -52,7 +52,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from werkzeug.exceptions import HTTPException
 
-from pricefeed.local.motopatch import limits, result_writer
+from pricefeed.local.motopatch import history, limits, result_writer
 from pricefeed.local.motopatch.speed import speed_up
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
@@ -206,6 +206,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         make_faithful()
         result_writer.install()
         limits.install()
+        history.install()
         _is_applied = True
 
 

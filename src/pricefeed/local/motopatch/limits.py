@@ -3,7 +3,8 @@
 Glue's catalog batch calls take at most so many entries (AWS answers ``InvalidInputException``; moto takes any
 number): BatchCreatePartition and BatchUpdatePartition 100, BatchGetPartition 1,000, BatchDeletePartition 25
 ("AWS Glue API" reference, each action's request syntax). S3's 1,024-byte key limit sits with the other PutObject
-checks in the package's ``__init__``.
+checks in the package's ``__init__``; Step Functions' history limit in ``history``; the 256 KiB state payload is
+moto's own (``quotas.is_within_size_quota`` after every state).
 """
 
 from __future__ import annotations
