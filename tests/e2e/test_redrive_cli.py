@@ -125,6 +125,48 @@ def test_query_live_reads_the_stacks_own_lake_through_an_incremental_mirror(loca
     assert "1 removed" in _text(after) and "1d,1" not in after.output and "1m,375" in after.output
 
 
+def test_query_athena_runs_the_same_sql_in_the_stacks_workgroup(local_state, monkeypatch):
+    pipeline = local_state
+    ran = CliRunner().invoke(app, ["run", "--date", "2026-09-18", "--symbols", "NSE:WIPRO-EQ,NSE:HCLTECH-EQ"])
+    assert ran.exit_code == 0, ran.output
+    one_symbol = (  # the per-day table names its symbol: Athena's partition projection needs it
+        "select timeframe, count(*) as n from bars where symbol = 'WIPRO-EQ' and year = '2026' and month = '09' "
+        "and day = '18' group by timeframe order by timeframe"
+    )
+    across = (
+        "select symbol, count(*) as n, min(ts) as first_bar from bars_monthly where timeframe = '5m' "
+        "and year = '2026' and month = '09' and trade_date = date '2026-09-18' group by symbol order by symbol"
+    )
+
+    local = CliRunner().invoke(app, ["query", "--live", "--csv", one_symbol])
+    athena = CliRunner().invoke(app, ["query", "--athena", "--csv", one_symbol])
+    monthly = CliRunner().invoke(app, ["query", "--athena", across])
+    broken = CliRunner().invoke(app, ["query", "--athena", "select no_such_column from bars_monthly"])
+    both = CliRunner().invoke(app, ["query", "--athena", "--live", one_symbol])
+
+    assert local.exit_code == 0 and athena.exit_code == 0, athena.output
+    assert "15m,25\n1d,1\n1m,375\n5m,75\n" in athena.output
+    assert athena.output.splitlines()[-4:] == local.output.splitlines()[-4:]
+    assert monthly.exit_code == 0, monthly.output
+    shown = _text(monthly)
+    assert "HCLTECH-EQ │ 75 │ 2026-09-18T03:45:00" in shown and "WIPRO-EQ │ 75 │" in shown
+    assert "Athena scanned" in shown and "2 row(s)" in shown
+    assert broken.exit_code == 2 and "no_such_column" in _text(broken)
+    assert both.exit_code == 2 and "give one" in _text(both)
+    # The answers stay in the stack's results bucket, under the workgroup's location (a query cannot move them)
+    s3, results = pipeline.stack.client("s3"), pipeline.stack.outputs["AthenaResultsBucketName"]
+    kept = [o["Key"] for o in s3.list_objects_v2(Bucket=results, Prefix="results/").get("Contents", [])]
+    assert len([k for k in kept if k.endswith(".csv")]) >= 2
+
+    # A deployed stack by name: --stack alone means its Athena
+    monkeypatch.setenv("AWS_ENDPOINT_URL", pipeline.stack.endpoint_url)
+    for name, value in (("AWS_REGION", "ap-south-1"), ("AWS_ACCESS_KEY_ID", "t"), ("AWS_SECRET_ACCESS_KEY", "t")):
+        monkeypatch.setenv(name, value)
+    by_name = CliRunner().invoke(app, ["query", "--stack", pipeline.stack.stack_name, "--csv", one_symbol])
+    assert by_name.exit_code == 0, by_name.output
+    assert by_name.output.splitlines()[-4:] == local.output.splitlines()[-4:]
+
+
 def test_heal_lists_what_is_open_and_its_cost_then_a_run_settles_it(local_state):
     from datetime import date, datetime
 

@@ -177,6 +177,15 @@ def _glue_table(d: Deployment, logical: str, p: dict) -> str:
     return p["TableInput"]["Name"]
 
 
+def _athena_workgroup(d: Deployment, logical: str, p: dict) -> str:
+    config = dict(p.get("WorkGroupConfiguration") or {})
+    if "BytesScannedCutoffPerQuery" in config:  # a Number parameter arrives as a string
+        config["BytesScannedCutoffPerQuery"] = int(config["BytesScannedCutoffPerQuery"])
+    name = p.get("Name") or d.unique_name(logical)
+    d.clients("athena").create_work_group(Name=name, Description=p.get("Description", ""), Configuration=config)
+    return name
+
+
 def _glue_job(d: Deployment, logical: str, p: dict) -> str:
     name = p.pop("Name", None) or d.unique_name(logical)
     d.clients("glue").create_job(Name=name, **p)
@@ -234,6 +243,7 @@ PROVISIONERS: dict[str, Callable[[Deployment, str, dict], str]] = {
     "AWS::Glue::Database": _glue_database,
     "AWS::Glue::Table": _glue_table,
     "AWS::Glue::Job": _glue_job,
+    "AWS::Athena::WorkGroup": _athena_workgroup,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::ApiGatewayV2::Api": _http_api,
     "AWS::ApiGatewayV2::Stage": _http_stage,

@@ -40,11 +40,17 @@ _TABLES = {
 
 
 def view_sql(name: str, folder: Path) -> str:
-    """``CREATE VIEW`` of one table over its files under ``folder``: the file's columns, then the partition keys
+    """``CREATE VIEW`` of one of the lake's tables over its files under ``folder``."""
+    return hive_view_sql(name, folder, _TABLES[name][1])
+
+
+def hive_view_sql(name: str, folder: Path, keys: list[str] | tuple[str, ...]) -> str:
+    """``CREATE VIEW name`` over the Parquet files under ``folder``: the files' columns, then the partition keys
     read from the path as strings (DuckDB would guess BIGINT for ``year=2026`` and keep ``day=05`` text)."""
-    keys = _TABLES[name][1]
-    pattern = (folder / f"{keys[0]}=*" / "**" / "*.parquet").as_posix()
+    pattern = (folder / (f"{keys[0]}=*" if keys else "") / "**" / "*.parquet").as_posix()
     quoted = "'" + pattern.replace("'", "''") + "'"  # a view cannot take a bound parameter
+    if not keys:
+        return f"CREATE VIEW {name} AS SELECT * FROM read_parquet({quoted}, union_by_name = true)"
     types = "{" + ", ".join(f"'{k}': VARCHAR" for k in keys) + "}"
     return (
         f"CREATE VIEW {name} AS SELECT * EXCLUDE ({', '.join(keys)}), {', '.join(keys)} FROM "

@@ -52,7 +52,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from werkzeug.exceptions import HTTPException
 
-from pricefeed.local.motopatch import history, limits, result_writer
+from pricefeed.local.motopatch import athena, history, limits, result_writer
 from pricefeed.local.motopatch.speed import speed_up
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
@@ -207,6 +207,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         result_writer.install()
         limits.install()
         history.install()
+        athena.install()
         _is_applied = True
 
 
