@@ -137,6 +137,36 @@ def test_rerun_is_byte_identical_and_leaves_no_stale_file(s3):
     assert len(second) == 8 and result["stale_removed"] == 0
 
 
+def test_a_symbols_month_is_listed_once_a_folder_and_stale_files_still_go(s3):
+    """A backfill builds a symbol's days together: each folder of its month is listed once, not once a day;
+    only the check for raw that landed during the build lists each day again."""
+    days = [DAY + timedelta(days=n) for n in range(-1, 4)]  # Mon 24 .. Fri 28 November 2025
+    symbol = Symbol.parse("NSE:SBIN-EQ")
+    for day in days:
+        opens = OPEN + int((day - DAY).total_seconds())
+        body = build_envelope(symbol="NSE:SBIN-EQ", resolution="1", range_from=opens, range_to=opens + 22499,
+                              trading_date=day, fetched_at=FETCHED + (day - DAY), http_status=200,
+                              body=orjson.dumps({"s": "ok", "candles": [[opens + 60 * m, 1, 2, 0.5, 1.5, 9]
+                                                                         for m in range(375)]}))
+        s3.put_object(Bucket=RAW, Key=paths.raw_key(symbol, day, FETCHED + (day - DAY)), Body=body)
+    stale = paths.processed_prefix("1m", symbol, days[2]) + "part-old.parquet"
+    s3.put_object(Bucket=PROCESSED, Key=stale, Body=b"left over by an older layout")
+    listed: list[str] = []
+    s3.meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2", lambda params, **_: listed.append(params["Prefix"])
+    )
+
+    result = run(s3, symbols=["NSE:SBIN-EQ"], dates=days)
+    by_job = list(listed)  # what the job listed (the checks below list too)
+
+    assert result["coverage"]["symbol_days"] == 5 and result["stale_removed"] == 1
+    assert stale not in processed_objects(s3)
+    by_level = {"month": [p for p in by_job if p.endswith("month=11/")], "day": [p for p in by_job if "day=" in p]}
+    assert len(by_level["month"]) == 6  # raw, the four timeframes, the ledger: once each
+    assert len(by_level["day"]) == 5  # the raced check, once a day
+    assert len(by_job) == 11, by_job
+
+
 def test_a_newer_envelope_wins_for_its_minutes(s3):
     put_envelope(s3, "NSE:SBIN-EQ", session(range(375)))
     run(s3)

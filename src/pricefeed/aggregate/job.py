@@ -10,12 +10,11 @@ pending marker (``paths.pending_key``): ingests of earlier runs whose job died b
 writing a symbol-day the job lists its raw again: when it changed meanwhile (a newer answer, or a job racing
 this one), the day is left pending for the next job (``raced`` in the result), so bars are never older than raw.
 
-For each (symbol, IST date) it lists ``paths.raw_day_prefix``: envelopes, and references to the
-envelope of a multi-day answer (``pricefeed.lake.envelope``), which are followed; each envelope is read once
-per run (``pricefeed.aggregate.raw_reader.EnvelopeCache``) and gives only the candles of the day being built. It
-builds the 1m/5m/15m/1d bars (``aggregate.build_bars``: the newest fetch wins per minute) and replaces
-each partition's single file (``paths.processed_key``); a symbol's days are kept together in the work
-order and symbol-days run in parallel on a thread pool.
+For each (symbol, IST date) it reads ``paths.raw_day_prefix``: envelopes, and references to the envelope of a
+multi-day answer (``pricefeed.lake.envelope``), followed; each envelope is read once per run (``EnvelopeCache``)
+and gives only the candles of the day being built. It builds the 1m/5m/15m/1d bars (``aggregate.build_bars``: the
+newest fetch wins per minute) and replaces each partition's single file (``paths.processed_key``), deleting any
+other; a symbol's days stay together in the work order (a folder is listed once a symbol-month, ``Listings``).
 
 Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
 (``pricefeed.aggregate.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
@@ -133,11 +132,12 @@ def run_aggregation(
     run_dates = unique_dates(dates) if dates else []
     work = work_from_manifests([*manifests, *(pending or {}).values()], run_dates)
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
+    listings = (storage.Listings(s3, raw_bucket), storage.Listings(s3, processed_bucket))
 
     def one(item: tuple[str, date]) -> SymbolDayOutcome:
         symbol, trading_date = item
         return aggregate_symbol_day(
-            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, calendar=calendar
+            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, calendar=calendar, listings=listings
         )
 
     if aggregate_all is None:
@@ -200,10 +200,12 @@ def aggregate_symbol_day(
     *,
     cache: EnvelopeCache | None = None,
     calendar: TradingCalendar | None = None,
+    listings: tuple[storage.Listings, storage.Listings] | None = None,
 ) -> SymbolDayOutcome:
-    """Rebuild the four partitions of one symbol-day from its raw answers (see module docstring)."""
+    """Rebuild one symbol-day's partitions from its raw (module docstring); ``listings``: raw's, processed's."""
     outcome = SymbolDayOutcome(symbol, trading_date)
-    keys = raw_day_keys(s3, raw_bucket, symbol, trading_date)
+    raw_listed, done_listed = listings or (None, None)
+    keys = raw_day_keys(s3, raw_bucket, symbol, trading_date, listings=raw_listed)
     if not keys:
         outcome.status = "no_raw"
         return outcome
@@ -220,14 +222,14 @@ def aggregate_symbol_day(
         outcome.status = "empty"
         for tf in TIMEFRAMES:
             prefix = processed_prefix(tf, symbol, trading_date)
-            outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix))
-        _write_coverage(s3, processed_bucket, outcome)
+            outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix, listings=done_listed))
+        _write_coverage(s3, processed_bucket, outcome, done_listed)
         outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
         return outcome
     for tf in TIMEFRAMES:
         prefix = processed_prefix(tf, symbol, trading_date)
         key = processed_key(tf, symbol, trading_date)
-        stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf])
+        stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf], listings=done_listed)
         outcome.stale_removed += len(stale)
         values = partition_values(tf, symbol, trading_date)
         outcome.partitions.append(
@@ -238,19 +240,19 @@ def aggregate_symbol_day(
                 "rows": day.rows[tf],
             }
         )
-    _write_coverage(s3, processed_bucket, outcome)  # after the bars it describes
-    # Raw that arrived while the day was built (a later ingest, or another job racing this one with newer raw
-    # and finishing first) is not in what was just written: leave the day pending for the next job.
+    _write_coverage(s3, processed_bucket, outcome, done_listed)  # after the bars it describes
+    # Raw that landed while the day was built (a later ingest, a job racing this one) is not in it: leave it pending.
     outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
     return outcome
 
 
-def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome) -> None:
+def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome, listings=None) -> None:
     """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
     row, symbol, trading_date = outcome.coverage, outcome.symbol, outcome.trading_date
     prefix = coverage_prefix(symbol, trading_date)
     key = coverage_key(symbol, trading_date)
-    outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table()))
+    outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table(),
+                                                           listings=listings))
     values = coverage_partition_values(symbol, trading_date)
     outcome.partitions.append(
         {

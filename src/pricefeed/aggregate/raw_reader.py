@@ -76,13 +76,14 @@ class EnvelopeCache:
                 del self._entries[key]
 
 
-def raw_day_keys(s3, bucket: str, symbol: Symbol, trading_date: date) -> list[str]:
-    """Keys of every raw object (envelope or reference) under the symbol-day's prefix, sorted."""
-    return [
-        k
-        for k in storage.list_keys(s3, bucket, raw_day_prefix(symbol, trading_date))
-        if k.rsplit("/", 1)[-1].startswith("ingest-") and k.endswith(".json")
-    ]
+def raw_day_keys(
+    s3, bucket: str, symbol: Symbol, trading_date: date, *, listings: storage.Listings | None = None
+) -> list[str]:
+    """Keys of every raw object (envelope or reference) under the symbol-day's prefix, sorted (from
+    ``listings`` of ``bucket`` when given: as its month was listed, else a LIST now)."""
+    prefix = raw_day_prefix(symbol, trading_date)
+    listed = listings.under(prefix) if listings is not None else storage.list_keys(s3, bucket, prefix)
+    return [k for k in listed if k.rsplit("/", 1)[-1].startswith("ingest-") and k.endswith(".json")]
 
 
 def day_envelopes(

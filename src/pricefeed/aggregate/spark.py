@@ -66,13 +66,17 @@ def run_batch(
 
     from pricefeed.aggregate.job import aggregate_symbol_day
     from pricefeed.aggregate.raw_reader import EnvelopeCache
+    from pricefeed.lake.storage import Listings
 
     s3 = boto3.client("s3")
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * threads))
+    listings = (Listings(s3, raw_bucket), Listings(s3, processed_bucket))  # a batch holds whole symbol-months
 
     def one(item: tuple[str, date]):
         symbol, trading_date = item
-        return aggregate_symbol_day(s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache)
+        return aggregate_symbol_day(
+            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, listings=listings
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batch)))) as pool:
         return list(pool.map(one, batch))

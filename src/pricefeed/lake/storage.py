@@ -7,7 +7,10 @@ time into the file, so the same table always gives the same bytes (reruns are by
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import Future
 
 import orjson
 import pyarrow as pa
@@ -38,6 +41,46 @@ def list_keys(s3, bucket: str, prefix: str) -> list[str]:
     return sorted(keys)
 
 
+class Listings:
+    """Keys under a partition's prefix from one LIST of its parent folder, shared by a job's threads.
+
+    A job builds a symbol's days together (``work_from_manifests``), and a day's partition sits in its month's
+    folder, so one LIST of the month answers every day of it: a backfill lists each table's folder once a
+    symbol-month instead of once a symbol-day. A listing is as of the first ask; use it only for what existed
+    before the job (stale files, raw that was there when the job started): keys the job writes itself are known
+    to it, and raw that lands later is what a fresh ``list_keys`` is for. At most ``capacity`` folders are kept.
+    """
+
+    def __init__(self, s3, bucket: str, *, capacity: int = 256):
+        self._s3, self.bucket, self._capacity = s3, bucket, capacity
+        self._lock = threading.Lock()
+        self._folders: OrderedDict[str, Future] = OrderedDict()
+        self.lists = 0  # LISTs made (for tests and the benchmark)
+
+    def under(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (ending with ``/``) as its parent folder was listed, sorted."""
+        parent = prefix.rstrip("/").rpartition("/")[0] + "/"
+        with self._lock:
+            future = self._folders.get(parent)
+            owner = future is None
+            if owner:
+                future = self._folders[parent] = Future()
+                self.lists += 1
+                while len(self._folders) > self._capacity:
+                    self._folders.popitem(last=False)
+            else:
+                self._folders.move_to_end(parent)
+        if owner:
+            try:
+                future.set_result(list_keys(self._s3, self.bucket, parent))
+            except BaseException as exc:
+                with self._lock:
+                    self._folders.pop(parent, None)  # the next ask lists again
+                future.set_exception(exc)
+                raise
+        return [k for k in future.result() if k.startswith(prefix)]
+
+
 def read_bytes(s3, bucket: str, key: str) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -49,20 +92,24 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def replace_partition(s3, bucket: str, prefix: str, key: str, table: pa.Table) -> list[str]:
+def replace_partition(
+    s3, bucket: str, prefix: str, key: str, table: pa.Table, *, listings: Listings | None = None
+) -> list[str]:
     """Write ``table`` to ``key`` and then delete every other object under ``prefix``.
 
-    Writing first means a reader never finds the partition empty. Returns the deleted keys.
+    Writing first means a reader never finds the partition empty. Returns the deleted keys. ``listings``
+    (of ``bucket``) answers what else is under ``prefix`` without a LIST of its own.
     """
     s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table), ContentType=PARQUET_CONTENT_TYPE)
-    stale = [k for k in list_keys(s3, bucket, prefix) if k != key]
+    existing = listings.under(prefix) if listings is not None else list_keys(s3, bucket, prefix)
+    stale = [k for k in existing if k != key]
     delete_keys(s3, bucket, stale)
     return stale
 
 
-def clear_prefix(s3, bucket: str, prefix: str) -> list[str]:
-    """Delete every object under ``prefix``; returns the deleted keys."""
-    stale = list_keys(s3, bucket, prefix)
+def clear_prefix(s3, bucket: str, prefix: str, *, listings: Listings | None = None) -> list[str]:
+    """Delete every object under ``prefix``; returns the deleted keys (``listings`` as in ``replace_partition``)."""
+    stale = listings.under(prefix) if listings is not None else list_keys(s3, bucket, prefix)
     delete_keys(s3, bucket, stale)
     return stale
 
