@@ -35,6 +35,8 @@ from moto.glue.exceptions import EntityNotFoundException
 from moto.glue.models import glue_backends
 from moto.s3.models import s3_backends
 
+from pricefeed.local.motopatch.wrapping import wrap_once
+
 #: Glue column types -> DuckDB's, for a table without files (Athena answers it with no rows).
 _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "float": "FLOAT",
                  "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN", "smallint": "SMALLINT"}
@@ -228,9 +230,5 @@ def _described(original):
 
 def install() -> None:
     """Idempotent."""
-    backend = athena_models.AthenaBackend
-    if not hasattr(backend.start_query_execution, "__wrapped__"):
-        backend.start_query_execution = _start(backend.start_query_execution)
-    response = athena_responses.AthenaResponse
-    if not hasattr(response.get_query_execution, "__wrapped__"):
-        response.get_query_execution = _described(response.get_query_execution)
+    wrap_once(athena_models.AthenaBackend, "start_query_execution", _start)
+    wrap_once(athena_responses.AthenaResponse, "get_query_execution", _described)

@@ -22,6 +22,8 @@ from moto.stepfunctions.parser.api import ExecutionFailedEventDetails
 from moto.stepfunctions.parser.asl.eval import environment as sfn_environment
 from moto.stepfunctions.parser.asl.eval.event import event_manager as sfn_events
 
+from pricefeed.local.motopatch.wrapping import wrap_once
+
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_LIMIT_ERROR = "States.Runtime"
 HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
@@ -115,13 +117,7 @@ def _offset(token: str | None) -> int:
 
 def install() -> None:
     """Idempotent."""
-    environment = sfn_environment.Environment
-    if not hasattr(environment.__init__, "__wrapped__"):
-        environment.__init__ = _owning_environment(environment.__init__)
-        environment.set_error = _history_error_wins(environment.set_error)
-    manager = sfn_events.EventManager
-    if not hasattr(manager.add_event, "__wrapped__"):
-        manager.add_event = _counted(manager.add_event)
-    response = sfn_responses.StepFunctionResponse
-    if not hasattr(response.get_execution_history, "__wrapped__"):
-        response.get_execution_history = _paged(response.get_execution_history)
+    wrap_once(sfn_environment.Environment, "__init__", _owning_environment)
+    wrap_once(sfn_environment.Environment, "set_error", _history_error_wins)
+    wrap_once(sfn_events.EventManager, "add_event", _counted)
+    wrap_once(sfn_responses.StepFunctionResponse, "get_execution_history", _paged)

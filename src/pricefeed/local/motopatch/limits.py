@@ -14,6 +14,8 @@ from typing import Any
 from moto.glue import models as glue_models
 from moto.glue.exceptions import InvalidInputException
 
+from pricefeed.local.motopatch.wrapping import wrap_once
+
 #: backend method -> (the request field it takes, AWS's maximum entries)
 GLUE_BATCH_LIMITS = {
     "batch_create_partition": ("PartitionInputList", 100),
@@ -39,8 +41,5 @@ def _limited(original, field: str, limit: int):
 
 def install() -> None:
     """Wrap each limited Glue call once (idempotent)."""
-    backend = glue_models.GlueBackend
     for name, (field, limit) in GLUE_BATCH_LIMITS.items():
-        method = getattr(backend, name)
-        if not hasattr(method, "__wrapped__"):
-            setattr(backend, name, _limited(method, field, limit))
+        wrap_once(glue_models.GlueBackend, name, lambda method, f=field, n=limit: _limited(method, f, n))
