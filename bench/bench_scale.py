@@ -54,7 +54,9 @@ FYERS_PER_MINUTE, FYERS_PER_DAY = 200, 100_000
 PRICE = {
     "s3_put_per_1k": 0.005, "s3_get_per_1k": 0.0004, "dynamodb_write_per_1m": 0.625, "dynamodb_read_per_1m": 0.125,
     "lambda_gb_s": 0.0000166667, "lambda_per_1m": 0.20, "sfn_per_1k_transitions": 0.0285, "glue_dpu_hour": 0.44,
+    "athena_per_tb": 5.0,
 }
+ATHENA_MINIMUM_BYTES = 10 * 1024**2  # Athena bills at least 10 MB a query
 #: Hard limits (AWS quotas) the model checks besides each function's Timeout.
 STATE_PAYLOAD_BYTES, HISTORY_EVENTS, S3_KEY_BYTES, PARTITIONS_PER_TABLE = 262_144, 25_000, 1_024, 10_000_000
 G1X_MEMORY_BYTES = 16 * 10**9
@@ -308,6 +310,9 @@ def costs(calls: Calls, slice_: dict, symbols: int, days: int, universe: int, d_
     total = Counter()
     for (_, name), (n, _, _) in calls.counts.items():
         total[name] += n
+    processed = slice_["lake"] / "processed"
+    compacted = sum(f.stat().st_size for tier in ("bars_monthly", "coverage_monthly")
+                    for f in (processed / tier).rglob("*.parquet"))
 
     def price(symbol_days: float, job_s: float, item_s: float, workers: int) -> dict:
         scale = symbol_days / (symbols * days)
@@ -321,6 +326,8 @@ def costs(calls: Calls, slice_: dict, symbols: int, days: int, universe: int, d_
             "Lambda": items / 1e6 * PRICE["lambda_per_1m"] + items * item_s * 0.5 * PRICE["lambda_gb_s"],
             "Step Functions": items * 6 / 1000 * PRICE["sfn_per_1k_transitions"],  # a child execution's transitions
             "Glue": workers * max(job_s, 60) / 3600 * PRICE["glue_dpu_hour"],  # 1-minute minimum
+            # a query reading every bar the run wrote, once, from the compacted tier (Athena's $5 a TB scanned)
+            "Athena": max(compacted * scale, ATHENA_MINIMUM_BYTES) / 1024**4 * PRICE["athena_per_tb"],
         }
 
     daily_item_s = LAMBDA_COLD_START_MS / 1000 + 2.0
