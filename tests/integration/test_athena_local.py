@@ -31,10 +31,14 @@ def catalog(mocked_aws):
     columns = [{"Name": "symbol", "Type": "string"}, {"Name": "ts", "Type": "timestamp"},
                {"Name": "close", "Type": "double"}, {"Name": "volume", "Type": "bigint"}]
     keys = [{"Name": "month", "Type": "string"}]
-    for name, parameters in (("monthly", {}), ("projected", {"projection.enabled": "true"})):
+    by_symbol = [{"Name": "ts", "Type": "timestamp"}, {"Name": "close", "Type": "double"}]
+    injected = {"projection.enabled": "true", "projection.symbol.type": "injected"}
+    for name, parameters in (("monthly", {}), ("projected", {"projection.enabled": "true"}), ("by_symbol", injected)):
         glue.create_table(DatabaseName=DB, TableInput={
-            "Name": name, "PartitionKeys": keys, "Parameters": parameters,
-            "StorageDescriptor": {"Columns": columns, "Location": f"s3://{BUCKET}/{name}/"},
+            "Name": name, "Parameters": parameters,
+            "PartitionKeys": [{"Name": "symbol", "Type": "string"}] if name == "by_symbol" else keys,
+            "StorageDescriptor": {"Columns": by_symbol if name == "by_symbol" else columns,
+                                  "Location": f"s3://{BUCKET}/{name}/"},
         })
     for name in ("monthly", "projected"):
         for month, close in (("01", 10.0), ("02", None)):
@@ -100,6 +104,26 @@ def test_a_query_athena_cannot_run_fails_with_its_reason(catalog):
     with pytest.raises(wr.exceptions.QueryFailed, match="no_such_column"):
         wr.athena.read_sql_query("select no_such_column from monthly", database=DB, workgroup="lake",
                                  ctas_approach=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "answered"),
+    [("symbol = 'SBIN-EQ'", True), ("\"symbol\" IN ('SBIN-EQ', 'TCS-EQ')", True), ("b.symbol = 'SBIN-EQ'", True),
+     ("symbol LIKE 'SBIN%'", False), ("close > 0", False)],
+)
+def test_a_projected_injected_key_must_be_named_by_equality(catalog, where, answered):
+    """Athena's rule for partition projection's `injected` type, which the per-day tables use for `symbol`."""
+    client = boto3.client("athena")
+    started = client.start_query_execution(
+        QueryString=f"select count(*) from by_symbol b where {where}", QueryExecutionContext={"Database": DB},
+        WorkGroup="lake",
+    )["QueryExecutionId"]
+
+    status = client.get_query_execution(QueryExecutionId=started)["QueryExecution"]["Status"]
+
+    assert (status["State"] == "SUCCEEDED") is answered, status
+    if not answered:
+        assert status["StateChangeReason"].startswith("CONSTRAINT_VIOLATION: For the injected projected partition")
 
 
 def test_without_an_output_location_the_query_is_refused(catalog):

@@ -16,8 +16,11 @@ the answer is served as Athena serves it:
 - ``Statistics.DataScannedInBytes`` is the size of the files the query's tables hold (Athena reads fewer:
   only the columns and partitions it needs). The workgroup's per-query cutoff is therefore not enforced here.
 
-Not modelled: Presto/Trino-only SQL that DuckDB does not take; partition projection's rule that a query of
-an ``injected`` key name it by equality (the README's examples do).
+- a query of a projected table with an ``injected`` key (``symbol``) that does not name it by equality
+  (``symbol = '...'``, ``symbol IN (...)``) fails with Athena's CONSTRAINT_VIOLATION (read from the SQL's
+  text, not a plan: it catches the forgotten condition, not every disguise of one).
+
+Not modelled: Presto/Trino-only SQL that DuckDB does not take.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class Engine:
         """(column names, Athena types, rows); ``ValueError`` with the reason when the query cannot run."""
         import duckdb
 
+        self.sql = sql
         with tempfile.TemporaryDirectory(prefix="pricefeed-athena-") as tmp:
             con = duckdb.connect()
             try:
@@ -123,7 +127,15 @@ class Engine:
         spec = table.versions[str(table._current_version)]
         keys = [k["Name"] for k in spec.get("PartitionKeys", [])]
         location = spec["StorageDescriptor"]["Location"]
-        if (spec.get("Parameters") or {}).get("projection.enabled") == "true" or not keys:
+        parameters = spec.get("Parameters") or {}
+        projected = parameters.get("projection.enabled") == "true"
+        for key in keys if projected else ():
+            if parameters.get(f"projection.{key}.type") == "injected" and not _equality(key, self.sql):
+                raise ValueError(
+                    f"CONSTRAINT_VIOLATION: For the injected projected partition column {key}, the WHERE clause "
+                    "must contain only static equality conditions, and at least one such condition must be present."
+                )
+        if projected or not keys:
             locations = [location]
         else:
             locations = [p.partition_input["StorageDescriptor"]["Location"] for p in table.partitions.values()]
@@ -156,6 +168,12 @@ class Engine:
             self.scanned += len(body)
             copied += 1
         return copied
+
+
+def _equality(key: str, sql: str) -> bool:
+    """Whether ``sql`` names ``key`` by equality (``key = '...'`` or ``key IN (...)``): what Athena asks of a query
+    of an injected projected key. A reading of the text, not of a plan: enough to fail a query that forgets it."""
+    return re.search(rf"""(?<!\w)"?{re.escape(key)}"?\s*(=\s*'|in\s*\()""", sql, re.IGNORECASE) is not None
 
 
 def _split(url: str) -> tuple[str, str]:
