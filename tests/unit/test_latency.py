@@ -1,10 +1,15 @@
 """The local stack's latency model: every AWS call waits its service's latency while injected, none otherwise."""
 
+import io
+import json
+import zipfile
+
 import boto3
 import pytest
 from moto import mock_aws
 
 from pricefeed.local import latency
+from pricefeed.local.lambda_runtime import FunctionSandbox
 
 
 @pytest.fixture
@@ -38,3 +43,34 @@ def test_an_operation_without_its_own_figure_takes_its_services_then_the_default
 def test_a_negative_scale_is_refused():
     with pytest.raises(ValueError, match="latency scale"), latency.injected(-1):
         pass
+
+
+PAGING_HANDLER = """
+import boto3
+
+
+def handler(event, context):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for _ in range(event["gets"]):
+        s3.get_object(Bucket="latency", Key="k")["Body"].read()
+    return {"gets": event["gets"]}
+"""
+
+
+@pytest.mark.parametrize(("scale", "timed_out"), [(0.0, False), (1.0, True)])
+def test_a_function_whose_calls_outlast_its_timeout_at_aws_latency_times_out_here_too(s3, tmp_path, scale, timed_out):
+    """25 GETs at the model's 30 ms are 0.75 s: past a 0.5-s Timeout on AWS, well inside it on bare moto."""
+    s3.put_object(Bucket="latency", Key="k", Body=b"x")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as zf:
+        zf.writestr("app.py", PAGING_HANDLER)
+    box = FunctionSandbox("Pager", "app.handler", code.getvalue(), tmp_path, tmp_path / "p.log", timeout_s=0.5)
+    try:
+        with latency.injected(scale):
+            payload, errored = box.invoke({"gets": 25}, {}, "arn:aws:lambda:us-east-1:123456789012:function:pager")
+    finally:
+        box.close()
+
+    assert errored is timed_out
+    answer = json.loads(payload)
+    assert answer.get("errorType") == "Sandbox.Timedout" if timed_out else answer == {"gets": 25}
