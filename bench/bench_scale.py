@@ -293,11 +293,52 @@ def model(slice_: dict, calls: Calls, symbols: int, days: list[date], universe: 
     rows.append(_row("History events (parent execution)", len(slice_["history"]), HISTORY_EVENTS, "events",
                      "a Distributed Map's items run as child executions with their own histories"))
     rows.append(_row("S3 key length (longest)", slice_["longest_key"], S3_KEY_BYTES, "bytes", ""))
-    # The job's driver collects every symbol-day's outcome and writes the partition lists from memory.
-    driver_bytes = slice_["partition_list_bytes"] / symbol_days * symbol_days_u
-    rows.append(_row("Glue driver memory (partition lists, at least)", driver_bytes, G1X_MEMORY_BYTES, "bytes",
-                     "the outcomes it collects weigh more; G.1X has 16 GB"))
+    # The job's driver collects every symbol-day's result, then lists the built days by month for the compaction.
+    gap_share = slice_["result"]["coverage"]["with_gaps"] / max(1, slice_["result"]["coverage"]["symbol_days"])
+    per_day = driver_bytes_per_day(gap_share)
+    rows.append(_row("Glue driver memory (its symbol-day results)", per_day * symbol_days_u, G1X_MEMORY_BYTES,
+                     "bytes", f"{per_day:,.0f} bytes a symbol-day, measured; G.1X has 16 GB"))
     return rows
+
+
+def driver_bytes_per_day(gap_share: float, n: int = 20_000) -> float:
+    """What the driver holds a symbol-day, measured with tracemalloc: DayResults as Spark's collect hands them
+    over (pickled a batch at a time, unpickled), plus the built days grouped by month for the compaction."""
+    import gc
+    import pickle
+    import tracemalloc
+
+    from pricefeed.aggregate.compact import months_of
+    from pricefeed.aggregate.ledger import DayCoverage
+    from pricefeed.aggregate.outcomes import DayResult, SymbolDayOutcome, keep_worst
+    from pricefeed.aggregate.spark import DEFAULT_BATCH
+    from pricefeed.symbol import Symbol
+
+    days = trading_days_since(FIRST_DAY)[:250]
+    every = max(1, round(1 / gap_share)) if gap_share else 0
+
+    def outcome(i: int) -> SymbolDayOutcome:
+        symbol, day = Symbol("NSE", f"SIM{i // len(days):04d}-EQ"), days[i % len(days)]
+        missing = 5 if every and i % every == 0 else 0
+        coverage = DayCoverage("NSE", symbol.name, day, ("09:15-15:30",), 375, 375 - missing,
+                               ("10:00-10:05",) if missing else (), missing, {"outside_session": 0}, 1)
+        return SymbolDayOutcome(symbol, day, envelopes=1, rows={"1m": 375 - missing, "5m": 75, "15m": 25, "1d": 1},
+                                excluded={"outside_session": 0}, coverage=coverage)
+
+    batches = [pickle.dumps(keep_worst([DayResult.of(outcome(i)) for i in range(b, min(n, b + DEFAULT_BATCH))]))
+               for b in range(0, n, DEFAULT_BATCH)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        results = [r for blob in batches for r in pickle.loads(blob)]  # noqa: S301 - bytes pickled just above
+        parsed: dict[str, Symbol] = {}
+        touched = months_of([(parsed.setdefault(r.symbol, Symbol.parse(r.symbol)), r.trading_date) for r in results])
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del touched
+    return held / n
 
 
 def _row(name: str, value: float, limit: float, unit: str, note: str, aws: bool = True) -> dict:

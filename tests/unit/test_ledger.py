@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.candles import EXCLUSION_REASONS, parse_envelope
-from pricefeed.aggregate.ledger import LEDGER_SCHEMA, day_coverage, summarize
+from pricefeed.aggregate.ledger import LEDGER_SCHEMA, day_coverage
+from pricefeed.aggregate.outcomes import DayResult, SymbolDayOutcome, keep_worst, summary
 from pricefeed.lake import storage as lake
 from pricefeed.lake.envelope import build_envelope
 from pricefeed.symbol import Symbol
@@ -81,21 +82,40 @@ def test_the_row_is_deterministic_parquet_with_one_column_per_exclusion_reason()
     assert read["missing_ranges"] == ["12:00-15:30"] and read["complete"] is False
 
 
+def result_of(row) -> DayResult:
+    """What the job keeps of a built day with this ledger row."""
+    return DayResult.of(SymbolDayOutcome(Symbol(row.exchange, row.symbol), row.trading_date, coverage=row))
+
+
 def test_the_summary_counts_days_and_lists_the_worst_first():
     full = coverage_of(date(2026, 11, 25), minutes((9, 15), (15, 30)))
     half = coverage_of(date(2026, 11, 25), minutes((9, 15), (12, 0)), symbol="NSE:TCS-EQ")
     nearly = coverage_of(date(2026, 11, 26), minutes((9, 16), (15, 30)))
     holiday = coverage_of(date(2025, 11, 5), [])
 
-    summary = summarize([full, half, nearly, holiday], worst=1)
+    brief = summary([], [], [result_of(r) for r in (full, half, nearly, holiday)], worst=1)["coverage"]
 
-    assert {k: summary[k] for k in ("symbol_days", "complete", "with_gaps", "holidays", "missing_minutes")} == {
+    assert {k: brief[k] for k in ("symbol_days", "complete", "with_gaps", "holidays", "missing_minutes")} == {
         "symbol_days": 4,
         "complete": 1,
         "with_gaps": 2,
         "holidays": 1,
         "missing_minutes": 211,
     }
-    assert [(w["symbol"], w["date"], w["missing_minutes"]) for w in summary["worst"]] == [
-        ("NSE:TCS-EQ", "2026-11-25", 210)
+    assert [(w["symbol"], w["date"], w["missing_minutes"], w["missing_ranges"]) for w in brief["worst"]] == [
+        ("NSE:TCS-EQ", "2026-11-25", 210, ["12:00-15:30"])
     ]
+
+
+def test_batches_that_keep_only_their_worst_days_give_the_runs_worst_list():
+    """On Glue each batch keeps the gap details of its own worst days only; the run's list must not change."""
+    rows = [coverage_of(date(2026, 11, 25) + timedelta(days=d), minutes((9, 15), (15, 30 - m)), symbol=s)
+            for d in range(3) for m, s in ((1, "NSE:A-EQ"), (7, "NSE:B-EQ"), (3, "NSE:C-EQ"), (0, "NSE:D-EQ"))]
+    results = [result_of(r) for r in rows]
+    whole = summary([], [], results, worst=4)["coverage"]
+
+    batched = [r for start in range(0, len(results), 4) for r in keep_worst(results[start : start + 4], worst=2)]
+
+    assert summary([], [], batched, worst=4)["coverage"] == whole
+    assert [w["missing_minutes"] for w in whole["worst"]] == [7, 7, 7, 3]
+    assert sum(1 for r in batched if r.coverage.gap is not None) == 6  # 2 kept a batch of 4

@@ -118,14 +118,17 @@ class CompactionConflict(RuntimeError):
 
 
 def months_of(symbol_days: Iterable[tuple[Symbol, date]]) -> dict[Month, set[tuple[Symbol, date]]]:
-    """The compacted partitions the symbol-days fall in (every tier and timeframe), each with its symbol-days."""
-    touched: dict[Month, set[tuple[Symbol, date]]] = {}
+    """The compacted partitions the symbol-days fall in (every tier and timeframe), each with its symbol-days (one
+    set an exchange and month, shared by its partitions: a backfill's driver holds each day once, not five times)."""
+    by_month: dict[tuple[str, int, int], set[tuple[Symbol, date]]] = {}
     for symbol, day in symbol_days:
-        for tier in TIERS:
-            for timeframe in tier.timeframes:
-                month = Month(tier, timeframe, symbol.exchange, day.year, day.month)
-                touched.setdefault(month, set()).add((symbol, day))
-    return touched
+        by_month.setdefault((symbol.exchange, day.year, day.month), set()).add((symbol, day))
+    return {
+        Month(tier, timeframe, exchange, year, month): days
+        for (exchange, year, month), days in by_month.items()
+        for tier in TIERS
+        for timeframe in tier.timeframes
+    }
 
 
 #: Merges every (month, its symbol-days) and returns (rows written, conflicts) of each, in order: a thread pool

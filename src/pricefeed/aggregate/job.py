@@ -35,13 +35,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pricefeed.aggregate.bars import build_bars
-from pricefeed.aggregate.candles import EXCLUSION_REASONS
 from pricefeed.aggregate.compact import MergeAll, compact
-from pricefeed.aggregate.ledger import DayCoverage, day_coverage, summarize
+from pricefeed.aggregate.ledger import day_coverage
+from pricefeed.aggregate.outcomes import (
+    BUILT,
+    DayResult,
+    SymbolDayOutcome,
+    partition_count,
+    partition_entries,
+    summary,
+)
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
 from pricefeed.aggregate.work import IngestManifest, unique_dates, unique_symbols, work_from_manifests
 from pricefeed.errors import InvalidInput
@@ -50,14 +56,10 @@ from pricefeed.lake.paths import (
     BARS_MONTHLY_TABLE,
     BARS_TABLE,
     COVERAGE_MONTHLY_TABLE,
-    COVERAGE_PARTITION_KEYS,
     COVERAGE_TABLE,
-    PARTITION_KEYS,
     TIMEFRAMES,
     coverage_key,
-    coverage_partition_values,
     coverage_prefix,
-    partition_values,
     partitions_key,
     pending_key,
     processed_key,
@@ -68,26 +70,8 @@ from pricefeed.trading_calendar import TradingCalendar
 
 log = logging.getLogger(__name__)
 
-_BUILT = ("written", "empty")  # outcomes whose per-day files were (re)written from raw
-#: Runs every symbol-day of a work list and returns their outcomes in order (a thread pool here, Spark on Glue).
-AggregateAll = Callable[[list[tuple[str, date]]], list["SymbolDayOutcome"]]
-
-
-@dataclass
-class SymbolDayOutcome:
-    """What happened to one symbol-day; ``status`` is written / no_raw / empty / failed."""
-
-    symbol: Symbol
-    trading_date: date
-    status: str = "written"
-    envelopes: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    excluded: dict[str, int] = field(default_factory=dict)
-    partitions: list[dict] = field(default_factory=list)
-    stale_removed: int = 0
-    error: str | None = None
-    coverage: DayCoverage | None = None
-    raced: bool = False  # raw of the day changed while it was built: a later job builds it again
+#: Runs every symbol-day of a work list and returns their results in order (a thread pool here, Spark on Glue).
+AggregateAll = Callable[[list[tuple[str, date]]], list[DayResult]]
 
 
 def run_aggregation(
@@ -134,11 +118,11 @@ def run_aggregation(
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
     listings = (storage.Listings(s3, raw_bucket), storage.Listings(s3, processed_bucket))
 
-    def one(item: tuple[str, date]) -> SymbolDayOutcome:
+    def one(item: tuple[str, date]) -> DayResult:
         symbol, trading_date = item
-        return aggregate_symbol_day(
+        return DayResult.of(aggregate_symbol_day(
             s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, calendar=calendar, listings=listings
-        )
+        ))
 
     if aggregate_all is None:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aggregate") as pool:
@@ -146,7 +130,7 @@ def run_aggregation(
     else:
         outcomes = aggregate_all(work)
 
-    result = _summary(symbols, sorted({d for _, d in work}), outcomes)
+    result = summary(symbols, sorted({d for _, d in work}), outcomes)
     result["not_ingested"] = [str(s) for s in not_ingested]
     result["raw_reads"] = cache.reads if aggregate_all is None else None  # counted on the executors
     log.info(
@@ -161,24 +145,36 @@ def run_aggregation(
     )
     result["pending_built"] = len(pending or {})
     raced = [o for o in outcomes if o.raced]
-    result["raced"] = [{"symbol": str(o.symbol), "date": o.trading_date.isoformat()} for o in raced]
+    result["raced"] = [{"symbol": o.symbol, "date": o.trading_date.isoformat()} for o in raced]
     for o in raced:  # before the markers it read go: the day must stay pending
         day = o.trading_date.isoformat()
-        marker = {"symbol": str(o.symbol), "dates": [day], "run_id": f"rebuild-{day}"}
-        storage.write_json(s3, raw_bucket, pending_key(o.symbol, marker["run_id"], datetime.now(UTC)), marker)
+        marker = {"symbol": o.symbol, "dates": [day], "run_id": f"rebuild-{day}"}
+        storage.write_json(s3, raw_bucket, pending_key(Symbol.parse(o.symbol), marker["run_id"], datetime.now(UTC)),
+                           marker)
     # The compacted tier follows the per-day files of every day just built (an emptied day's rows go too).
-    built = [(o.symbol, o.trading_date) for o in outcomes if o.status in _BUILT]
+    parsed: dict[str, Symbol] = {}
+    built = [(parsed.get(o.symbol) or parsed.setdefault(o.symbol, Symbol.parse(o.symbol)), o.trading_date)
+             for o in outcomes if o.status in BUILT]
     compacted = compact(s3, processed_bucket, built, max_workers=max_workers, merge_all=compact_all)
+    del built
     result["compacted"] = {k: v for k, v in compacted.items() if k != "partitions"}
-    partitions = [p for o in outcomes for p in o.partitions] + compacted["partitions"]
     tables = (BARS_TABLE, COVERAGE_TABLE, BARS_MONTHLY_TABLE, COVERAGE_MONTHLY_TABLE)
-    result["partition_counts"] = {table: sum(1 for p in partitions if p["table"] == table) for table in tables}
+
+    def partitions(table: str):  # streamed: the per-day ones are derived from the results again
+        if table in (BARS_TABLE, COVERAGE_TABLE):
+            return partition_entries(outcomes, processed_bucket, table)
+        return (p for p in compacted["partitions"] if p["table"] == table)
+
+    result["partition_counts"] = {
+        table: partition_count(outcomes, table) + sum(1 for p in compacted["partitions"] if p["table"] == table)
+        for table in tables
+    }
     result["partition_lists"] = {}
     if result_key:
         # The partitions go to JSON Lines objects, one per table: the result stays small whatever the run's size.
         for table in tables:
             key = result["partition_lists"][table] = partitions_key(result_key, table)
-            storage.write_json_lines(s3, raw_bucket, key, (p for p in partitions if p["table"] == table))
+            storage.write_json_lines(s3, raw_bucket, key, partitions(table))
         storage.write_json(s3, raw_bucket, result_key, result)
     # Last: a job that dies before here leaves every marker it read, so the next job builds those days.
     storage.delete_keys(s3, raw_bucket, sorted(pending or {}))
@@ -231,15 +227,6 @@ def aggregate_symbol_day(
         key = processed_key(tf, symbol, trading_date)
         stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf], listings=done_listed)
         outcome.stale_removed += len(stale)
-        values = partition_values(tf, symbol, trading_date)
-        outcome.partitions.append(
-            {
-                "table": BARS_TABLE,
-                **dict(zip(PARTITION_KEYS, values, strict=True)),
-                "location": f"s3://{processed_bucket}/{prefix}",
-                "rows": day.rows[tf],
-            }
-        )
     _write_coverage(s3, processed_bucket, outcome, done_listed)  # after the bars it describes
     # Raw that landed while the day was built (a later ingest, a job racing this one) is not in it: leave it pending.
     outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
@@ -247,54 +234,9 @@ def aggregate_symbol_day(
 
 
 def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome, listings=None) -> None:
-    """Replace the symbol-day's ledger partition with its row and name the partition in the outcome."""
+    """Replace the symbol-day's ledger partition with its row."""
     row, symbol, trading_date = outcome.coverage, outcome.symbol, outcome.trading_date
     prefix = coverage_prefix(symbol, trading_date)
     key = coverage_key(symbol, trading_date)
     outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, row.table(),
                                                            listings=listings))
-    values = coverage_partition_values(symbol, trading_date)
-    outcome.partitions.append(
-        {
-            "table": COVERAGE_TABLE,
-            **dict(zip(COVERAGE_PARTITION_KEYS, values, strict=True)),
-            "location": f"s3://{processed_bucket}/{prefix}",
-            "rows": 1,
-        }
-    )
-
-
-def _summary(symbols: list[Symbol], dates: list[date], outcomes: list[SymbolDayOutcome]) -> dict:
-    bars = dict.fromkeys(TIMEFRAMES, 0)
-    excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
-    for o in outcomes:
-        if o.status == "written":
-            for tf in TIMEFRAMES:
-                bars[tf] += o.rows[tf]
-        for reason, count in o.excluded.items():
-            excluded[reason] += count
-
-    def days(status: str) -> list[dict]:
-        return [
-            {
-                "symbol": str(o.symbol),
-                "date": o.trading_date.isoformat(),
-                **({"error": o.error} if o.error else {}),
-            }
-            for o in outcomes
-            if o.status == status
-        ]
-
-    return {
-        "dates": [d.isoformat() for d in dates],
-        "symbols": len(symbols),
-        "bars": bars,
-        "excluded": excluded,
-        "no_raw": sorted({str(o.symbol) for o in outcomes if o.status == "no_raw"}),
-        "no_raw_days": days("no_raw"),
-        "empty": days("empty"),
-        "failed": days("failed"),
-        "envelopes": sum(o.envelopes for o in outcomes),
-        "stale_removed": sum(o.stale_removed for o in outcomes),
-        "coverage": summarize(o.coverage for o in outcomes if o.coverage is not None),
-    }

@@ -12,7 +12,6 @@ missing minutes is one query away::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -109,21 +108,6 @@ def day_coverage(day: DayBars) -> DayCoverage:
         excluded=dict(day.excluded),
         raw_envelopes=day.envelopes,
     )
-
-
-def summarize(rows: Iterable[DayCoverage], *, worst: int = WORST_LISTED) -> dict:
-    """The run's coverage in brief: symbol-days complete / with gaps / on holidays, and the worst ones."""
-    rows = list(rows)
-    gaps = [r for r in rows if not r.complete]
-    gaps.sort(key=lambda r: (-r.missing_minutes, r.exchange, r.symbol, r.trading_date))
-    return {
-        "symbol_days": len(rows),
-        "complete": sum(1 for r in rows if r.trading_day and r.complete),
-        "with_gaps": len(gaps),
-        "holidays": sum(1 for r in rows if not r.trading_day),
-        "missing_minutes": sum(r.missing_minutes for r in rows),
-        "worst": [r.summary() for r in gaps[:worst]],
-    }
 
 
 def _ranges(minute_starts: np.ndarray) -> list[str]:

@@ -61,10 +61,11 @@ def batches(work: Iterable[tuple[str, date]], *, batch_size: int = DEFAULT_BATCH
 def run_batch(
     batch: list[tuple[str, date]], *, raw_bucket: str, processed_bucket: str, threads: int = DEFAULT_THREADS
 ) -> list[Any]:
-    """Aggregate one batch on this executor (own S3 client, own envelope cache); outcomes in batch order."""
+    """Aggregate one batch on this executor (own S3 client, own envelope cache); results (``DayResult``) in order."""
     import boto3  # on the executor
 
     from pricefeed.aggregate.job import aggregate_symbol_day
+    from pricefeed.aggregate.outcomes import DayResult, keep_worst
     from pricefeed.aggregate.raw_reader import EnvelopeCache
     from pricefeed.lake.storage import Listings
 
@@ -79,7 +80,8 @@ def run_batch(
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batch)))) as pool:
-        return list(pool.map(one, batch))
+        outcomes = pool.map(one, batch)
+        return keep_worst([DayResult.of(o) for o in outcomes])  # what the driver keeps of each day: ~0.4 KB
 
 
 def aggregate_on_spark(

@@ -30,8 +30,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "glue": (
         "errors.py", "istime.py", "session_hours.py", "symbol.py", "trading_calendar.py", "lake",
         "aggregate/arguments.py", "aggregate/bars.py", "aggregate/candles.py", "aggregate/job.py",
-        "aggregate/compact.py", "aggregate/ledger.py", "aggregate/raw_reader.py", "aggregate/spark.py",
-        "aggregate/work.py",
+        "aggregate/compact.py", "aggregate/ledger.py", "aggregate/outcomes.py", "aggregate/raw_reader.py",
+        "aggregate/spark.py", "aggregate/work.py",
     ),
 }
 
