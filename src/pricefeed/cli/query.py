@@ -70,9 +70,9 @@ def _in_athena(sql: str, stack: str | None, profile: str | None, region: str | N
         fail(exc)
         raise  # unreachable: fail exits
     if not quiet:
+        cost = f"about ${answer.dollars:,.2f}" if answer.dollars >= 0.01 else "under $0.01"
         console.print(
-            f"Athena scanned {answer.scanned_bytes:,} bytes (about ${answer.dollars:.4f}); query {answer.execution_id}",
-            soft_wrap=True,
+            f"Athena scanned {answer.scanned_bytes:,} bytes ({cost}); query {answer.execution_id}", soft_wrap=True
         )
     return answer.columns, answer.rows
 
