@@ -152,9 +152,8 @@ def run_aggregation(
         storage.write_json(s3, raw_bucket, pending_key(Symbol.parse(o.symbol), marker["run_id"], datetime.now(UTC)),
                            marker)
     # The compacted tier follows the per-day files of every day just built (an emptied day's rows go too).
-    parsed: dict[str, Symbol] = {}
-    built = [(parsed.get(o.symbol) or parsed.setdefault(o.symbol, Symbol.parse(o.symbol)), o.trading_date)
-             for o in outcomes if o.status in BUILT]
+    parsed = {name: Symbol.parse(name) for name in {o.symbol for o in outcomes}}  # one Symbol a symbol
+    built = [(parsed[o.symbol], o.trading_date) for o in outcomes if o.status in BUILT]
     compacted = compact(s3, processed_bucket, built, max_workers=max_workers, merge_all=compact_all)
     del built
     result["compacted"] = {k: v for k, v in compacted.items() if k != "partitions"}

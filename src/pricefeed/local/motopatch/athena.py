@@ -139,9 +139,7 @@ class Engine:
             locations = [location]
         else:
             locations = [p.partition_input["StorageDescriptor"]["Location"] for p in table.partitions.values()]
-        files = 0
-        for where in locations:
-            files += self._copy(where, location, folder)
+        files = self._copy(location, [_split(where)[1] for where in locations], folder)
         name = f'"{database}"."{table.name}"'
         if files:
             return hive_view_sql(name, folder, keys)
@@ -153,15 +151,15 @@ class Engine:
         )
         return f"CREATE VIEW {name} AS SELECT {typed} WHERE false"
 
-    def _copy(self, url: str, table_location: str, folder: Path) -> int:
-        """Copy the Parquet files under ``url`` into ``folder`` (paths relative to the table's location)."""
-        bucket_name, prefix = _split(url)
-        _, root = _split(table_location)
+    def _copy(self, table_location: str, prefixes: list[str], folder: Path) -> int:
+        """Copy the table's Parquet files under any of ``prefixes`` into ``folder`` (paths relative to the table's
+        location); the bucket's keys are scanned once, however many partitions the table has."""
+        bucket_name, root = _split(table_location)
         bucket = self.s3.get_bucket(bucket_name)
+        wanted = tuple(prefixes)
         copied = 0
-        for key_name in [k for k in list(bucket.keys.keys()) if k.startswith(prefix) and k.endswith(".parquet")]:
-            key = bucket.keys[key_name]
-            body = key.value
+        for key_name in [k for k in list(bucket.keys.keys()) if k.startswith(wanted) and k.endswith(".parquet")]:
+            body = bucket.keys[key_name].value
             target = folder / key_name[len(root):].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
