@@ -8,7 +8,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from tokenkit import APP, LOGIN_AT, SECRET_KEY, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, start_simulator
+from tokenkit import (
+    APP,
+    LOGIN_AT,
+    SECRET_KEY,
+    STATE_TABLE,
+    TOKEN_SECRET,
+    Clock,
+    create_resources,
+    leaked,
+    start_simulator,
+)
 
 from handlerkit import lambda_context, load_handler
 from pricefeed.auth.fyers_oauth import app_id_hash
@@ -92,7 +102,7 @@ def test_login_then_callback_stores_tokens_and_a_replay_is_refused(oauth, sim, c
     assert secret_state(oauth) == (stored, versions) and exchanges(sim) == 1
     leaks = [tokens["access_token"], tokens["refresh_token"], query["auth_code"], SECRET_KEY, APP.pin]
     output = caplog.text + capsys.readouterr().out
-    assert "logged in" in output and not any(s in output for s in leaks)
+    assert "logged in" in output and not leaked(output, *leaks)
 
 
 def test_a_login_for_another_fyers_account_is_refused_and_keeps_the_stored_one(oauth, sim):

@@ -15,7 +15,17 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
+from tokenkit import (
+    APP,
+    STATE_TABLE,
+    TOKEN_SECRET,
+    Clock,
+    create_resources,
+    leaked,
+    login,
+    start_simulator,
+    stored_secret,
+)
 
 from handlerkit import lambda_context as context
 from handlerkit import load_handler, sample_event
@@ -256,7 +266,7 @@ def test_an_ingest_reports_its_fyers_requests_and_candles_and_no_secret(ingest, 
         ("CandlesFetched", service): [float(summary["candles"])],
     }
     assert sim.stats()["requests"]["/data/history"] == summary["requests"]
-    assert not any(s in out for s in (tokens.access_token, tokens.refresh_token, APP.pin, APP.secret_key))
+    assert not leaked(out, tokens.access_token, tokens.refresh_token, APP.pin, APP.secret_key)
 
 
 def test_an_ingest_refused_as_unknown_counts_a_failure_not_a_429(ingest, capsys):

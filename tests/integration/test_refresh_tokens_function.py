@@ -11,7 +11,17 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tokenkit import APP, STATE_TABLE, TOKEN_SECRET, Clock, create_resources, login, start_simulator, stored_secret
+from tokenkit import (
+    APP,
+    STATE_TABLE,
+    TOKEN_SECRET,
+    Clock,
+    create_resources,
+    leaked,
+    login,
+    start_simulator,
+    stored_secret,
+)
 
 from handlerkit import load_handler, sample_event
 from pricefeed.auth.fyers_oauth import Tokens
@@ -66,7 +76,7 @@ def test_the_scheduled_function_refreshes_and_emits_the_days_left_metric(functio
     assert emf["service"] == "refresh_tokens"  # the dimension an alarm on the metric must name
     [days_left] = emf["RefreshTokenDaysLeft"]
     assert 14.9 < days_left <= 15
-    assert not any(s in out for s in (stored.access_token, stored.refresh_token, APP.pin, APP.secret_key))
+    assert not leaked(out, stored.access_token, stored.refresh_token, APP.pin, APP.secret_key)
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")

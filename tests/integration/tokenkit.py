@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,15 @@ APP = AppConfig(app_id=APP_ID, secret_key=SECRET_KEY, redirect_uri=REDIRECT, pin
 TOKEN_SECRET, STATE_TABLE = "pricefeed/fyers-tokens", "pricefeed-state"
 #: Tue 2026-11-24 17:30 IST: after the close, the way a person logs in.
 LOGIN_AT = datetime(2026, 11, 24, 17, 30, tzinfo=IST)
+
+
+def leaked(text: str, *secrets: str) -> list[str]:
+    """The ``secrets`` found in ``text``. A secret of digits (the PIN) counts only standing alone: "4821" inside a
+    log line's epoch milliseconds (1796338482190) is the clock, not a leak."""
+    return [
+        s for s in secrets
+        if (re.search(rf"(?<!\d){re.escape(s)}(?!\d)", text) if s.isdigit() else s in text)
+    ]
 
 
 class Clock:
