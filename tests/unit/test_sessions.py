@@ -76,3 +76,16 @@ def test_a_non_date_is_refused(bad):
 def test_a_backwards_special_session_is_refused():
     with pytest.raises(InvalidInput, match="2026-11-28"):
         TradingCalendar({date(2026, 11, 28): ((time(11, 0), time(10, 0)),)})
+
+
+def test_the_lambda_sides_holiday_list_is_the_calendar_packages():
+    from pricefeed import nse_holidays
+
+    known, holidays = nse_holidays.from_package()
+    assert (nse_holidays.KNOWN_UNTIL, nse_holidays.HOLIDAYS) == (known, frozenset(holidays)), (
+        "exchange-calendars changed: regenerate src/pricefeed/nse_holidays.py (see its docstring)"
+    )
+    day = date(2017, 1, 1)
+    while day <= known:  # the same answer as the job's calendar on every date
+        assert nse_holidays.is_trading_day(day) == is_trading_day(day), day
+        day = date.fromordinal(day.toordinal() + 1)
