@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import pyarrow.parquet as pq
 
-from pricefeed.auth.keeper import LOCK_PREFIX
+from pricefeed.auth.refresh_lease import LOCK_PREFIX
 from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.lake import paths
 from pricefeed.local.run import login

@@ -10,7 +10,14 @@ from pricefeed.errors import PricefeedError, RateLimited
 from pricefeed.ingest.dead_letters import with_attempt
 from pricefeed.ingest.item import IngestRequest
 from pricefeed.ingest.worker import IngestWorker
-from pricefeed.metric_names import CANDLES_FETCHED, FYERS_REQUESTS, INGEST_FAILURES, NAMESPACE, RATE_LIMITED
+from pricefeed.metric_names import (
+    CANDLES_FETCHED,
+    FYERS_REQUESTS,
+    INGEST_FAILURES,
+    NAMESPACE,
+    PAUSED_FOR_LOGIN,
+    RATE_LIMITED,
+)
 
 logger, metrics, tracer = Logger(), Metrics(namespace=NAMESPACE), Tracer()
 worker = cache(IngestWorker.from_env)  # one per container: the token cache outlives an invocation
@@ -36,6 +43,10 @@ def handler(event, context):
         exc.args = (with_attempt(str(exc), attempt),)  # the Catch sees only the error: RecordFailure reads it
         logger.warning("ingest failed", extra={"error_type": type(exc).__name__, "attempt": attempt})
         raise
+    if result.get("paused_for_login"):
+        metrics.add_metric(name=PAUSED_FOR_LOGIN, unit=MetricUnit.Count, value=1)
+        logger.warning("paused until the next Fyers login", extra={"attempt": attempt})
+        return result
     metrics.add_metric(name=FYERS_REQUESTS, unit=MetricUnit.Count, value=result["requests"])
     metrics.add_metric(name=CANDLES_FETCHED, unit=MetricUnit.Count, value=result["candles"])
     elapsed_ms, refused = round((time.monotonic() - started) * 1000), ingest.budget.failed_writes - refused_before

@@ -14,6 +14,8 @@ DEAD_LETTERS = "DeadLetters"  # record_failure: symbols that failed for good; pl
 BARS_STORED = "BarsStored"  # repair_partitions: bars the run wrote, one metric per `timeframe` dimension
 MISSING_MINUTES = "MissingMinutes"  # repair_partitions: session minutes the run's symbol-days lack
 SYMBOL_DAYS_WITH_GAPS = "SymbolDaysWithGaps"  # repair_partitions: symbol-days not complete
+PAUSED_FOR_LOGIN = "PausedForLogin"  # ingest_symbol: symbols paused until the next Fyers login (never failed)
+LOGIN_WAITS = "LoginWaits"  # login_gate: runs that found no usable Fyers login and began to wait for one
 REFRESH_TOKEN_DAYS_LEFT = "RefreshTokenDaysLeft"  # noqa: S105 - a metric name; refresh_tokens: days until only a person can log in again
 
 EMITTED = frozenset(
@@ -28,5 +30,7 @@ EMITTED = frozenset(
         MISSING_MINUTES,
         SYMBOL_DAYS_WITH_GAPS,
         REFRESH_TOKEN_DAYS_LEFT,
+        PAUSED_FOR_LOGIN,
+        LOGIN_WAITS,
     }
 )

@@ -1,5 +1,5 @@
-"""e2e-only fixtures: the fault matrix's and the scheduled-path matrix's tallies (each printed as one line at the end
-of the run by tests/conftest.py)."""
+"""e2e-only fixtures: the fault matrix's, the scheduled-path matrix's and the login matrix's tallies (each printed
+as one line at the end of the run by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def watermark_matrix(request) -> MatrixTally:
     scenario."""
     counts = ("planned", "stored", "asked_empty", "dead_lettered", "lost")
     return tally(request.config, "watermark-matrix", "scenarios", counts)
+
+
+@pytest.fixture(scope="session")
+def login_matrix(request) -> MatrixTally:
+    """What the daily-login scenarios counted (``test_login_day.py``): one row per scenario."""
+    return tally(request.config, "login-matrix", "scenarios", ("runs_waited", "resumed", "dead_lettered_for_login"))

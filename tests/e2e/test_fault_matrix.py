@@ -26,9 +26,9 @@ Outcomes (run = the faulted run; "rerun" = after the fault clears; "all stored" 
 | timeouts                             | slower than client timeout  | SUCCEEDED, retried, all stored   | -           |
 | connection resets                    | next 4 connections reset    | SUCCEEDED, retried, all stored   | -           |
 | malformed JSON                       | next 4 answers half a JSON  | SUCCEEDED, retried, all stored   | -           |
-| token expired mid-run                | token dies after 2 answers  | SUCCEEDED, 1 refresh, all stored | -           |
-| refresh fails: wrong PIN             | expired token, wrong PIN    | SUCCEEDED, all dead-lettered (b) | fills all   |
-| refresh fails: refresh token expired | both tokens expired         | SUCCEEDED, all dead-lettered (c) | fills all   |
+| token expired mid-run                | dies after 2 answers (e1)   | SUCCEEDED, 1 refresh, all stored | -           |
+| refresh fails: wrong PIN             | expired token, wrong PIN    | waits for a login (b), all stored| -           |
+| refresh fails: refresh token expired | both tokens expired         | waits for a login (c), all stored| -           |
 | invalid symbol                       | unknown; delisted since     | SUCCEEDED, 2 dead-lettered (d)   | fills 1 (d) |
 | S3 write fails for one ticker        | PutObject 500 InternalError | SUCCEEDED, 2 dead-lettered (e)   | fills all   |
 | Glue job fails                       | the job run FAILS           | FAILED (f), all stored in raw    | builds bars |
@@ -37,8 +37,12 @@ Outcomes (run = the faulted run; "rerun" = after the fault clears; "all stored" 
 
 (a) RateBudgetExhausted naming the breaches: the run stops asking rather than risk Fyers' day-long block; the
     simulator never blocks the account. The rerun is the next IST day (the budget's breaches reset).
-(b) BadRequest naming the invalid PIN (never the PIN itself), one refused refresh shared by every worker; the
-    rerun follows fixing the PIN and logging in again. (c) NotLoggedIn "refresh token expired": log in again.
+(e1) Where Fyers still honours refresh tokens (the simulator refuses them by default, as Fyers since April 2026:
+    ``test_login_day.py`` has the daily-login scenarios).
+(b) Fyers refuses the refresh for the invalid PIN (asked once, for every worker, and named in the log, never the
+    PIN itself): a login is needed, so the symbols pause and the run waits in "Wait for today's Fyers login"; the
+    login resumes it and every ticker is stored, with no dead letter. (c) The same when the refresh token expired
+    (Fyers is not asked).
 (d) InvalidSymbol: the plan's (0 attempts, no request) for the one not in the symbol master; the ingest's (1
     request, never retried) for the delisted one. Once Fyers serves the delisted one again the rerun stores it;
     the unknown one is dead-lettered by every run (permanent, not a fault that clears).
@@ -76,10 +80,9 @@ from pricefeed.fyers.client import FyersClient
 from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
-from pricefeed.local.run import start_execution, wait_for
+from pricefeed.local.run import login, start_execution, wait_for
 from pricefeed.symbol import Symbol
 from stackkit import (
-    INGEST,
     bars_1m,
     budget,
     keys,
@@ -401,9 +404,13 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once(pipeline, fault_matr
     row, day, symbols = "token expired mid-run", date(2026, 9, 9), sims(2919, 2920, 2921, 2922)
     fault_matrix.ran(row)
     pipeline.sim.reset_stats()
+    knobs = pipeline.sim.set_faults()  # as they are, to restore them
+    pipeline.sim.set_faults(refresh_policy="honoured")
     pipeline.sim.expire_tokens_after(2)
-
-    run = run_day(pipeline, day, symbols)
+    try:
+        run = run_day(pipeline, day, symbols)
+    finally:
+        pipeline.sim.set_faults(**knobs)
 
     assert run.status == "SUCCEEDED", run.described.get("error")
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
@@ -412,69 +419,76 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once(pipeline, fault_matr
     check_bars(pipeline, day, symbols)
 
 
-def test_a_refresh_refused_for_a_wrong_pin_dead_letters_the_tickers_naming_the_pin(pipeline, fault_matrix):
+def test_a_refresh_refused_for_a_wrong_pin_waits_for_a_login_and_loses_nothing(pipeline, fault_matrix):
     row, day, symbols = "refresh fails: wrong PIN", date(2026, 9, 10), sims(2923, 2924, 2925)
     fault_matrix.ran(row)
     secrets, arn = pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["AppConfigSecretArn"]
     config = secrets.get_secret_value(SecretId=arn)["SecretString"]
     wrong = json.loads(config)
     wrong["pin"] = "0000" if wrong["pin"] != "0000" else "9999"
+    knobs = pipeline.sim.set_faults()  # as they are, to restore them
+    pipeline.sim.set_faults(refresh_policy="honoured")  # honoured, but not with this PIN
     try:
         secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(wrong))
-        pipeline.stack.cold_start(INGEST)  # a new container reads the (wrong) app config
+        pipeline.stack.cold_start()  # new containers read the (wrong) app config
         pipeline.sim.reset_stats()
         pipeline.sim.expire_tokens_after(0)
-
-        run = run_day(pipeline, day, symbols)
-
-        assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
-        assert acc.dead_lettered == acc.planned
-        for symbol in symbols:
-            letter = acc.letter(symbol, day)
-            assert letter["error_type"] == "BadRequest" and "invalid pin" in letter["error_message"].lower()
-            assert wrong["pin"] not in letter["error_message"]
+        execution = start_day(pipeline, day, symbols)
+        waiting_for_login(pipeline, execution)
         assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token") == 1  # refused once, for all
+        secrets.put_secret_value(SecretId=arn, SecretString=config)
+        pipeline.stack.cold_start()
+        login(pipeline.stack)  # resumes the run
+        run = finish(pipeline, execution)
     finally:
+        pipeline.sim.set_faults(**knobs)
         secrets.put_secret_value(SecretId=arn, SecretString=config)
         log_in_again(pipeline)
 
-    rerun = run_day(pipeline, day, symbols)
-
-    assert rerun.status == "SUCCEEDED"
-    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
     check_bars(pipeline, day, symbols)
 
 
-def test_an_expired_refresh_token_dead_letters_the_tickers_asking_for_a_login(pipeline, fault_matrix):
+def test_an_expired_refresh_token_waits_for_a_login_and_loses_nothing(pipeline, fault_matrix):
     row, day, symbols = "refresh fails: refresh token expired", date(2026, 9, 11), sims(2926, 2927, 2928)
     fault_matrix.ran(row)
     store = TokenStore(pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["TokenSecretArn"])
     tokens = store.load()
+    knobs = pipeline.sim.set_faults()  # as they are, to restore them
+    pipeline.sim.set_faults(refresh_policy="honoured")
     try:
         # Day 16 of the login: the refresh token has run out, and Fyers refuses the access token.
         store.save(replace(tokens, refresh_expires_at=datetime.now(UTC) - timedelta(hours=1)))
-        pipeline.stack.cold_start(INGEST)
+        pipeline.stack.cold_start()
         pipeline.sim.reset_stats()
         pipeline.sim.expire_tokens_after(0)
-
-        run = run_day(pipeline, day, symbols)
-
-        assert run.status == "SUCCEEDED", run.described.get("error")
-        acc = counted(pipeline, run, symbols, day, fault_matrix, row)
-        assert acc.dead_lettered == acc.planned
-        for symbol in symbols:
-            letter = acc.letter(symbol, day)
-            assert letter["error_type"] == "NotLoggedIn" and "refresh token expired" in letter["error_message"]
+        execution = start_day(pipeline, day, symbols)
+        waiting_for_login(pipeline, execution)
         assert pipeline.sim.stats()["requests"].get("/api/v3/validate-refresh-token", 0) == 0  # nothing to refresh with
+        login(pipeline.stack)
+        run = finish(pipeline, execution)
     finally:
+        pipeline.sim.set_faults(**knobs)
         log_in_again(pipeline)
 
-    rerun = run_day(pipeline, day, symbols)
-
-    assert rerun.status == "SUCCEEDED"
-    assert account(pipeline, rerun, symbols, day).stored == {(s, day) for s in symbols}
+    assert run.status == "SUCCEEDED", run.described.get("error")
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}
     check_bars(pipeline, day, symbols)
+
+
+def waiting_for_login(pipeline, arn: str, timeout_s: float = 120) -> None:
+    """Until the run waits in "Wait for today's Fyers login" (its task token registered)."""
+    db, table = pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
+    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
+    deadline = time.monotonic() + timeout_s
+    while not db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens"):
+        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
+        assert time.monotonic() < deadline, "the run never began to wait for a login"
+        time.sleep(0.05)
 
 
 def test_invalid_symbols_are_dead_lettered_once_and_never_retried(pipeline, fault_matrix):

@@ -69,9 +69,13 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once_and_the_run_complete
     before = store.load()
     symbols = [f"NSE:SIM{i:04d}-EQ" for i in range(101, 113)]
     sim.reset_stats()
+    knobs = sim.set_faults()  # as they are, to restore them
+    sim.set_faults(refresh_policy="honoured")  # where Fyers still honours refresh tokens
     sim.expire_tokens_after(4)  # the token dies once 4 of the 12 tickers were served: mid-run, by construction
-
-    described, _ = _start(pipeline, tmp_path, symbols, {"date": "2026-11-18"})
+    try:
+        described, _ = _start(pipeline, tmp_path, symbols, {"date": "2026-11-18"})
+    finally:
+        sim.set_faults(**knobs)
 
     assert described["status"] == "SUCCEEDED", described.get("error")
     stats = sim.stats()

@@ -264,7 +264,8 @@ def test_login_through_the_fyers_form_stores_tokens_that_fyers_accepts(login_sta
     code, output = command.finish()
 
     assert code == 0, output
-    assert "Logged in to Fyers" in output and "The refresh token expires on" in output and "(in 15 days)" in output
+    assert "Logged in to Fyers" in output and "one login each trading day" in output
+    assert "Run `pricefeed login` again tomorrow" in output
     assert f"Tokens stored in {login_stack.outputs['TokenSecretArn']}" in output
     tokens = TokenStore(login_stack.client("secretsmanager"), login_stack.outputs["TokenSecretArn"]).load()
     status, body = _history(login_stack.sim_url, tokens.access_token)
@@ -415,7 +416,7 @@ def test_with_the_stack_callback_as_redirect_uri_the_command_waits_for_the_stack
     code, output = command.finish()
 
     assert code == 0, output
-    assert "Logged in to Fyers" in output and "(in 15 days)" in output
+    assert "Logged in to Fyers" in output and "one login each trading day" in output
     tokens = TokenStore(secrets, stack.outputs["TokenSecretArn"]).load()
     after = _versions(secrets, stack.outputs["TokenSecretArn"])
     assert after - before

@@ -1,6 +1,7 @@
 """The scheduled path across a week, end to end: lapses, redrives, partial answers and a dying job lose no minute.
 
-The real template and ASL on the local stack, the Fyers simulator with its per-symbol knobs, and ONE clock for the
+The real template and ASL on the local stack, the Fyers simulator with its per-symbol knobs (refresh tokens honoured,
+as before Fyers' daily-login rule: ``test_login_day.py`` has that rule's scenarios), and ONE clock for the
 whole process (the Lambdas, the Glue job, moto's Step Functions and the simulator all read it), moved run by run
 with time-machine: Monday 2026-11-23 16:00 IST .. Monday 2026-11-30. Every run is started as the schedule starts
 one (no dates: each ticker asks what it has not settled), over an ad-hoc list of seven tickers, each with its
@@ -9,9 +10,10 @@ own trouble; the redrive is `pricefeed redrive` itself.
 | Scenario            | What goes wrong                                                                  |
 | ------------------- | -------------------------------------------------------------------------------- |
 | missed-days         | the ticker is left out of the runs of Wednesday 16:00, Thursday and Friday        |
-| login-lapse-redrive | the login lapses (refresh token run out) before Thursday's run: Thursday's and    |
-|                     | Friday's runs dead-letter every ticker; Monday 09:00 the operator logs in and     |
-|                     | runs `pricefeed redrive --execution <Friday's run>`                               |
+| login-lapse         | the login lapses (refresh token run out) before Thursday's run: Thursday's run    |
+|                     | waits for a login and goes on when the operator logs in at 16:20; on Friday       |
+|                     | nobody logs in, a run started at 23:59:50 ends NoFyersLogin at midnight with no   |
+|                     | dead letter, and Monday's run (after Monday's login) asks Friday too              |
 | outage-no-data      | Fyers answers ``no_data`` for the ticker to Wednesday's 16:00 run                 |
 | cut-mid-session     | Fyers' answer to Wednesday's 16:00 run stops at 13:59                             |
 | published-late      | Fyers publishes the ticker's minutes 3 minutes late (Wednesday 11:00 is the test) |
@@ -32,16 +34,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from typer.testing import CliRunner
 
 from pricefeed.auth.store import TokenStore
-from pricefeed.cli.main import app
 from pricefeed.ingest.watermark import Watermarks
 from pricefeed.lake import paths
 from pricefeed.local.run import wait_for
@@ -65,7 +66,7 @@ MON = date(2026, 11, 23)
 WED, THU, FRI, NEXT_MON = MON + timedelta(2), MON + timedelta(3), MON + timedelta(4), MON + timedelta(7)
 SCENARIOS = {  # tickers no other e2e test asks
     "missed-days": "NSE:SIM2700-EQ",
-    "login-lapse-redrive": "NSE:SIM2701-EQ",
+    "login-lapse": "NSE:SIM2701-EQ",
     "outage-no-data": "NSE:SIM2702-EQ",
     "cut-mid-session": "NSE:SIM2703-EQ",
     "published-late": "NSE:SIM2704-EQ",
@@ -78,8 +79,8 @@ MISSED, LATE, NEWCO = SCENARIOS["missed-days"], SCENARIOS["published-late"], SCE
 OUTAGE, CUT, PLAIN = SCENARIOS["outage-no-data"], SCENARIOS["cut-mid-session"], SCENARIOS["holiday-in-range"]
 
 
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=IST)
+def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=IST)
 
 
 class Week:
@@ -135,7 +136,8 @@ def week(pipeline, tmp_path, monkeypatch):
     (tmp_path / ".pricefeed").mkdir()
     state = {"pid": 0, "endpoint": pipeline.stack.endpoint_url, **pipeline.stack.outputs}
     (tmp_path / ".pricefeed" / "local.json").write_text(json.dumps(state))
-    knobs = pipeline.sim.set_faults()
+    knobs = pipeline.sim.set_faults()  # as they are, to restore them
+    pipeline.sim.set_faults(refresh_policy="honoured")
     next_ist_day_for_the_budget(pipeline)  # its slots are today's: a clock moved back would wait for them
     try:
         with time_machine.travel(at(MON, 15, 59), tick=True) as clock:
@@ -162,6 +164,18 @@ def job_runs(pipeline, arns: list[str]) -> list[dict]:
     runs = [r for page in glue.get_paginator("get_job_runs").paginate(JobName=job) for r in page["JobRuns"]]
     names = [arn.rsplit(":", 1)[1] for arn in arns]
     return [next(r for r in runs if f"/{name}/" in json.dumps(r["Arguments"])) for name in names]
+
+
+def waiting_for_login(pipeline, arn: str, timeout_s: float = 120) -> None:
+    """Until the run waits in "Wait for today's Fyers login" (its task token registered)."""
+    db, table = pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
+    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
+    deadline = time.monotonic() + timeout_s
+    while not db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens"):
+        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
+        assert time.monotonic() < deadline, "the run never began to wait for a login"
+        time.sleep(0.05)
 
 
 def lapse_the_login(pipeline) -> None:
@@ -239,22 +253,19 @@ def test_a_week_of_scheduled_runs_through_the_state_machine_loses_no_minute(week
 
     week.clock.move_to(at(THU, 15, 59))
     lapse_the_login(pipeline)
-    for day in (THU, FRI):
-        lapsed = week.run(at(day, 16), [s for s in EVERYONE if s != MISSED])
-        assert lapsed["status"] == "SUCCEEDED", lapsed.get("error")  # every ticker dead-lettered, not the run
-    friday_run = week.arns[-1]
-    assert {(s, FRI) for s in EVERYONE if s != MISSED} <= week.letters()
+    thursday = week.start(at(THU, 16), [s for s in EVERYONE if s != MISSED])
+    waiting_for_login(pipeline, thursday)  # nothing dead-lettered: the run waits for today's login
+    week.clock.move_to(at(THU, 16, 20))
+    log_in_again(pipeline)  # the operator's one click resumes it
+    assert week.finish(thursday)["status"] == "SUCCEEDED"
 
-    # Monday morning the operator logs in and redrives Friday's run, as the README says
+    week.clock.move_to(at(FRI, 23, 59, 49))
+    lapse_the_login(pipeline)  # nobody logs in on Friday
+    friday = week.run(at(FRI, 23, 59, 50), [s for s in EVERYONE if s != MISSED])  # waits ~10 s, to midnight
+    assert friday["status"] == "FAILED" and friday.get("error") == "NoFyersLogin", friday
+
     week.clock.move_to(at(NEXT_MON, 9))
-    log_in_again(pipeline)
-    started_before = week.executions()
-    redrive = CliRunner().invoke(app, ["redrive", "--execution", friday_run])
-    assert redrive.exit_code == 0, redrive.output
-    assert "SUCCEEDED" in redrive.output
-    (redriven,) = week.executions() - started_before
-    week.arns.append(redriven)
-
+    log_in_again(pipeline)  # Monday's login; Monday's scheduled run asks Friday too
     assert week.run(at(NEXT_MON, 16), EVERYONE)["status"] == "SUCCEEDED"
 
     # two runs of Friday at once: their jobs and repairs side by side over the same symbol-days

@@ -66,9 +66,11 @@ def make_sim(clock):
 
     def make(**overrides):
         values = dict(app_id=APP_ID, secret_key=SECRET, redirect_uri=REDIRECT, pin=PIN, seed=7, clock=clock)
+        refresh_policy = overrides.pop("refresh_policy", "honoured")  # the refresh tests: where Fyers honours it
         values.update(overrides)
         server = SimulatorServer(SimulatorConfig(**values), port=0)
         server.__enter__()
+        server.set_faults(refresh_policy=refresh_policy)
         servers.append(server)
         return server
 

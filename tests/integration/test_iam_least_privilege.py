@@ -25,7 +25,8 @@ from collections import defaultdict
 import pytest
 
 from pricefeed.auth import callback as oauth
-from pricefeed.auth import keeper as session
+from pricefeed.auth import daily_login
+from pricefeed.auth import refresh_lease as session
 from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.fyers.symbol_master import MASTER_ROOT
 from pricefeed.ingest import watermark
@@ -50,6 +51,9 @@ STAR_ONLY = {
     "logs:putresourcepolicy",
     "logs:describeresourcepolicies",
     "logs:describeloggroups",
+    # Resuming a run that waits in a .waitForTaskToken state: the task tokens of service-integration Task states
+    # belong to no resource IAM can name (only activities have ARNs).
+    "states:sendtasksuccess",
 }
 
 LAMBDA_MANAGED = {
@@ -64,6 +68,7 @@ MANAGED = {
     "PlanRunFunctionRole": LAMBDA_MANAGED,
     "IngestSymbolFunctionRole": LAMBDA_MANAGED,
     "RefreshTokensFunctionRole": LAMBDA_MANAGED,
+    "LoginGateFunctionRole": LAMBDA_MANAGED,
     "RecordFailureFunctionRole": LAMBDA_MANAGED,
     "RepairPartitionsFunctionRole": LAMBDA_MANAGED,
     "IngestPipelineRole": {"arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"},
@@ -85,11 +90,15 @@ LAMBDA = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function
 #: role → action → resources, from the calls each role's code makes.
 EXPECTED: dict[str, dict[str, set[str]]] = {
     # functions/oauth/app.py: load_app_config (GetSecretValue app config); oauth.complete_login →
-    # consume_state (PutItem oauth-state#<nonce>) → TokenStore.save (PutSecretValue; never a read).
+    # consume_state (PutItem oauth-state#<nonce>) → TokenStore.save (PutSecretValue; never a read); then
+    # daily_login.resume_waiting (GetItem/UpdateItem login-waiters#, SendTaskSuccess to each waiting run).
     "OAuthFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG},
         "secretsmanager:putsecretvalue": {TOKEN},
         "dynamodb:putitem": {TABLE},
+        "dynamodb:getitem": {TABLE},
+        "dynamodb:updateitem": {TABLE},
+        "states:sendtasksuccess": {"*"},
     },
     # functions/plan_run/app.py → plan.plan_run: GetObject of the ticker list (TickerListKey or the run's
     # tickers_key under config/), symbols.load_master (GetObject/PutObject/List of ohlcv/symbol-master/),
@@ -105,17 +114,21 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # refresh lease), ratelimit
     # (Get/PutItem budget#, UpdateItem budget# for a busy budget's next slot), watermark (Get/PutItem
     # watermark#), ingest (PutObject ohlcv/raw/, the run's ingested/ manifest and the pending marker of the days
-    # to build).
+    # to build; the run's paused/ marker of a symbol waiting for a login).
     "IngestSymbolFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
         "secretsmanager:updatesecretversionstage": {TOKEN},
-        "s3:putobject": {RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"},
+        "s3:putobject": {
+            RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/runs/*/paused/*",
+            RAW + "/ohlcv/pending/*",
+        },
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
         "dynamodb:updateitem": {TABLE},
     },
-    # functions/refresh_tokens/app.py → token_renewal.scheduled_refresh: TokenKeeper as above, SNS Publish.
+    # functions/refresh_tokens/app.py → renewal.scheduled_refresh: TokenKeeper as above, SNS Publish (the
+    # RefreshTokenDaysLeft warning, or the login link: daily_login.LoginGate.notify, PutItem login-notice#).
     "RefreshTokensFunctionRole": {
         "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
         "secretsmanager:putsecretvalue": {TOKEN},
@@ -123,6 +136,23 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
         "sns:publish": {"arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${TokenAlertTopic.TopicName}"},
+    },
+    # functions/login_gate/app.py → daily_login.LoginGate: TokenKeeper as above (check), SNS Publish and PutItem
+    # login-notice# (the notice), Get/UpdateItem login-waiters# and SendTaskSuccess (wait); paused.resume_paused
+    # (List/Get/Delete the run's paused/ markers, Get/Put the next round's items under ohlcv/runs/<run>/).
+    "LoginGateFunctionRole": {
+        "secretsmanager:getsecretvalue": {APP_CONFIG, TOKEN},
+        "secretsmanager:putsecretvalue": {TOKEN},
+        "secretsmanager:updatesecretversionstage": {TOKEN},
+        "dynamodb:getitem": {TABLE},
+        "dynamodb:putitem": {TABLE},
+        "dynamodb:updateitem": {TABLE},
+        "sns:publish": {"arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${TokenAlertTopic.TopicName}"},
+        "states:sendtasksuccess": {"*"},
+        "s3:getobject": {RAW + "/ohlcv/runs/*"},
+        "s3:putobject": {RAW + "/ohlcv/runs/*"},
+        "s3:deleteobject": {RAW + "/ohlcv/runs/*"},
+        "s3:listbucket": {RAW},
     },
     # functions/record_failure/app.py → deadletter.record_failure: the letter and the run's failed/ marker.
     "RecordFailureFunctionRole": {
@@ -146,12 +176,13 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                            "glue:batchupdatepartition")
         },
     },
-    # statemachine/ingest_pipeline.asl.json: lambda:invoke of the four functions, the Distributed Map's
-    # ItemReader (s3:getObject of items.json), glue:startJobRun.sync, child executions of itself, logging.
+    # statemachine/ingest_pipeline.asl.json: lambda:invoke of the five functions (.waitForTaskToken for one), the
+    # Distributed Map's ItemReader (s3:getObject of items.json), glue:startJobRun.sync, child executions, logging.
     "IngestPipelineRole": {
         "lambda:invokefunction": {
             f"{LAMBDA}:${{{fn}}}*"
-            for fn in ("PlanRunFunction", "IngestSymbolFunction", "RecordFailureFunction", "RepairPartitionsFunction")
+            for fn in ("PlanRunFunction", "LoginGateFunction", "IngestSymbolFunction", "RecordFailureFunction",
+                       "RepairPartitionsFunction")
         },
         "s3:getobject": {RAW + "/ohlcv/runs/*"},  # the Map's ItemReader
         "s3:putobject": {RAW + "/ohlcv/runs/*/map-results/*"},  # its ResultWriter
@@ -185,6 +216,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:listbucket": {RAW, PROCESSED},
     },
     "RefreshTokensFunctionBeforeMarketOpenRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},
+    "RefreshTokensFunctionBeforeTheDailyRunRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},
     "IngestPipelineDailyAfterCloseRole": {"states:startexecution": {"${IngestPipeline}"}},
 }
 
@@ -310,7 +342,8 @@ def _who_may(translated, action: str, resource: str) -> set[str]:
 def test_only_the_login_and_the_token_refreshing_functions_can_write_the_token_secret(translated):
     # Ingest refreshes an access token Fyers refused mid-run (one worker, under the lease): a refresher too.
     writers = _who_may(translated, "secretsmanager:putsecretvalue", TOKEN)
-    assert writers == {"OAuthFunctionRole", "RefreshTokensFunctionRole", "IngestSymbolFunctionRole"}
+    assert writers == {"OAuthFunctionRole", "RefreshTokensFunctionRole", "IngestSymbolFunctionRole",
+                       "LoginGateFunctionRole"}
     others = [role for name, role in roles(translated).items() if name not in writers]
     assert all("secretsmanager:putsecretvalue" not in grants(role) for role in others)
 
@@ -321,7 +354,9 @@ def test_the_login_function_writes_tokens_but_cannot_read_them(translated):
 
 
 def test_only_functions_that_call_fyers_can_read_the_app_config_or_the_tokens(translated):
-    callers = {"OAuthFunctionRole", "RefreshTokensFunctionRole", "IngestSymbolFunctionRole"}
+    callers = {
+        "OAuthFunctionRole", "RefreshTokensFunctionRole", "IngestSymbolFunctionRole", "LoginGateFunctionRole"
+    }
     assert _who_may(translated, "secretsmanager:getsecretvalue", APP_CONFIG) == callers
     assert _who_may(translated, "secretsmanager:getsecretvalue", TOKEN) == callers - {"OAuthFunctionRole"}
     no_secrets = set(FUNCTION_ROLES) - callers
@@ -342,8 +377,10 @@ def test_writers_to_s3_are_confined_to_their_prefixes(translated):
     }
     assert {n for n, rs in writes.items() if any(r.startswith(PROCESSED) for r in rs)} == {"GlueJobRole"}
     assert writes["IngestSymbolFunctionRole"] == {
-        RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/pending/*"
+        RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*/ingested/*", RAW + "/ohlcv/runs/*/paused/*",
+        RAW + "/ohlcv/pending/*",
     }
+    assert writes["LoginGateFunctionRole"] == {RAW + "/ohlcv/runs/*"}  # the paused markers and the next items
     assert writes["RecordFailureFunctionRole"] <= {RAW + "/ohlcv/errors/*", RAW + "/ohlcv/runs/*/failed/*"}
     assert writes["IngestPipelineRole"] == {RAW + "/ohlcv/runs/*/map-results/*"}  # the Map's ResultWriter only
     readers_only = ["OAuthFunctionRole", "RefreshTokensFunctionRole", "RepairPartitionsFunctionRole"]
@@ -353,9 +390,11 @@ def test_writers_to_s3_are_confined_to_their_prefixes(translated):
 
 def test_state_table_access_is_limited_to_the_key_prefixes_each_function_uses(translated):
     budget = AccountRateLimiter(None, "t", "APP-100", per_second=1, per_minute=1, per_day=1).key.split("#")[0] + "#"
+    waiters, notices = daily_login.WAITERS_PREFIX + "*", daily_login.NOTICE_PREFIX + "*"
     wanted = {
-        "OAuthFunctionRole": {oauth.STATE_PK_PREFIX + "*"},
-        "RefreshTokensFunctionRole": {session.LOCK_PREFIX + "*"},
+        "OAuthFunctionRole": {oauth.STATE_PK_PREFIX + "*", waiters},
+        "RefreshTokensFunctionRole": {session.LOCK_PREFIX + "*", notices},
+        "LoginGateFunctionRole": {session.LOCK_PREFIX + "*", notices, waiters},
         "IngestSymbolFunctionRole": {budget + "*", session.LOCK_PREFIX + "*", watermark.PK_PREFIX + "*"},
     }
     for name, role in roles(translated).items():
@@ -371,8 +410,8 @@ def test_state_table_access_is_limited_to_the_key_prefixes_each_function_uses(tr
             assert keys is not None, f"{name}: state-table access without a dynamodb:LeadingKeys condition"
             assert set(as_list(keys)) <= wanted[name], name
             allowed |= set(as_list(keys))
-            if "dynamodb:UpdateItem" in as_list(st["Action"]):  # only the budget's atomic next slot
-                assert set(as_list(keys)) == {budget + "*"} and as_list(st["Action"]) == ["dynamodb:UpdateItem"]
+            if "dynamodb:UpdateItem" in as_list(st["Action"]):  # the budget's next slot, the waiting runs' tokens
+                assert set(as_list(keys)) in ({budget + "*"}, {waiters}), name
         assert allowed == wanted[name], name
 
 

@@ -147,6 +147,7 @@ def test_exchange_errors(sim, clock):
 
 
 def test_refresh_with_right_and_wrong_pin(sim, clock):
+    sim.set_faults(refresh_policy="honoured")  # the pre-2026 behaviour
     tokens = exchange(sim, auth_code(sim)).json()
     r = refresh(sim, tokens["refresh_token"], pin="0000")
     assert r.status_code in (400, 401) and r.json()["s"] == "error" and r.json()["code"] < 0
@@ -161,7 +162,7 @@ def test_refresh_with_right_and_wrong_pin(sim, clock):
 
 def test_refresh_rotation_knob(sim):
     tokens = exchange(sim, auth_code(sim)).json()
-    sim.set_faults(refresh_rotates=True)
+    sim.set_faults(refresh_rotates=True, refresh_policy="honoured")
     rotated = refresh(sim, tokens["refresh_token"]).json()
     assert rotated["refresh_token"] != tokens["refresh_token"]
     assert_error(refresh(sim, tokens["refresh_token"]), 401, -17)  # the old one is revoked
@@ -169,6 +170,7 @@ def test_refresh_rotation_knob(sim):
 
 
 def test_expired_access_token_is_minus_8_and_refresh_recovers(sim, clock):
+    sim.set_faults(refresh_policy="honoured")
     tokens = exchange(sim, auth_code(sim)).json()
     sim.expire_tokens_in(0)
     r = history(sim, tokens["access_token"])
@@ -222,3 +224,25 @@ def test_expiring_tokens_now_expires_only_the_tokens_issued_so_far(sim):
     fresh = exchange(sim, auth_code(sim, "st-2")).json()["access_token"]
     # The token a worker gets by refreshing right after lives on (no pending countdown left behind)
     assert [history(sim, fresh).status_code for _ in range(3)] == [200, 200, 200]
+
+
+# --- Fyers since 1 April 2026: one 2FA login a trading day, refresh discontinued ---------------------------------
+def test_by_default_the_refresh_is_refused_and_the_login_of_the_day_dies_at_0600_ist(sim, clock):
+    tokens = exchange(sim, auth_code(sim)).json()  # Thu 17:30 IST
+    assert tokens["s"] == "ok" and tokens["refresh_token"]  # still issued, as reported in mid-2026
+    assert_error(refresh(sim, tokens["refresh_token"]), 401, -17)
+    assert "log" in refresh(sim, tokens["refresh_token"]).json()["message"].lower()
+    clock.t = NOW + 12.5 * 3600 - 1  # Fri 05:59:59 IST
+    assert history(sim, tokens["access_token"]).json()["s"] == "ok"
+    clock.t += 1  # 06:00 IST: the day's token is dead; only a new login helps
+    assert_error(history(sim, tokens["access_token"]), 401, -8)
+    assert_error(refresh(sim, tokens["refresh_token"]), 401, -17)
+
+
+def test_the_other_refusal_variant_and_an_exchange_without_a_refresh_token(sim):
+    sim.set_faults(refresh_policy="refused_400", issue_refresh_token=False)
+    tokens = exchange(sim, auth_code(sim)).json()
+    assert tokens["s"] == "ok" and tokens["access_token"] and "refresh_token" not in tokens
+    assert_error(refresh(sim, "anything"), 400, -50)
+    with pytest.raises(ValueError, match="refresh_policy must be one of"):
+        sim.set_faults(refresh_policy="sometimes")

@@ -364,7 +364,9 @@ def test_every_lambda_is_named_through_a_substitution_that_points_at_a_template_
     lambda_tasks = [s for _, s in tasks() if s["Resource"].startswith(LAMBDA_INVOKE) or ":lambda:" in s["Resource"]]
     assert lambda_tasks
     for state in lambda_tasks:
-        assert state["Resource"] == LAMBDA_INVOKE, "call Lambda through the lambda:invoke integration"
+        assert state["Resource"] in (LAMBDA_INVOKE, LAMBDA_INVOKE + ".waitForTaskToken"), (
+            "call Lambda through the lambda:invoke integration"
+        )
         match = re.fullmatch(r"\$\{(\w+)\}", state["Parameters"].get("FunctionName", ""))
         assert match, f"FunctionName {state['Parameters'].get('FunctionName')!r} is not a substitution"
         target = substitutions[match.group(1)]
@@ -528,10 +530,17 @@ def test_every_worker_shares_one_state_table_with_expiring_items(translated):
         assert functions[logical]["Properties"]["Environment"]["Variables"]["STATE_TABLE"] == {"Ref": "StateTable"}
 
 
-def test_tokens_are_refreshed_before_the_market_day_and_expiry_is_alarmed(translated):
+def test_the_login_is_checked_in_the_morning_and_before_the_run_and_refresh_expiry_is_alarmed(translated):
     schedules = resources(translated, "AWS::Scheduler::Schedule")
-    refresh = [s for s in schedules.values() if "RefreshTokensFunction" in json.dumps(s["Properties"]["Target"])]
-    assert len(refresh) == 1 and refresh[0]["Properties"]["ScheduleExpressionTimezone"] == "Asia/Kolkata"
+    checks = [s["Properties"] for s in schedules.values()
+              if "RefreshTokensFunction" in json.dumps(s["Properties"]["Target"])]
+    assert {c["ScheduleExpressionTimezone"] for c in checks} == {"Asia/Kolkata"}
+    notices = {json.loads(c["Target"]["Input"])["notice"]: c["ScheduleExpression"]["Ref"] for c in checks}
+    assert notices == {"morning": "RefreshScheduleExpression", "reminder": "LoginReminderScheduleExpression"}
+    defaults = load_template()["Parameters"]
+    morning, reminder, run = (defaults[n]["Default"] for n in (*notices.values(), "ScheduleExpression"))
+    hour_minute = [tuple(int(x) for x in c.removeprefix("cron(").split()[1::-1]) for c in (morning, reminder, run)]
+    assert hour_minute[0] < (9, 15) and hour_minute[1] < hour_minute[2]  # before the session, before the run
     alarms = resources(translated, "AWS::CloudWatch::Alarm").values()
     (alarm,) = [a for a in alarms if a["Properties"].get("MetricName") == "RefreshTokenDaysLeft"]
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]

@@ -30,7 +30,7 @@ from tokenkit import (
 
 from pricefeed.auth.fyers_oauth import IST, Tokens
 from pricefeed.auth.renewal import scheduled_refresh
-from pricefeed.errors import BadRequest, NotLoggedIn, TokenExpired
+from pricefeed.errors import NotLoggedIn, TokenExpired
 from pricefeed.fyers.client import FyersClient
 
 WORKERS = 8
@@ -214,15 +214,16 @@ def test_a_worker_that_died_holding_the_lease_is_taken_over_when_it_runs_out(sim
 
 
 # --- refusals --------------------------------------------------------------------------------------
-def test_a_wrong_pin_is_fyers_named_error_without_secrets_and_nobody_retries_it(sim, clock, logged_in, caplog):
+def test_a_wrong_pin_means_a_login_is_needed_without_secrets_and_nobody_retries_it(sim, clock, logged_in, caplog):
     caplog.set_level(logging.INFO)
     secrets, dynamodb = logged_in
     token = expired_token(sim, clock, logged_in)
     wrong = type(APP)(APP.app_id, APP.secret_key, APP.redirect_uri, "0000")
-    with pytest.raises(BadRequest, match="-1005") as first:
+    with pytest.raises(NotLoggedIn, match="-1005") as first:
         asyncio.run(keeper(sim, clock, secrets, dynamodb, app=wrong).replace_expired(token))
-    # A second worker inside the same lease gets the same named error without asking Fyers again
-    with pytest.raises(BadRequest, match="-1005") as second:
+    # A second worker gets the same named error without asking Fyers again, even after the lease ran out
+    clock.t += 300
+    with pytest.raises(NotLoggedIn, match="-1005") as second:
         asyncio.run(keeper(sim, clock, secrets, dynamodb, app=wrong).replace_expired(token))
     assert refresh_calls(sim) == 1 and stored(secrets).access_token == token
     texts = [str(first.value), str(second.value), caplog.text]
@@ -294,10 +295,18 @@ def at_0845_ist(day: str) -> datetime:
     return datetime.fromisoformat(f"{day}T08:45:00+05:30")
 
 
-def run_scheduled(sim, clock, logged_in, alerts, metrics=None) -> dict:
+def run_scheduled(sim, clock, logged_in, alerts, metrics=None, notices: list | None = None) -> dict:
     sns, topic, _ = alerts
     worker = keeper(sim, clock, *logged_in)
-    return asyncio.run(scheduled_refresh(worker, sns_client=sns, topic_arn=topic, metrics=metrics))
+
+    def login_needed() -> bool:
+        if notices is not None:
+            notices.append(clock())
+        return True
+
+    return asyncio.run(
+        scheduled_refresh(worker, sns_client=sns, topic_arn=topic, metrics=metrics, login_needed=login_needed)
+    )
 
 
 @pytest.fixture
@@ -356,20 +365,34 @@ def test_five_days_before_the_refresh_token_expires_nothing_is_published(sim, cl
     assert alerts[2]() == []
 
 
-def test_an_expired_refresh_token_publishes_a_notice_then_fails_not_logged_in(sim, clock, logged_in, alerts, metrics):
+def test_an_expired_refresh_token_means_a_login_is_needed_not_an_error(sim, clock, logged_in, alerts, metrics):
     clock.set(at_0845_ist("2026-12-10"))
-    with pytest.raises(NotLoggedIn, match="log in again"):
-        run_scheduled(sim, clock, logged_in, alerts, metrics)
-    [notice] = alerts[2]()
-    assert "expires at 2026-12-09 17:30 IST" in notice["Message"]
-    assert days_left_metric(metrics) == [0.0]
+    notices: list = []
+    summary = run_scheduled(sim, clock, logged_in, alerts, metrics, notices)
+    assert (summary["logged_in"], summary["refreshable"], summary["alerted"]) == (False, False, True)
+    assert len(notices) == 1 and alerts[2]() == []  # the login notice (pricefeed.auth.daily_login), no warning
+    assert refresh_calls(sim) == 0 and "RefreshTokenDaysLeft" not in metrics.metric_set
 
 
-def test_without_tokens_the_scheduled_refresh_fails_not_logged_in_and_says_so(sim, clock, aws, alerts, metrics):
-    with pytest.raises(NotLoggedIn):
-        run_scheduled(sim, clock, aws, alerts, metrics)
-    [notice] = alerts[2]()
-    assert "log in" in notice["Message"] and days_left_metric(metrics) == [0.0]
+def test_without_tokens_the_scheduled_check_asks_for_a_login(sim, clock, aws, alerts, metrics):
+    notices: list = []
+    summary = run_scheduled(sim, clock, aws, alerts, metrics, notices)
+    assert summary["logged_in"] is False and len(notices) == 1
+    assert "RefreshTokenDaysLeft" not in metrics.metric_set
+
+
+def test_where_fyers_refuses_the_refresh_the_check_asks_for_a_login_once_and_emits_no_days_left(
+    sim, clock, logged_in, alerts, metrics
+):
+    sim.set_faults(refresh_policy="refused")  # Fyers since April 2026
+    clock.set(at_0845_ist("2026-11-25"))  # the next morning: yesterday's token died at 06:00
+    notices: list = []
+    first = run_scheduled(sim, clock, logged_in, alerts, metrics, notices)
+    again = run_scheduled(sim, clock, logged_in, alerts, None, notices)  # the reminder later that day
+    assert (first["logged_in"], first["refreshed"], first["refreshable"]) == (False, False, False)
+    assert again["logged_in"] is False and len(notices) == 2  # each asks; LoginGate sends each kind once a day
+    assert refresh_calls(sim) == 1  # refused once: the refusal is on record, Fyers is not asked again
+    assert "RefreshTokenDaysLeft" not in metrics.metric_set  # so the refresh-token alarm stays quiet
 
 
 def test_a_call_refused_for_an_expired_token_is_repeated_once_with_the_new_one(sim, clock, logged_in):

@@ -61,11 +61,15 @@ async def brief_pause(seconds: float) -> None:
     await asyncio.sleep(0.002)
 
 
-def start_simulator(clock: Clock, **overrides: Any) -> SimulatorServer:
+def start_simulator(clock: Clock, *, refresh_policy: str = "honoured", **overrides: Any) -> SimulatorServer:
+    """A simulator of this module's app. ``refresh_policy``: these tests are about the refresh where Fyers still
+    honours it (the simulator's default is Fyers' 2026 rule: refused)."""
     config = SimulatorConfig(
         app_id=APP_ID, secret_key=SECRET_KEY, redirect_uri=REDIRECT, pin=PIN, clock=clock, **overrides
     )
-    return SimulatorServer(config, port=0).start()
+    server = SimulatorServer(config, port=0).start()
+    server.set_faults(refresh_policy=refresh_policy)
+    return server
 
 
 def create_resources(region: str) -> tuple[Any, Any]:

@@ -176,10 +176,20 @@ def test_exchange_falls_back_to_0600_ist_for_an_opaque_access_token():
     assert tokens.access_expires_at == datetime(2025, 3, 5, 0, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("payload", [{"s": "ok", "access_token": "a"}, {"s": "ok", "refresh_token": "r"}])
-def test_exchange_without_both_tokens_is_a_malformed_answer(payload):
+@pytest.mark.parametrize(
+    "payload", [{"s": "ok", "refresh_token": "r"}, {"s": "ok", "access_token": "a", "refresh_token": 7}]
+)
+def test_exchange_without_an_access_token_or_with_a_junk_refresh_token_is_a_malformed_answer(payload):
     with pytest.raises(TransientFyersError):
         tokens_from_exchange(payload, NOW)
+
+
+@pytest.mark.parametrize("refresh", [None, ""])
+def test_an_exchange_without_a_refresh_token_is_a_login_that_cannot_be_refreshed(refresh):
+    payload = {"s": "ok", "access_token": "a"} | ({} if refresh is None else {"refresh_token": refresh})
+    tokens = tokens_from_exchange(payload, NOW)
+    assert tokens.refresh_token == "" and tokens.refresh_expired(NOW, margin=timedelta(0))
+    assert Tokens.from_json(tokens.to_json()) == tokens
 
 
 def test_refresh_keeps_the_old_refresh_token_and_its_original_expiry():

@@ -538,8 +538,9 @@ def token_bodies(draw) -> bytes:
 
 
 def check_tokens(tokens: auth.Tokens) -> None:
-    for value in (tokens.access_token, tokens.refresh_token):
+    for value in (tokens.access_token, tokens.refresh_token or "r"):  # no refresh token: Fyers issued none
         assert isinstance(value, str) and value and value.isprintable() and not any(c.isspace() for c in value)
+    assert tokens.refresh_token or tokens.refresh_expires_at == tokens.issued_at
     for moment in (tokens.access_expires_at, tokens.refresh_expires_at, tokens.issued_at):
         assert moment.tzinfo is not None
     assert auth.Tokens.from_json(tokens.to_json()) is not None

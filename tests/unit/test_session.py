@@ -11,7 +11,8 @@ import pytest
 from awskit import create_state_table
 from pricefeed.auth import keeper as session_module
 from pricefeed.auth.fyers_oauth import Tokens
-from pricefeed.auth.keeper import TokenKeeper, fingerprint
+from pricefeed.auth.keeper import TokenKeeper
+from pricefeed.auth.refresh_lease import fingerprint
 from pricefeed.auth.renewal import login_page_url
 from pricefeed.auth.store import AppConfig
 from pricefeed.errors import FyersError, NotLoggedIn, RateLimited, TransientFyersError

@@ -83,7 +83,8 @@ def next_access_expiry(now: datetime) -> datetime:
 
 @dataclass(frozen=True, repr=False)
 class Tokens:
-    """Fyers tokens with their expiries (tz-aware UTC). ``issued_at``: when the access token was obtained."""
+    """Fyers tokens with their expiries (tz-aware UTC). ``issued_at``: when the access token was obtained.
+    ``refresh_token`` is ``""`` when Fyers issued none (its expiry is then ``issued_at``)."""
 
     access_token: str
     refresh_token: str
@@ -140,10 +141,11 @@ class Tokens:
         if not isinstance(data, dict):
             raise InvalidInput("stored tokens are not a JSON object")
         values: dict[str, Any] = {}
-        for name in ("access_token", "refresh_token"):
-            if not isinstance(data.get(name), str) or not data[name]:
-                raise InvalidInput(f"stored tokens: field '{name}' is missing or empty")
-            values[name] = data[name]
+        if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+            raise InvalidInput("stored tokens: field 'access_token' is missing or empty")
+        if not isinstance(data.get("refresh_token", ""), str):
+            raise InvalidInput("stored tokens: field 'refresh_token' is not a string")
+        values["access_token"], values["refresh_token"] = data["access_token"], data.get("refresh_token", "")
         for name in ("access_expires_at", "refresh_expires_at", "issued_at"):
             try:
                 values[name] = datetime.fromisoformat(data[name])
@@ -178,12 +180,15 @@ def tokens_from_exchange(payload: Mapping[str, Any], now: datetime) -> Tokens:
     """Tokens from a successful validate-authcode answer received at ``now``."""
     context = "validate-authcode"
     access = _token_field(payload, "access_token", context)
-    refresh = _token_field(payload, "refresh_token", context)
+    # Since April 2026 Fyers wants one login a trading day; an answer without a refresh token is kept as
+    # "not refreshable" (an empty refresh token that expired when it was issued).
+    issued = payload.get("refresh_token") not in (None, "")
+    refresh = _token_field(payload, "refresh_token", context) if issued else ""
     return Tokens(
         access_token=access,
         refresh_token=refresh,
         access_expires_at=jwt_expiry(access) or next_access_expiry(now),
-        refresh_expires_at=now + REFRESH_TOKEN_LIFETIME,
+        refresh_expires_at=now + REFRESH_TOKEN_LIFETIME if issued else now,
         issued_at=now,
     )
 

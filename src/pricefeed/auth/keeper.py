@@ -2,20 +2,19 @@
 
 Every worker (Lambda) shares one Fyers login. ``TokenKeeper.access_token()`` reads the token secret
 through a Powertools cache; when Fyers answers "token expired", every worker holding that token calls
-``replace_expired`` at about the same time, and exactly one of them refreshes: it holds a lease in the
-state table (``lock#token-refresh#<app_id>``) while the others poll the secret until the new token
-appears. The lease item also remembers (by fingerprint, never the token) which token was replaced or
-why the refresh failed, so a late or stale reader neither refreshes twice nor retries a refused PIN.
-(The 08:45 IST refresh before the market day lives in ``pricefeed.auth.renewal``.)
+``replace_expired`` at about the same time, and exactly one of them refreshes: it holds the lease
+(``pricefeed.auth.refresh_lease``) while the others poll the secret until the new token appears. The lease
+item remembers which token was replaced or why its refresh failed, so nobody refreshes twice or asks Fyers
+again for a refresh it refused. Since April 2026 Fyers may refuse every refresh (one 2FA login a trading
+day): a refused refresh is ``NotLoggedIn``, and :meth:`TokenKeeper.usable` says whether a login valid now
+exists (``pricefeed.auth.daily_login``). The morning check lives in ``pricefeed.auth.renewal``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,25 +24,17 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from pricefeed import errors
 from pricefeed.auth import fyers_oauth
 from pricefeed.auth.fyers_oauth import Tokens
+from pricefeed.auth.refresh_lease import RefreshLease, fingerprint, shared_error
 from pricefeed.auth.store import AppConfig, TokenStore, load_app_config, tokens_from_secret
 from pricefeed.config import Settings
-from pricefeed.errors import FyersError, NotLoggedIn, PricefeedError, TokenExpired, TransientFyersError
+from pricefeed.errors import FyersError, NotLoggedIn, PricefeedError, TransientFyersError
 from pricefeed.istime import IST
 
 log = logging.getLogger(__name__)
 
-LOCK_PREFIX = "lock#token-refresh#"
-#: How long the lease item (with its "replaced"/"failed" record) is kept after the lease ends.
-RECORD_TTL_S = 86_400
 RELOGIN = "log in again at /oauth/login"
-
-
-def fingerprint(token: str) -> str:
-    """A short one-way name for a token: safe to store and log, enough to tell two tokens apart."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _not_found(exc: GetParameterError) -> bool:
@@ -83,9 +74,7 @@ class TokenKeeper:
         self.secret_id = token_secret_id
         self._provider = SecretsProvider(boto3_client=secrets_client)
         self._store = TokenStore(secrets_client, token_secret_id)
-        self._dynamodb = dynamodb_client
-        self._table = table_name
-        self._key = {"pk": {"S": LOCK_PREFIX + app.app_id}}
+        self._lease = RefreshLease(dynamodb_client, table_name, app.app_id, clock=clock, lease_s=lease_s)
         self._cache_s, self._lease_s, self._poll_s = cache_s, lease_s, poll_s
         self._clock, self._sleep, self._session = clock, sleep, session
         self._latest: Tokens | None = None
@@ -128,6 +117,32 @@ class TokenKeeper:
                 raise
             return self._read(True)  # a cached "not logged in" may predate the login
 
+    async def usable(self, *, force: bool = True) -> Tokens | None:
+        """The stored tokens if they may be sent now: not past their expiry (refreshed first where Fyers still
+        honours the refresh) and not refused by Fyers with a refused refresh on record. ``None``: a login is
+        needed (since April 2026 Fyers wants one 2FA login a trading day)."""
+        try:
+            tokens = await self.tokens(force=force)
+            if tokens.access_expired(self.now(), margin=timedelta(0)):
+                await self.replace_expired(tokens.access_token)
+                return await self.tokens(force=True)
+            refused = await asyncio.to_thread(self.refused, tokens.access_token)
+        except NotLoggedIn:
+            refused = "no login"
+        if refused and not force:
+            return await self.usable(force=True)  # a cached read may predate the new login
+        return None if refused else tokens
+
+    def refused(self, access_token: str) -> str | None:
+        """Why Fyers refused ``access_token`` and then its refresh (recorded by the worker that tried; only a new
+        login helps), or ``None``."""
+        lease = self._lease.read()
+        if lease.get("failed", {}).get("S") != fingerprint(access_token):
+            return None
+        if lease.get("error_type", {}).get("S") != NotLoggedIn.__name__:
+            return None
+        return lease.get("error_message", {}).get("S") or f"Fyers refused the token and its refresh: {RELOGIN}"
+
     async def access_token(self) -> str:
         """The access token to send; refreshed first (once, for everyone) if it has already expired."""
         tokens = await self.tokens()
@@ -151,13 +166,20 @@ class TokenKeeper:
             tokens = await self.tokens(force=True)
             if tokens.access_token != failed_access_token:
                 return self._saw_replaced(failed, tokens)
-            self._check_refreshable(tokens)
-            lease = await asyncio.to_thread(self._take_lease, failed)
+            try:
+                self._check_refreshable(tokens)
+            except NotLoggedIn as exc:  # on record, so a login check does not take this token for usable
+                await asyncio.to_thread(self._lease.record_refusal, failed, exc)
+                raise
+            refusal = await asyncio.to_thread(self.refused, failed_access_token)
+            if refusal:  # final until the next login
+                raise NotLoggedIn(refusal)
+            lease = await asyncio.to_thread(self._lease.take, failed)
             if lease is not None:
                 return await self._refresh_holding(lease, failed_access_token, failed)
-            lease = await asyncio.to_thread(self._read_lease)
+            lease = await asyncio.to_thread(self._lease.read)
             if lease.get("failed", {}).get("S") == failed and float(lease["lease_until"]["N"]) > self._clock():
-                raise self._shared_error(lease)
+                raise shared_error(lease)
             if self._clock() >= deadline:
                 raise TransientFyersError(
                     f"token refresh: no new access token stored within {3 * self._lease_s:g}s by the worker "
@@ -166,6 +188,8 @@ class TokenKeeper:
             await self._sleep(self._poll_s)
 
     def _check_refreshable(self, tokens: Tokens) -> None:
+        if not tokens.refresh_token:
+            raise NotLoggedIn(f"Fyers issued no refresh token with this login (one login a trading day): {RELOGIN}")
         if tokens.refresh_expired(self.now(), margin=timedelta(0)):
             when = tokens.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
             raise NotLoggedIn(f"the Fyers refresh token expired at {when}: {RELOGIN}")
@@ -174,14 +198,14 @@ class TokenKeeper:
         try:
             tokens = await self.tokens(force=True)  # double-check: a refresh may have landed just before our lease
             if tokens.access_token != failed_access_token:
-                await asyncio.to_thread(self._end_lease, lease, {})
+                await asyncio.to_thread(self._lease.end, lease, {})
                 return self._saw_replaced(failed, tokens)
             self._check_refreshable(tokens)
             new = await self._refresh(tokens)
             if not await asyncio.to_thread(self._store.save_if_current, new, tokens.access_token):
                 # a login landed while Fyers answered: its tokens are newer than ours and win
                 current = await self.tokens(force=True)
-                await asyncio.to_thread(self._end_lease, lease, {"replaced": {"S": failed}})
+                await asyncio.to_thread(self._lease.end, lease, {"replaced": {"S": failed}})
                 log.info("a login stored new tokens during the refresh; keeping those")
                 return self._saw_replaced(failed, current)
         except PricefeedError as exc:
@@ -190,13 +214,13 @@ class TokenKeeper:
                 "error_type": {"S": type(exc).__name__},
                 "error_message": {"S": str(exc)[:500]},
             }
-            await asyncio.to_thread(self._end_lease, lease, record, keep_lease=True)
+            await asyncio.to_thread(self._lease.end, lease, record, keep_lease=True)
             raise
         except BaseException:
-            await asyncio.to_thread(self._end_lease, lease, {})
+            await asyncio.to_thread(self._lease.end, lease, {})
             raise
         self._saw_replaced(failed, new)
-        await asyncio.to_thread(self._end_lease, lease, {"replaced": {"S": failed}})
+        await asyncio.to_thread(self._lease.end, lease, {"replaced": {"S": failed}})
         log.info(
             "Fyers access token refreshed",
             extra={
@@ -217,64 +241,12 @@ class TokenKeeper:
                 return await fyers_oauth.refresh_access_token(
                     session, self.base_url, app.app_id, app.secret_key, tokens, app.pin, now=self.now()
                 )
-        except TokenExpired as exc:
-            raise NotLoggedIn(
-                f"Fyers refused the refresh token (HTTP {exc.http_status}, Fyers code {exc.code}): {RELOGIN}"
-            ) from None
-
-    # --- the lease item ----------------------------------------------------------------------------
-    def _take_lease(self, failed: str) -> tuple[str, str] | None:
-        """``(holder id, lease end)`` if this worker now holds the lease to replace the token ``failed``."""
-        holder, now = uuid.uuid4().hex, self._clock()
-        until = repr(now + self._lease_s)
-        taken = self._put_lease(
-            {"holder": {"S": holder}, "lease_until": {"N": until}},
-            expires_at=now + self._lease_s + RECORD_TTL_S,
-            # free, or the lease ran out, unless that token was already replaced
-            condition="attribute_not_exists(pk) OR (lease_until < :now AND "
-            "(attribute_not_exists(replaced) OR replaced <> :failed))",
-            values={":now": {"N": repr(now)}, ":failed": {"S": failed}},
-        )
-        return (holder, until) if taken else None
-
-    def _read_lease(self) -> dict:
-        answer = self._dynamodb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
-        return answer.get("Item") or {}
-
-    def _end_lease(self, lease: tuple[str, str], record: dict, *, keep_lease: bool = False) -> None:
-        """Release the lease (or keep it to its end, so a refused refresh is not retried) with ``record``."""
-        holder, until = lease[0], lease[1] if keep_lease else "0"
-        released = self._put_lease(
-            {**record, "holder": {"S": holder}, "lease_until": {"N": until}},
-            expires_at=self._clock() + RECORD_TTL_S,
-            condition="holder = :me",
-            values={":me": {"S": holder}},
-        )
-        if not released:
-            log.warning("token refresh lease was taken over before it was released")
-
-    def _put_lease(self, fields: dict, *, expires_at: float, condition: str, values: dict) -> bool:
-        """Write the lease item if ``condition`` holds; ``False`` if another worker's write made it fail."""
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item={**self._key, **fields, "expires_at": {"N": str(int(expires_at))}},
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+        except TransientFyersError:
             raise
-        return True
-
-    @staticmethod
-    def _shared_error(lease: dict) -> PricefeedError:
-        cls = getattr(errors, lease.get("error_type", {}).get("S", ""), None)
-        if not (isinstance(cls, type) and issubclass(cls, PricefeedError)):
-            cls = FyersError
-        return cls(f"token refresh failed in another worker: {lease.get('error_message', {}).get('S', '')}")
-
+        except FyersError as exc:  # since April 2026 Fyers may refuse every refresh: a login is needed, not a retry
+            raise NotLoggedIn(
+                f"Fyers refused the refresh (HTTP {exc.http_status}, Fyers code {exc.code}): {RELOGIN}"
+            ) from None
 
 def keeper_from_settings(settings: Settings, *, secrets_client: Any, dynamodb_client: Any) -> TokenKeeper:
     """The deployed functions' keeper: the app's config secret, the token secret and the state table of

@@ -25,7 +25,7 @@ def login_command(
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the login URL instead of opening a browser."),
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, min=1, help="Seconds to wait for the login to finish."),
 ) -> None:
-    """Log in to Fyers in a browser and store the tokens in the stack's TokenSecret.
+    """Log in to Fyers in a browser and store the tokens in the stack's TokenSecret (once each trading day).
 
     The AppConfig secret's redirect_uri decides how. A loopback URL (http://127.0.0.1:PORT/callback) is received
     by this command, which exchanges the code and writes the tokens. The stack's CallbackUrl: the browser goes
@@ -45,10 +45,12 @@ def login_command(
         )
         raise typer.Exit(130) from None
     access = result.access_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
-    again = result.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
-    days = round((result.refresh_expires_at - datetime.now(UTC)).total_seconds() / 86_400)
     say(f"Logged in to Fyers. Tokens stored in {result.secret_id}; the access token is valid until {access}.")
     say(
-        f"The refresh token expires on {again} (in {days} days): run `pricefeed login` again before then. "
-        "Until then the stack refreshes the access token every weekday morning."
+        "Fyers asks for one login each trading day (since April 2026): on trading-day mornings the stack sends the "
+        "login link to its alert topic, and a run that finds no login waits for yours (until the end of the IST day) "
+        "instead of failing its tickers. Run `pricefeed login` again tomorrow."
     )
+    if result.refresh_expires_at > datetime.now(UTC):
+        again = result.refresh_expires_at.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+        say(f"Where Fyers still honours the refresh token (until {again}), the stack renews the access token itself.")

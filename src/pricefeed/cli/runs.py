@@ -65,7 +65,7 @@ def _budget_text(budget, used_at_start: int | None) -> str:
 
 def _start_and_follow(target: Target, run_input: dict, csv: str | None, timeout_s: float) -> None:
     from pricefeed.ops.launch import progress, start_run
-    from pricefeed.ops.status import run_status
+    from pricefeed.ops.status import run_status, waiting_for_login
 
     sfn, s3, raw = target.client("stepfunctions"), target.client("s3"), target.output("RawBucketName")
     budget = _budget_reader(target)
@@ -100,6 +100,10 @@ def _start_and_follow(target: Target, run_input: dict, csv: str | None, timeout_
                         failed=", ".join(t for t in failed if t),
                     )
                 bar.note = _budget_text(budget(), at_start.used_today if at_start else None)
+                if now.status == "RUNNING" and waiting_for_login(sfn, arn):
+                    bar.update(task, description="waiting for today's Fyers login (run `pricefeed login`)")
+                elif now.planned is None:
+                    bar.update(task, description="planning")
                 if now.status in FINISHED:
                     bar.refresh()
                     break

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import typer
 from rich.table import Table
 
 from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, target_of
 from pricefeed.errors import PricefeedError
+from pricefeed.istime import IST
 
 
 def status(
@@ -48,6 +51,12 @@ def print_run(chosen: dict) -> None:
     )
     if chosen["error"]:
         console.print(f"  [red]{chosen['error']}[/]: {chosen['cause']}")
+    if chosen.get("waiting_for_login_since"):
+        since = datetime.fromisoformat(chosen["waiting_for_login_since"]).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+        console.print(
+            f"  [yellow]waiting for today's Fyers login[/] since {since}: log in (`pricefeed login`, or open the "
+            "stack's LoginUrl) and the run goes on by itself; nothing is dead-lettered while it waits."
+        )
     letters = Table("ticker", "error", "attempts", "reason", title=f"{len(chosen['dead_letters'])} dead letter(s)")
     for d in chosen["dead_letters"]:
         letters.add_row(d["symbol"], d["error_type"], str(d["attempts"]), d["reason"])

@@ -1,5 +1,7 @@
 """One ingest worker on Lambda: what it keeps across warm invocations (the token keeper, the account's rate
-budget, the watermarks) and one symbol's ingest through a Fyers client that takes a budget slot per request."""
+budget, the watermarks) and one symbol's ingest through a Fyers client that takes a budget slot per request.
+Without a usable Fyers login (none today, or the day's token died and Fyers refused the refresh) the symbol is
+paused for the next login (``pricefeed.ingest.paused``), never failed."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pricefeed.auth.keeper import TokenKeeper, keeper_from_settings
 from pricefeed.config import Settings
-from pricefeed.errors import storage_error
+from pricefeed.errors import NotLoggedIn, storage_error
 from pricefeed.fyers.client import FyersClient
 from pricefeed.fyers.ratelimit import AccountRateLimiter
 from pricefeed.ingest.item import IngestRequest
+from pricefeed.ingest.paused import pause
 from pricefeed.ingest.symbol_range import ingest_symbol
 from pricefeed.ingest.watermark import Watermarks
 
@@ -55,10 +58,21 @@ class IngestWorker:
         failures are raised as named storage errors, so the state machine can retry the transient ones."""
         try:
             return asyncio.run(self._ingest(request))
+        except NotLoggedIn as exc:
+            return self.pause(request, str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc) from None
+
+    def pause(self, request: IngestRequest, reason: str) -> dict:
+        """The Map item's result for a symbol paused until the next Fyers login (see the module docstring)."""
+        try:
+            return pause(boto3.client("s3"), self.settings.raw_bucket, request.run_id, request.symbol, reason)
         except (ClientError, BotoCoreError) as exc:
             raise storage_error(exc) from None
 
     async def _ingest(self, request: IngestRequest) -> dict:
+        if await self.keeper.usable(force=False) is None:  # no request is spent on a token Fyers refused
+            raise NotLoggedIn("no Fyers login valid now")
         base_url, app_id = self.settings.fyers_api_base_url, self.keeper.app.app_id
         async with FyersClient(base_url, app_id, tokens=self.keeper, gate=self.budget) as client:
             return await ingest_symbol(

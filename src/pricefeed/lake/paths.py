@@ -109,6 +109,19 @@ class RunKeys:
         return self.prefix + "map-results"
 
     @property
+    def paused_prefix(self) -> str:
+        return self.prefix + "paused/"
+
+    def paused_marker(self, symbol: Symbol) -> str:
+        """``…/paused/<EXCH>/<SYMBOL>.json``: the symbol stopped for want of a Fyers login (a token that died
+        mid-run); the run ingests it again after the next login (``pricefeed.ingest.paused``)."""
+        return f"{self.paused_prefix}{symbol.exchange}/{symbol.name}.json"
+
+    def resume_items(self, login_round: int) -> str:
+        """The Map items of the paused symbols, after the run's ``login_round``-th wait for a login."""
+        return f"{self.prefix}items-after-login-{int(login_round)}.json"
+
+    @property
     def failed_prefix(self) -> str:
         return self.prefix + "failed/"
 

@@ -162,7 +162,7 @@ def login(
             target, app, store, open_browser=open_browser, timeout_s=timeout_s, say=say, poll_s=poll_s, environ=environ
         )
     base_url = fyers_base_url(target, environ)
-    return _login_on_loopback(
+    result = _login_on_loopback(
         app,
         where,
         base_url,
@@ -174,6 +174,26 @@ def login(
         environ=environ,
         account_check=(target.client("dynamodb"), table) if (table := target.outputs.get("StateTableName")) else None,
     )
+    _resume_waiting_runs(target, app, result, say)
+    return result
+
+
+def _resume_waiting_runs(target: Any, app: AppConfig, result: LoginResult, say: Say) -> None:
+    """This process stored the login (the stack's OAuth function did not see it): resume the runs waiting for it."""
+    from pricefeed.auth.daily_login import resume_waiting
+
+    table = target.outputs.get("StateTableName")
+    if not table:
+        return
+    try:
+        resumed = resume_waiting(target.client("dynamodb"), table, app.app_id, result,
+                                 sfn_client=target.client("stepfunctions"))
+    except (ClientError, BotoCoreError) as exc:
+        say(f"Could not resume the runs waiting for a login ({aws_reason(exc)}): they time out at the end of the "
+            "IST day, and the next scheduled run asks what they missed.")
+        return
+    if resumed:
+        say(f"Resumed {resumed} run(s) that were waiting for this login.")
 
 
 def _login_on_loopback(

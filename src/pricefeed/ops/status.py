@@ -14,6 +14,8 @@ from pricefeed.errors import InvalidInput
 from pricefeed.ingest.dead_letters import reason
 from pricefeed.lake.paths import DEAD_LETTER_ROOT, RunKeys
 
+#: The state a run without a Fyers login waits in (statemachine/ingest_pipeline.asl.json).
+WAIT_STATE = "Wait for today's Fyers login"
 #: Dead letters of one run are read from the run's date folders only (a run names its from/to dates).
 MAX_DAYS_SCANNED = 400
 
@@ -57,9 +59,22 @@ def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dic
         "partitions": output.get("partitions"),
         "tickers_key": output.get("tickers_key") or run_input.get("tickers_key"),
     }
+    running = described["status"] == "RUNNING"
+    status["waiting_for_login_since"] = waiting_for_login(sfn, execution_arn) if running else None
     status["dead_letters"] = _dead_letters(s3, raw_bucket, described["name"], output)
     status["coverage"] = _coverage(s3, raw_bucket, output.get("result_key"))
     return status
+
+
+def waiting_for_login(sfn: Any, execution_arn: str) -> str | None:
+    """When the run waits in "Wait for today's Fyers login" now: since when (ISO); else ``None``."""
+    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)["events"]
+    for event in events:  # newest first: the last state entered or left decides
+        if "stateExitedEventDetails" in event:
+            return None
+        if "stateEnteredEventDetails" in event:
+            return event["timestamp"].isoformat() if event["stateEnteredEventDetails"]["name"] == WAIT_STATE else None
+    return None
 
 
 def _dead_letters(s3: Any, bucket: str, run_id: str, output: dict) -> list[dict]:

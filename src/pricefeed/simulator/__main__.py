@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-minute", type=int, default=defaults.per_minute)
     p.add_argument("--per-day", type=int, default=defaults.per_day)
     p.add_argument("--unknown-symbol", action="append", default=[], help="answer -300 for this symbol")
+    p.add_argument(
+        "--refresh",
+        choices=("refused", "refused_400", "honoured"),
+        default="refused",
+        help="validate-refresh-token: refused (Fyers since April 2026: one login a trading day) or honoured (before)",
+    )
     p.add_argument("--quiet", action="store_true", help="no access log")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -40,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C may land anywhere from the "listening" line on, so the whole server lifetime is covered.
     try:
         with SimulatorServer(cfg, port=args.port, access_log=not args.quiet) as sim:
+            sim.set_faults(refresh_policy=args.refresh)
             print(
                 f"Fyers simulator at {sim.url}  (app id {cfg.app_id}, redirect {cfg.redirect_uri}); "
                 "Ctrl-C to stop",

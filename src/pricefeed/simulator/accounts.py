@@ -2,7 +2,8 @@
 
 Tokens are signed with a key derived from the app's id, secret and the seed, so a simulator
 restarted with the same config accepts tokens it issued before. Lifetimes follow the reference:
-auth code 8h20m and single-use, refresh token 15 days, access token until the next 06:00 IST.
+auth code 8h20m and single-use, refresh token 15 days, access token until the next 06:00 IST. Whether a
+refresh is honoured at all is a knob (``refresh_policy``: refused by default, as Fyers since April 2026).
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ class Accounts:
     def _new_refresh(self, now: float, fy_id: str) -> str:
         return self._issue("refresh_token", now, now + REFRESH_TTL, fy_id)
 
-    def exchange_auth_code(self, body: dict[str, Any], now: float) -> dict[str, Any]:
-        """validate-authcode: -441 bad grant_type, -371 bad appIdHash, -437 bad/expired/reused code."""
+    def exchange_auth_code(self, body: dict[str, Any], now: float, *, with_refresh: bool = True) -> dict[str, Any]:
+        """validate-authcode: -441 bad grant_type, -371 bad appIdHash, -437 bad/expired/reused code.
+        ``with_refresh``: the answer carries a refresh token (False: only the access token)."""
         self._check_app(body, "authorization_code")
         code = body.get("code")
         claims = self._decode(code) if isinstance(code, str) else None
@@ -121,21 +123,26 @@ class Accounts:
             if claims["uuid"] in self._used_codes:
                 raise bad
             self._used_codes.add(claims["uuid"])
-        return {
-            "s": "ok",
-            "code": 200,
-            "message": "",
-            "access_token": self._new_access(now, claims["fy_id"]),
-            "refresh_token": self._new_refresh(now, claims["fy_id"]),
-        }
+        reply = {"s": "ok", "code": 200, "message": "", "access_token": self._new_access(now, claims["fy_id"])}
+        if with_refresh:
+            reply["refresh_token"] = self._new_refresh(now, claims["fy_id"])
+        return reply
 
-    def refresh(self, body: dict[str, Any], now: float, *, rotate: bool = False) -> dict[str, Any]:
+    def refresh(
+        self, body: dict[str, Any], now: float, *, rotate: bool = False, policy: str = "honoured"
+    ) -> dict[str, Any]:
         """validate-refresh-token: a new access token; with ``rotate`` also a new refresh token.
 
-        Errors: -441/-371 as above; unknown, revoked or expired refresh token → HTTP 401 code -17;
-        wrong PIN → HTTP 400 code -1005 (the simulator's choice; Fyers does not document it).
+        Errors: -441/-371 as above; ``policy`` "refused" (Fyers' 2026 rule: one 2FA login a trading day, no
+        refresh) → HTTP 401 code -17, "refused_400" → HTTP 400 code -50; unknown, revoked or expired refresh
+        token → HTTP 401 code -17; wrong PIN → HTTP 400 code -1005 (the simulator's choice; Fyers does not
+        document it).
         """
         self._check_app(body, "refresh_token")
+        if policy == "refused":
+            raise ApiError(401, -17, "Refresh token is no longer supported. Please complete the daily login")
+        if policy == "refused_400":
+            raise ApiError(400, -50, "Invalid request: refresh token flow is discontinued")
         token = body.get("refresh_token")
         claims = self._decode(token) if isinstance(token, str) else None
         with self._lock:

@@ -205,13 +205,17 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
 
 async def validate_authcode(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return web.json_response(state.accounts.exchange_auth_code(await _json_body(request), state.now()))
+    with_refresh = state.faults.snapshot()["issue_refresh_token"]
+    answer = state.accounts.exchange_auth_code(await _json_body(request), state.now(), with_refresh=with_refresh)
+    return web.json_response(answer)
 
 
 async def validate_refresh_token(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    rotate = state.faults.snapshot()["refresh_rotates"]
-    return web.json_response(state.accounts.refresh(await _json_body(request), state.now(), rotate=rotate))
+    knobs = state.faults.snapshot()
+    body, now = await _json_body(request), state.now()
+    answer = state.accounts.refresh(body, now, rotate=knobs["refresh_rotates"], policy=knobs["refresh_policy"])
+    return web.json_response(answer)
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ _CHOICES = {
     "daily_stamp": ("utc_midnight", "ist_midnight"),
     "invalid_symbol_status": (200, 400),
     "candle_order": ("asc", "desc"),
+    "refresh_policy": ("refused", "refused_400", "honoured"),
 }
 #: "the next N faultable requests" knobs, in the order ``draw`` spends them, and the fault each one causes.
 _COUNTERS = {"fail_next_5xx": "5xx", "fail_next_reset": "reset", "fail_next_malformed": "malformed"}
@@ -33,7 +34,11 @@ class Knobs:
     Variants of unconfirmed Fyers behaviour: ``rate_limit_body`` "-429"|"429" (the code in a 429 body),
     ``retry_after_header`` (send ``Retry-After``/``X-Retry-After-Ms`` on 429), ``no_data_style``
     "empty_list"|"absent" (``candles`` key on ``no_data``), ``daily_stamp`` "utc_midnight"|"ist_midnight",
-    ``invalid_symbol_status`` 400|200 (HTTP status of the -300 reply), ``refresh_rotates`` (refresh also
+    ``invalid_symbol_status`` 400|200 (HTTP status of the -300 reply), ``refresh_policy`` (since April 2026
+    Fyers wants one 2FA login a trading day and discontinued refresh tokens; whether validate-refresh-token still
+    answers is unconfirmed): "refused" (default: HTTP 401 code -17), "refused_400" (HTTP 400 code -50) or
+    "honoured" (the pre-2026 behaviour); ``issue_refresh_token`` (validate-authcode still returns a refresh token,
+    as reported in mid-2026; False: it returns none); ``refresh_rotates`` (refresh also
     returns a new refresh token and revokes the old one), ``block_after_minute_violations`` (an app is refused
     until the next IST midnight once it exceeded the per-minute limit in this many distinct minutes of the IST
     day; default 3 like Fyers; None = off).
@@ -69,6 +74,8 @@ class Knobs:
     no_data_style: str = "empty_list"
     daily_stamp: str = "utc_midnight"
     invalid_symbol_status: int = 400
+    refresh_policy: str = "refused"
+    issue_refresh_token: bool = True
     refresh_rotates: bool = False
     block_after_minute_violations: int | None = 3
     fail_next_5xx: int = 0  # the next N faultable requests answer 5xx, then normal service resumes
@@ -147,7 +154,9 @@ class Faults:
                 raise ValueError(f"{name} must be a number >= 0")
             if name in _CHOICES and value not in _CHOICES[name]:
                 raise ValueError(f"{name} must be one of {_CHOICES[name]}")
-            if name in ("retry_after_header", "refresh_rotates", "duplicate_candles") and not isinstance(value, bool):
+            if name in ("retry_after_header", "refresh_rotates", "duplicate_candles", "issue_refresh_token") and (
+                not isinstance(value, bool)
+            ):
                 raise ValueError(f"{name} must be a boolean")
             if name in _COUNTERS and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
                 raise ValueError(f"{name} must be an int >= 0")
