@@ -369,3 +369,33 @@ def test_a_list_without_valid_symbols_fails_naming_the_s3_url_and_writes_nothing
     with pytest.raises(InvalidInput, match=named):
         plan(s3, master, day("2026-11-25"))
     assert keys(s3, "ohlcv/runs/") == []
+
+
+def test_an_expired_contract_is_dead_lettered_naming_its_expiry_without_a_master_or_a_request(s3, master):
+    # Given a list with a live equity, a monthly future and a weekly option that expired years ago
+    put_list(s3, "symbol\nNSE:SBIN-EQ\nNSE:NIFTY20OCTFUT\nNSE:NIFTY20O0811000CE\n")
+    result = plan(s3, master, day("2026-11-25"))
+    # Then only the equity is planned; each contract's dead letter says when it expired
+    assert read_json(s3, result["items_key"]) == [{"symbol": "NSE:SBIN-EQ"}]
+    reasons = {u["symbol"]: u["reason"] for u in result["unknown"]}
+    assert reasons == {
+        "NSE:NIFTY20OCTFUT": "is a contract that expired in Oct 2020: Fyers serves no history for expired contracts "
+        "(take it off the list)",
+        "NSE:NIFTY20O0811000CE": "is a contract that expired on 2020-10-08: Fyers serves no history for expired "
+        "contracts (take it off the list)",
+    }
+    letter = read_json(s3, result["unknown"][1]["dead_letter_key"])
+    assert (letter["error_type"], letter["attempts"]) == ("InvalidSymbol", 0)
+    assert "expired on 2020-10-08" in letter["error_message"]
+    assert "no history request was made" in letter["error_message"]
+    assert master.downloads == [f"{MASTER_URL}/NSE_CM.csv"]  # not even the F&O master was needed
+
+
+def test_a_contract_of_the_current_month_is_left_to_the_master(s3, master):
+    put_list(s3, "symbol\nMCX:CRUDEOIL26NOVFUT\n")
+    LISTED["MCX_COM"].append("MCX:CRUDEOIL26NOVFUT")
+    try:
+        result = plan(s3, master, day("2026-11-25"))
+    finally:
+        LISTED["MCX_COM"].remove("MCX:CRUDEOIL26NOVFUT")
+    assert read_json(s3, result["items_key"]) == [{"symbol": "MCX:CRUDEOIL26NOVFUT"}] and result["unknown"] == []

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from pricefeed.contracts import expired
 from pricefeed.errors import InvalidInput, reject_unknown_fields, shown
-from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, validate
+from pricefeed.fyers.symbol_master import Fetch, fetch_url, load_masters, segments_for, segments_of, validate
 from pricefeed.ingest.dead_letters import Failure, write_dead_letter
 from pricefeed.ingest.job_size import size_job, weekdays
 from pricefeed.ingest.tickers import TickerList, parse_ticker_csv
@@ -136,10 +137,16 @@ def plan_run(
     ``MAX_UNKNOWN`` of its symbols are unknown (``InvalidInput``: the plan's work stays bounded)."""
     key = request.tickers_key or ticker_list_key
     tickers = _read_ticker_list(s3, raw_bucket, key)
+    today = ist_today(now)
+    # Fyers serves no history for an expired contract: said by its name, before any master or request.
+    gone = [{"symbol": str(s), "segments": list(segments_of(s)), "reason": why}
+            for s in dict.fromkeys(tickers.symbols) if (why := expired(s, today))]
+    live = [s for s in tickers.symbols if str(s) not in {g["symbol"] for g in gone}]
     masters = load_masters(
-        segments_for(tickers.symbols), base_url=symbol_master_url, s3=s3, raw_bucket=raw_bucket, now=now, fetch=fetch
+        segments_for(live), base_url=symbol_master_url, s3=s3, raw_bucket=raw_bucket, now=now, fetch=fetch
     )
-    known, unknown = validate(tickers.symbols, {segment: copy.master for segment, copy in masters.items()})
+    known, unknown = validate(live, {segment: copy.master for segment, copy in masters.items()})
+    unknown = gone + unknown
     if len(unknown) > MAX_UNKNOWN:
         first = ", ".join(entry["symbol"] for entry in unknown[:5])
         raise InvalidInput(

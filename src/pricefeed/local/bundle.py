@@ -23,7 +23,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # The handlers: plan, ingest, dead letters, tokens, OAuth pages, and the repair step's catalog (no Parquet
     # and no exchange calendar in Lambda).
     "lambda": (
-        "config.py", "errors.py", "istime.py", "metric_names.py", "nse_holidays.py", "session_hours.py", "symbol.py",
+        "config.py", "contracts.py", "errors.py", "istime.py", "metric_names.py", "nse_holidays.py", "session_hours.py",
+        "symbol.py",
         "lake/envelope.py", "lake/paths.py", "fyers", "auth", "ingest", "aggregate/catalog.py",
     ),
     # The job: raw answers to bars and the coverage ledger (the catalog step runs in Lambda).
