@@ -101,7 +101,7 @@ def test_a_jobs_days_land_in_one_sorted_file_per_timeframe_and_month_equal_to_th
     table, _ = month_file(s3, "1m")
     body = s3.get_object(Bucket=PROCESSED, Key=paths.bars_monthly_key("1m", "NSE", 2025, 11))["Body"].read()
     assert pq.ParquetFile(io.BytesIO(body)).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert table.column_names == ["symbol", "ts", "open", "high", "low", "close", "volume", "bars", "trade_date"]
+    assert table.column_names == ["symbol", "ts", "open", "high", "low", "close", "volume", "bars", "trade_date", "oi"]
 
 
 def test_a_rerun_rewrites_the_same_bytes_and_a_redrive_of_a_closed_month_replaces_its_day(s3):

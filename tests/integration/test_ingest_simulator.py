@@ -78,14 +78,15 @@ def aws(mocked_aws):
     return lake.s3, lake.watermarks
 
 
-def execute(sim, clock, token, aws, run_id: str, first: date, last: date, *, incremental: bool) -> dict:
+def execute(sim, clock, token, aws, run_id: str, first: date, last: date, *, incremental: bool,
+            symbol: str = SYMBOL) -> dict:
     """One run for one symbol: the plan's symbols.json, the ingest through the real client, the Glue job."""
     s3, watermarks = aws
     prefix = f"ohlcv/runs/{run_id}/"
     run_dates = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-    plan = {"from": first.isoformat(), "to": last.isoformat(), "dates": run_dates, "symbols": [SYMBOL]}
+    plan = {"from": first.isoformat(), "to": last.isoformat(), "dates": run_dates, "symbols": [symbol]}
     s3.put_object(Bucket=RAW, Key=prefix + "symbols.json", Body=orjson.dumps(plan))
-    item = {"symbol": SYMBOL, "from": first.isoformat(), "to": last.isoformat(), "incremental": incremental}
+    item = {"symbol": symbol, "from": first.isoformat(), "to": last.isoformat(), "incremental": incremental}
     request = IngestRequest.parse({**item, "run_id": run_id, "ingested_prefix": prefix + "ingested/"})
 
     async def ingest() -> dict:
@@ -141,3 +142,21 @@ def test_a_year_backfill_then_a_scheduled_catch_up_against_the_simulator(sim, cl
     # Asked again at once: nothing new has ended, so Fyers is not called
     again = execute(sim, clock, access_token, aws, "daily-2", NOW.date(), NOW.date(), incremental=True)
     assert history_requests(sim) == 5 and again["summary"]["requests"] == 0
+
+
+def test_a_futures_contract_is_asked_with_its_open_interest_and_raw_keeps_it_verbatim(sim, clock, access_token, aws):
+    future, week = "NSE:NIFTY26DECFUT", (date(2025, 3, 3), date(2025, 3, 7))
+    run = execute(sim, clock, access_token, aws, "fo", *week, incremental=False, symbol=future)
+    s3 = aws[0]
+    [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=RAW, Prefix=paths.raw_day_prefix(Symbol.parse(future),
+                                                                                          week[0]))["Contents"]]
+    candles = orjson.loads(s3.get_object(Bucket=RAW, Key=key)["Body"].read())["response"]["candles"]
+    assert {len(c) for c in candles} == {7}  # oi_flag=1 was sent: open interest is the 7th value
+    assert [c[6] for c in candles[:3]] == [market.open_interest(SEED, future, c[0]) for c in candles[:3]]
+    assert run["aggregate"]["failed"] == [] and run["aggregate"]["coverage"]["with_gaps"] == 0
+    for timeframe in paths.TIMEFRAMES:  # every bar has its open interest: the last minute's of the bar
+        key = paths.processed_key(timeframe, Symbol.parse(future), week[0])
+        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=key)["Body"].read()))
+        assert table.column("oi").null_count == 0, timeframe
+    first_day = [c for c in candles if datetime.fromtimestamp(c[0], IST).date() == week[0]]
+    assert table.column("oi").to_pylist() == [first_day[-1][6]]  # 1d: the session's last minute

@@ -59,6 +59,7 @@ class Client:
         date_format="0",
         range_from=None,
         range_to=None,
+        **extra: str,
     ) -> requests.Response:
         params = {
             "symbol": symbol,
@@ -67,6 +68,7 @@ class Client:
             "range_from": str(range_from),
             "range_to": str(range_to),
             "cont_flag": "1",
+            **extra,
         }
         return requests.get(f"{self.sim.url}/data/history", params=params, headers=self.header, timeout=10)
 
@@ -240,3 +242,16 @@ def test_per_symbol_knobs_answer_short_like_real_history_does(client, sim, clock
 def test_a_per_symbol_knob_that_makes_no_sense_is_refused_naming_it(sim, knobs, message):
     with pytest.raises(ValueError, match=message):
         sim.set_faults(**knobs)
+
+
+def test_with_oi_flag_futures_options_and_mcx_answer_open_interest_as_a_7th_value(client):
+    plain = client.days("2024-07-03", "2024-07-03", symbol="NSE:NIFTY26DECFUT").json()["candles"]
+    with_oi = client.days("2024-07-03", "2024-07-03", symbol="NSE:NIFTY26DECFUT", oi_flag="1").json()["candles"]
+    assert [c[:6] for c in with_oi] == plain and {len(c) for c in plain} == {6}
+    assert {len(c) for c in with_oi} == {7} and all(isinstance(c[6], int) and c[6] > 0 for c in with_oi)
+    assert len({c[6] for c in with_oi}) > 1  # it moves during the day
+    for symbol in ("MCX:GOLD20DECFUT", "NSE:NIFTY20OCT11000CE"):
+        answer = client.days("2024-07-03", "2024-07-03", symbol=symbol, oi_flag="1").json()
+        assert {len(c) for c in answer["candles"]} == {7}, symbol
+    cash = client.days("2024-07-03", "2024-07-03", symbol="NSE:SBIN-EQ", oi_flag="1").json()["candles"]
+    assert {len(c) for c in cash} == {6}  # no open interest for cash

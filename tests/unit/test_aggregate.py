@@ -54,7 +54,7 @@ def test_schema_is_exact():
         assert table.schema == BAR_SCHEMA
     assert BAR_SCHEMA.field("ts").type == pa.timestamp("us", tz="UTC")
     # timeframe, exchange and symbol are the path's partition keys, never repeated inside the file
-    assert BAR_SCHEMA.names == ("ts open high low close volume bars trade_date".split())
+    assert BAR_SCHEMA.names == ("ts open high low close volume bars trade_date oi".split())
 
 
 def test_full_session_counts_and_bucket_starts():
@@ -106,3 +106,28 @@ def test_an_envelope_of_another_symbol_is_refused():
     parsed = parse_envelope(raw_envelope([], AFTER_CLOSE, "NSE:SBIN-EQ"), source="s3://raw/other")
     with pytest.raises(InvalidInput, match="s3://raw/other"):
         build_bars(Symbol.parse(SYMBOL), DAY, [parsed])
+
+
+def test_open_interest_is_each_bars_last_and_null_for_cash():
+    future = "NSE:NIFTY26DECFUT"
+    rows = [[*row, 10_000 + 75 * m] for m, row in enumerate(full_session())]
+    rows[4] = rows[4][:6]  # 09:19 carried no open interest: its 5m bar takes 09:18's
+    rows[9][6] = -3  # not a count: the candle stays, without OI
+    day = bars_of([(rows, AFTER_CLOSE)], symbol=future)
+    one = day.tables["1m"].column("oi").to_pylist()
+    assert one[:5] == [10_000, 10_075, 10_150, 10_225, None] and one[9] is None and one[-1] == 10_000 + 75 * 374
+    assert day.tables["5m"].column("oi").to_pylist()[:2] == [10_225, 10_000 + 75 * 8]
+    assert day.tables["1d"].column("oi").to_pylist() == [10_000 + 75 * 374]
+    assert day.rows["1m"] == 375 and day.excluded["malformed_row"] == 0
+    cash = bars_of([(full_session(), AFTER_CLOSE)])
+    assert {tf: cash.tables[tf].column("oi").null_count for tf in cash.tables} == cash.rows
+
+
+def test_a_file_written_before_open_interest_existed_reads_with_a_null_oi():
+    from pricefeed.aggregate.compact import BARS, conform
+
+    old = bars_of([(full_session(), AFTER_CLOSE)]).tables["5m"].drop_columns(["oi"])
+    old = old.add_column(0, "symbol", pa.array(["M&M-EQ"] * old.num_rows))
+    read = conform(old, BARS.schema)
+    assert read.schema == BARS.schema and read.column("oi").null_count == old.num_rows
+    assert read.drop_columns(["oi"]).equals(old)

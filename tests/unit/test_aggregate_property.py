@@ -77,6 +77,14 @@ def why_excluded(row: object, day: date, ended_by_us: int) -> str | None:
     return None
 
 
+def open_interest(row: list) -> int | None:
+    """A kept row's open interest: its 7th value when that is a whole number >= 0 (else none; the row stays)."""
+    oi = row[6] if len(row) == 7 else None
+    if type(oi) not in (int, float) or not math.isfinite(oi) or oi < 0 or oi != math.floor(oi) or oi >= 2**62:
+        return None
+    return int(oi)
+
+
 def reference(answers: list[dict], day: date) -> tuple[dict[str, list[dict]], Counter]:
     """The bars of ``day`` per timeframe and the exclusion counts, from the answers covering it."""
     excluded: Counter = Counter()
@@ -126,6 +134,7 @@ def reference(answers: list[dict], day: date) -> tuple[dict[str, list[dict]], Co
                 "volume": int(sum(r[5] for r in rows)),
                 "bars": len(rows),
                 "trade_date": day,
+                "oi": next((oi for oi in map(open_interest, reversed(rows)) if oi is not None), None),
             }
             for start, rows in groups.items()
         ]
@@ -150,10 +159,13 @@ def candles(draw) -> list:
     h = max(o, c) + draw(st.integers(0, 2))
     low = min(o, c) - draw(st.integers(0, 2))
     volume = draw(st.integers(0, 10**9))
-    kind = draw(st.sampled_from(["ok"] * 10 + ["oi", "ohlc", "volume", "fraction", "ts", "string", "short", "null"]))
+    kinds = ["ok"] * 10 + ["oi", "oi", "odd_oi", "ohlc", "volume", "fraction", "ts", "string", "short", "null"]
+    kind = draw(st.sampled_from(kinds))
     row: list = [ts, o, h, low, c, volume]
     if kind == "oi":
-        row.append(draw(st.integers(0, 100)))
+        row.append(draw(st.integers(0, 10**7)))
+    elif kind == "odd_oi":  # an open interest that is no count: the candle stays, without OI
+        row.append(draw(st.sampled_from([-5, 2.5, None, "7", float("nan")])))
     elif kind == "ohlc":
         row = [ts, o, draw(prices), draw(prices), c, volume]
     elif kind == "volume":

@@ -40,7 +40,7 @@ def write_day(lake: Path, symbol: str, day: date = DAY, *, gap: tuple[str, str] 
     envelope = EnvelopeCandles(
         source="test", symbol=Symbol.parse(symbol), trading_date=day, fetched_at=datetime(2026, 11, 25, 12, tzinfo=UTC),
         received=len(candles), ts=cols[0], open=cols[1] / 100, high=cols[2] / 100, low=cols[3] / 100,
-        close=cols[4] / 100, volume=cols[5], excluded={},
+        close=cols[4] / 100, volume=cols[5], oi=np.full(len(candles), np.nan), excluded={},
     )
     built = build_bars(Symbol.parse(symbol), day, [envelope])
     for timeframe, table in built.tables.items():

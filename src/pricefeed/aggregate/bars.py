@@ -37,6 +37,7 @@ BAR_SCHEMA = pa.schema(
         ("volume", pa.int64()),
         ("bars", pa.int32()),
         ("trade_date", pa.date32()),
+        ("oi", pa.int64()),  # open interest at the bar's end (its last minute that carried one); null for cash
     ]
 )
 _BUCKET_MINUTES = {"5m": 5, "15m": 15}
@@ -73,6 +74,7 @@ def build_bars(
     present = np.zeros(len(minutes), dtype=bool)
     prices = np.zeros((4, len(minutes)), dtype=np.float64)  # open, high, low, close
     volume = np.zeros(len(minutes), dtype=np.int64)
+    oi = np.full(len(minutes), np.nan)
     excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
 
     ordered = sorted(envelopes, key=lambda e: (e.fetched_at, e.source))
@@ -91,6 +93,7 @@ def build_bars(
         present[slot] = True
         prices[:, slot] = (env.open, env.high, env.low, env.close)
         volume[slot] = env.volume
+        oi[slot] = env.oi
 
     slots = np.flatnonzero(present)
     one_minute = _Bars(
@@ -98,6 +101,7 @@ def build_bars(
         prices=prices[:, slots],
         volume=volume[slots],
         bars=np.ones(len(slots), dtype=np.int32),
+        oi=oi[slots],
     )
     midnight = ist_midnight_epoch(trading_date)
     # Minutes since 00:00 IST: IST has no DST, so wall-clock minutes are plain offsets.
@@ -124,12 +128,15 @@ def _tables(bars: dict[str, _Bars], day_number: int) -> dict[str, pa.Table]:
     prices = np.concatenate([bars[tf].prices for tf in TIMEFRAMES], axis=1)
     volume = np.concatenate([bars[tf].volume for tf in TIMEFRAMES])
     count = np.concatenate([bars[tf].bars for tf in TIMEFRAMES])
+    oi = np.concatenate([bars[tf].oi for tf in TIMEFRAMES])
+    has_oi = ~np.isnan(oi)
     columns = [
         _numeric(ts, np.int64, "ts"),
         *(_numeric(prices[i], np.float64, col) for i, col in enumerate(("open", "high", "low", "close"))),
         _numeric(volume, np.int64, "volume"),
         _numeric(count, np.int32, "bars"),
         _numeric(np.full(n, day_number), np.int32, "trade_date"),
+        pa.array(np.where(has_oi, oi, 0).astype(np.int64), type=pa.int64(), mask=~has_oi),
     ]
     table = pa.Table.from_arrays(columns, schema=BAR_SCHEMA)
     starts = np.cumsum(counts) - counts
@@ -142,6 +149,7 @@ class _Bars:
     prices: np.ndarray  # (4, n): open, high, low, close
     volume: np.ndarray
     bars: np.ndarray
+    oi: np.ndarray  # float64, NaN where no open interest
 
     def bucketed(self, bucket_ts: np.ndarray) -> _Bars:
         """Aggregate consecutive rows sharing a bucket start (``bucket_ts`` is non-decreasing)."""
@@ -156,7 +164,11 @@ class _Bars:
         o, h, lo, c = self.prices
         prices = np.stack([o[first], np.maximum.reduceat(h, first), np.minimum.reduceat(lo, first), c[last]])
         volume = np.add.reduceat(self.volume, first)
-        return _Bars(bucket_ts[first], prices, volume, np.add.reduceat(self.bars, first).astype(np.int32))
+        # the bucket's last minute that carried open interest (-1: none did)
+        latest = np.maximum.reduceat(np.where(np.isnan(self.oi), -1, np.arange(len(self.oi))), first)
+        oi = np.where(latest >= first, self.oi[np.maximum(latest, 0)], np.nan)
+        bars = np.add.reduceat(self.bars, first).astype(np.int32)
+        return _Bars(bucket_ts[first], prices, volume, bars, oi)
 
 
 # pa.array() on numpy costs ~10 us a call and dominated the build; wrapping buffers costs ~1 us.

@@ -60,7 +60,7 @@ EXCLUSION_REASONS = (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_EMPTY = np.empty((0, 6), dtype=np.float64)
+_EMPTY = np.empty((0, 7), dtype=np.float64)
 _NUMBER = (int, float)
 
 
@@ -82,6 +82,7 @@ class EnvelopeCandles:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    oi: np.ndarray  # float64 open interest (the 7th value, ``oi_flag=1``); NaN where the candle carried none
     excluded: dict[str, int]
 
 
@@ -95,7 +96,7 @@ class Envelope:
     last_trading_date: date  # IST date of range_to
     fetched_at: datetime  # UTC
     range_to: int  # the last second asked for
-    matrix: np.ndarray  # (n, 6) float64: the rows that are 6 or 7 numbers, in answer order
+    matrix: np.ndarray  # (n, 7) float64: the rows that are 6 or 7 numbers, in answer order; OI NaN when absent
     malformed: int  # rows that are not
     day_index: np.ndarray  # per matrix row: days after trading_date of its minute, -1 if not one of ours
 
@@ -208,7 +209,8 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
 
 
 def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
-    """An (n, 6) float64 matrix of the well-formed rows, and how many rows were malformed."""
+    """An (n, 7) float64 matrix of the well-formed rows (open interest last, NaN when a row has none or it is not
+    a number), and how many rows were malformed."""
     if not rows:
         return _EMPTY, 0
     if not checked:
@@ -217,7 +219,9 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
         except (ValueError, TypeError):  # ragged rows: some carry OI, some do not
             matrix = None
         if matrix is not None and matrix.ndim == 2 and matrix.shape[1] in (6, 7) and matrix.dtype.kind in "if":
-            return np.ascontiguousarray(matrix[:, :6], dtype=np.float64), 0
+            out = np.full((len(matrix), 7), np.nan)
+            out[:, : matrix.shape[1]] = matrix
+            return out, 0
     good = []
     for row in rows:
         if (
@@ -226,7 +230,8 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
             and all(type(x) in _NUMBER for x in row[:6])  # type(): bool is an int subclass
         ):
             try:
-                good.append([float(x) for x in row[:6]])
+                oi = float(row[6]) if len(row) == 7 and type(row[6]) in _NUMBER else np.nan
+                good.append([*(float(x) for x in row[:6]), oi])
             except OverflowError:
                 continue
     if not good:
@@ -239,9 +244,13 @@ def _validate(
 ) -> tuple[np.ndarray, ...]:
     """Apply the exclusion rules in order, count them, and dedupe (later copy wins)."""
     keep = np.ones(m.shape[0], dtype=bool)
+    oi = m[:, 6]
+    m = m[:, :6]
     _exclude(keep, np.isfinite(m).all(axis=1), "malformed_row", excluded)
     m = np.where(keep[:, None], m, 0.0)  # neutral values so the later tests see no NaN/inf
     ts_f, o, h, lo, c, v = m.T
+    # Open interest is kept only as a whole non-negative count; anything else reads as "none" (the candle stays)
+    oi = np.where(np.isfinite(oi) & (oi >= 0) & (oi == np.floor(oi)) & (oi < 2.0**62), oi, np.nan)
     ts_ok = (ts_f == np.floor(ts_f)) & (ts_f > 0) & (ts_f < 2.0**62) & (ts_f % 60 == 0)
     _exclude(keep, ts_ok, "bad_ts", excluded)
     ohlc_ok = (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (lo <= h)
@@ -259,7 +268,7 @@ def _validate(
     _, first_in_reversed = np.unique(ts[rows][::-1], return_index=True)
     rows = rows[len(rows) - 1 - first_in_reversed]
     excluded["duplicate"] += int(keep.sum() - len(rows))
-    return ts[rows], o[rows], h[rows], lo[rows], c[rows], v[rows].astype(np.int64)
+    return ts[rows], o[rows], h[rows], lo[rows], c[rows], v[rows].astype(np.int64), oi[rows]
 
 
 def _exclude(keep: np.ndarray, ok: np.ndarray, reason: str, excluded: dict[str, int]) -> None:

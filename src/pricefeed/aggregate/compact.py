@@ -214,7 +214,7 @@ def _per_day(s3, bucket: str, month: Month, symbol: Symbol, day: date) -> pa.Tab
     except s3.exceptions.NoSuchKey:
         return None  # the day was emptied (or never had bars): its rows go
     own = pa.schema(list(month.tier.schema)[1:])
-    table = pq.read_table(io.BytesIO(body)).select(own.names).cast(own)
+    table = conform(pq.read_table(io.BytesIO(body)), own)
     return table.add_column(0, "symbol", pa.array([symbol.name] * table.num_rows, pa.string()))
 
 
@@ -223,7 +223,16 @@ def _read(s3, bucket: str, key: str, schema: pa.Schema) -> tuple[pa.Table, str |
         got = s3.get_object(Bucket=bucket, Key=key)
     except s3.exceptions.NoSuchKey:
         return schema.empty_table(), None
-    return pq.read_table(io.BytesIO(got["Body"].read())).cast(schema), got["ETag"]
+    return conform(pq.read_table(io.BytesIO(got["Body"].read())), schema), got["ETag"]
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, in order; a column a file written before it existed lacks (``oi``,
+    open interest) comes back null."""
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names).cast(schema)
 
 
 def compacted_bytes(table: pa.Table, schema: pa.Schema = BARS.schema) -> bytes:

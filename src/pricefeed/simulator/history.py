@@ -119,6 +119,8 @@ def history_reply(
     if lag and resolution != market.DAILY:  # a lagging feed publishes whole minutes only, each `lag` after it closed
         candles = [c for c in candles if c[0] + 60 * int(resolution) <= now - lag]
     candles = _short(symbol, resolution, candles, knobs)
+    if query.get("oi_flag") == "1" and market.carries_oi(symbol):  # open interest: a 7th value (F&O, MCX)
+        candles = [[*c, market.open_interest(seed, symbol, c[0])] for c in candles]
     if candles:
         return {"s": "ok", "code": 200, "message": "", "candles": _reshaped(candles, knobs)}
     body: dict[str, Any] = {"s": "no_data", "code": 200, "message": ""}

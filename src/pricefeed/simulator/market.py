@@ -17,6 +17,8 @@ import math
 import random
 from functools import lru_cache
 
+from pricefeed.contracts import carries_open_interest
+from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
 from .timeutil import HISTORY_START, ist_date, ist_midnight, session_open, utc_midnight
@@ -54,6 +56,21 @@ def minute_candles(seed: int, symbol: str, day: dt.date) -> tuple[Candle, ...]:
         out.append((start, o, h, lo, c, v))
         price = c
     return tuple(out)
+
+
+def carries_oi(symbol: str) -> bool:
+    """Whether Fyers answers open interest for ``symbol`` with ``oi_flag=1``: futures, options, MCX."""
+    try:
+        return carries_open_interest(Symbol.parse(symbol))
+    except ValueError:
+        return False
+
+
+def open_interest(seed: int, symbol: str, minute: int) -> int:
+    """The open interest at the end of the minute starting at ``minute`` (epoch s): a fixed walk per symbol."""
+    base = 50_000 + _digest(seed, symbol, "oi") % 2_000_000
+    step = _digest(seed, symbol, "oi", str(minute // 86_400)) % 997
+    return base + (minute // 60 % 1440) * 75 + step * 75
 
 
 def _forming(c: Candle, now: float) -> Candle:
