@@ -160,3 +160,19 @@ def test_a_futures_contract_is_asked_with_its_open_interest_and_raw_keeps_it_ver
         assert table.column("oi").null_count == 0, timeframe
     first_day = [c for c in candles if datetime.fromtimestamp(c[0], IST).date() == week[0]]
     assert table.column("oi").to_pylist() == [first_day[-1][6]]  # 1d: the session's last minute
+
+
+def test_fyers_data_defects_are_left_out_of_the_bars_and_counted_by_name_in_the_ledger(sim, clock, access_token, aws):
+    sim.set_faults(defects={SYMBOL: ["high_below_open", "volume_sentinel", "non_positive_price"]})
+    day = date(2025, 3, 5)
+    run = execute(sim, clock, access_token, aws, "defects", day, day, incremental=False)
+    s3 = aws[0]
+    key = paths.coverage_key(Symbol.parse(SYMBOL), day)
+    [row] = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=key)["Body"].read())).to_pylist()
+    counted = {k.removeprefix("excluded_"): v for k, v in row.items() if k.startswith("excluded_") and v}
+    assert counted == {"high_below_open": 1, "volume_sentinel": 1, "non_positive_price": 1}
+    assert (row["stored_minutes"], row["missing_minutes"], row["complete"]) == (372, 3, False)
+    daily = paths.processed_key("1d", Symbol.parse(SYMBOL), day)
+    bars = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=daily)["Body"].read())).to_pylist()
+    assert bars[0]["volume"] < 429_496_726_000 and bars[0]["low"] > 0  # no defect reached a bar
+    assert run["aggregate"]["failed"] == []

@@ -255,3 +255,34 @@ def test_with_oi_flag_futures_options_and_mcx_answer_open_interest_as_a_7th_valu
         assert {len(c) for c in answer["candles"]} == {7}, symbol
     cash = client.days("2024-07-03", "2024-07-03", symbol="NSE:SBIN-EQ", oi_flag="1").json()["candles"]
     assert {len(c) for c in cash} == {6}  # no open interest for cash
+
+
+def test_each_known_fyers_data_defect_can_be_served_for_a_symbol(client, sim):
+    clean = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    sim.set_faults(defects={"NSE:SBIN-EQ": ["high_below_open", "volume_sentinel", "non_positive_price"]})
+    bad = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    assert bad[10][2] < bad[10][1]  # high below open
+    assert bad[20][5] == 429_496_726_000  # the volume sentinel
+    assert bad[30][3] == 0  # a non-positive price
+    assert [c for i, c in enumerate(bad) if i not in (10, 20, 30)] == [c for i, c in enumerate(clean)
+                                                                        if i not in (10, 20, 30)]
+    assert client.days("2024-07-03", "2024-07-03", symbol="NSE:INFY-EQ").json()["s"] == "ok"  # others untouched
+
+    sim.set_faults(defects={"NSE:SBIN-EQ": ["double_volume"]})
+    doubled = client.days("2024-07-03", "2024-07-03").json()["candles"]
+    assert [c[5] for c in doubled] == [2 * c[5] for c in clean]
+
+
+def test_a_muhurat_session_can_be_served_stamped_15_minutes_late(client, sim):
+    diwali = client.days("2023-11-12", "2023-11-12").json()["candles"]  # Muhurat 18:15-19:15 IST only
+    sim.set_faults(defects={"NSE:SBIN-EQ": ["muhurat_late"]})
+    late = client.days("2023-11-12", "2023-11-12").json()["candles"]
+    assert len(diwali) == len(late) == 60 and [c[0] - 900 for c in late] == [c[0] for c in diwali]
+    stamp = dt.datetime.fromtimestamp(late[-1][0], IST).strftime("%H:%M")
+    assert stamp == "19:29"  # past the session's close: how Fyers served Muhurat hours
+    assert client.days("2024-07-03", "2024-07-03").json()["candles"][0][0] == WED_OPEN  # regular days untouched
+
+
+def test_a_defect_knob_names_the_kinds_it_takes(sim):
+    with pytest.raises(ValueError, match="defects\\['NSE:SBIN-EQ'\\] must be a list of high_below_open"):
+        sim.set_faults(defects={"NSE:SBIN-EQ": ["typo"]})

@@ -65,8 +65,14 @@ def why_excluded(row: object, day: date, ended_by_us: int) -> str | None:
     ts, o, h, low, c, v = row[:6]
     if ts != math.floor(ts) or not 0 < ts < 2**62 or ts % 60:
         return "bad_ts"
+    if min(o, h, low, c) <= 0:
+        return "non_positive_price"
+    if h < o:
+        return "high_below_open"
     if h < max(o, c) or low > min(o, c) or low > h:
         return "invalid_ohlc"
+    if v >= 2**32 - 1:
+        return "volume_sentinel"
     if v < 0 or v != math.floor(v) or v >= 2**63:
         return "bad_volume"
     wall = datetime.fromtimestamp(ts, IST)
@@ -159,13 +165,18 @@ def candles(draw) -> list:
     h = max(o, c) + draw(st.integers(0, 2))
     low = min(o, c) - draw(st.integers(0, 2))
     volume = draw(st.integers(0, 10**9))
-    kinds = ["ok"] * 10 + ["oi", "oi", "odd_oi", "ohlc", "volume", "fraction", "ts", "string", "short", "null"]
+    kinds = ["ok"] * 10 + ["oi", "oi", "odd_oi", "ohlc", "volume", "fraction", "ts", "string", "short", "null",
+                           "non_positive", "sentinel"]
     kind = draw(st.sampled_from(kinds))
     row: list = [ts, o, h, low, c, volume]
     if kind == "oi":
         row.append(draw(st.integers(0, 10**7)))
     elif kind == "odd_oi":  # an open interest that is no count: the candle stays, without OI
         row.append(draw(st.sampled_from([-5, 2.5, None, "7", float("nan")])))
+    elif kind == "non_positive":  # Fyers' defect: a price of 0 or below
+        row[draw(st.integers(1, 4))] = draw(st.sampled_from([0, 0.0, -1.5]))
+    elif kind == "sentinel":  # Fyers' defect: a 32-bit sentinel for the volume
+        row[5] = draw(st.sampled_from([429_496_726_000, 2**32 - 1]))
     elif kind == "ohlc":
         row = [ts, o, draw(prices), draw(prices), c, volume]
     elif kind == "volume":

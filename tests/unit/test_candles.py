@@ -117,8 +117,12 @@ def test_broken_candles_are_counted_by_reason():
     t = OPEN + 600
     rows = [
         candle(0),
-        [t, 100.0, 99.0, 98.0, 100.5, 1],  # high < close
+        [t, 100.0, 99.0, 98.0, 100.5, 1],  # high < open (and close): Fyers' common defect
+        [t, 100.0, 100.2, 99.0, 100.5, 1],  # high < close
         [t, 100.0, 101.0, 100.2, 100.5, 1],  # low > open
+        [t, 100.0, 101.0, 0.0, 100.5, 1],  # a price of 0
+        [t, -1.0, 101.0, -2.0, 100.5, 1],  # negative prices
+        [t, 100.0, 101.0, 99.0, 100.5, 429_496_726_000],  # the volume sentinel
         [t, 100.0, 101.0, 102.0, 100.5, 1],  # low > high
         [t, 100.0, 101.0, 99.0, 100.5, -1],  # negative volume
         [t, 100.0, 101.0, 99.0, 100.5, 1.5],  # fractional volume
@@ -131,7 +135,10 @@ def test_broken_candles_are_counted_by_reason():
     ]
     parsed = parse_envelope(envelope(rows), source=SOURCE)
     assert parsed.ts.tolist() == [OPEN]
+    assert parsed.excluded["high_below_open"] == 1
     assert parsed.excluded["invalid_ohlc"] == 3
+    assert parsed.excluded["non_positive_price"] == 2
+    assert parsed.excluded["volume_sentinel"] == 1
     assert parsed.excluded["bad_volume"] == 2
     assert parsed.excluded["bad_ts"] == 2
     assert parsed.excluded["malformed_row"] == 4

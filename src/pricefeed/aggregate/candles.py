@@ -9,7 +9,10 @@ Every candle of a response either comes out as a row or is counted under exactly
 
 - ``malformed_row``: not a list of 6 (or 7, with OI) finite numbers
 - ``bad_ts``: ``ts`` is not an integer epoch on a minute boundary
-- ``invalid_ohlc``: high < max(open, close), low > min(open, close) or low > high
+- ``non_positive_price``: open, high, low or close is 0 or negative (Fyers served such prices on ~950 symbol-days)
+- ``high_below_open``: high under the open (Fyers' most common defect: ~10,400 symbol-days, ~1,500 ISINs)
+- ``invalid_ohlc``: any other broken bar: high < close, low > min(open, close) or low > high
+- ``volume_sentinel``: volume of at least 2**32 - 1, a sentinel such as 429496726000 (no minute trades that much)
 - ``bad_volume``: volume negative or not an integer
 - ``out_of_session``: minute outside the exchange's sessions of that IST date (``pricefeed.trading_calendar``:
   09:15-15:29 on a trading day, special sessions such as Muhurat trading, none on a holiday or weekend)
@@ -50,7 +53,10 @@ from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 EXCLUSION_REASONS = (
     "malformed_row",
     "bad_ts",
+    "non_positive_price",
+    "high_below_open",
     "invalid_ohlc",
+    "volume_sentinel",
     "bad_volume",
     "out_of_session",
     "forming",
@@ -58,6 +64,8 @@ EXCLUSION_REASONS = (
     "superseded",
 )
 
+#: A minute volume this large is a sentinel, not trades (Fyers served 429496726000 on ~3,200 symbol-days).
+VOLUME_SENTINEL = 2**32 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _EMPTY = np.empty((0, 7), dtype=np.float64)
@@ -253,8 +261,11 @@ def _validate(
     oi = np.where(np.isfinite(oi) & (oi >= 0) & (oi == np.floor(oi)) & (oi < 2.0**62), oi, np.nan)
     ts_ok = (ts_f == np.floor(ts_f)) & (ts_f > 0) & (ts_f < 2.0**62) & (ts_f % 60 == 0)
     _exclude(keep, ts_ok, "bad_ts", excluded)
+    _exclude(keep, (o > 0) & (h > 0) & (lo > 0) & (c > 0), "non_positive_price", excluded)
+    _exclude(keep, h >= o, "high_below_open", excluded)
     ohlc_ok = (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (lo <= h)
     _exclude(keep, ohlc_ok, "invalid_ohlc", excluded)
+    _exclude(keep, v < VOLUME_SENTINEL, "volume_sentinel", excluded)
     _exclude(keep, (v >= 0) & (v == np.floor(v)) & (v < 2.0**63), "bad_volume", excluded)
     ts = np.where(keep, ts_f, 0).astype(np.int64)
     in_session = np.zeros(len(ts), dtype=bool)

@@ -60,6 +60,10 @@ class Knobs:
     mid-session); ``publish_lag_s`` {symbol: seconds} publishes each minute that long after it closed (no
     forming candle);
     ``listed_on`` {symbol: "YYYY-MM-DD"} has no candle before that IST date (listed then).
+    ``defects`` {symbol: [kind, ...]}: the data defects an EOD validation found in real Fyers history, each on a
+    fixed minute of every day (:data:`DEFECTS`): ``high_below_open`` (high under the open), ``volume_sentinel``
+    (volume 429496726000), ``non_positive_price`` (a low of 0), ``muhurat_late`` (a special session's candles
+    stamped 15 minutes late), ``double_volume`` (every volume doubled).
 
     ``login_account``: the Fyers client ID the next logins are for (default: the config's ``fy_id``), carried
     as ``fy_id`` in the auth code and in the tokens minted from it: someone else logging in.
@@ -92,6 +96,7 @@ class Knobs:
     cut_at: dict[str, str] = field(default_factory=dict)
     publish_lag_s: dict[str, float] = field(default_factory=dict)
     listed_on: dict[str, str] = field(default_factory=dict)
+    defects: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _hh_mm(text: object) -> str:
@@ -110,11 +115,22 @@ def _iso_date(text: object) -> str:
     return dt.date.fromisoformat(str(text)).isoformat()
 
 
+#: The ``defects`` knob's kinds (see :class:`Knobs`).
+DEFECTS = ("high_below_open", "volume_sentinel", "non_positive_price", "muhurat_late", "double_volume")
+
+
+def _defect_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(v in DEFECTS for v in value):
+        raise ValueError
+    return tuple(value)
+
+
 #: The per-symbol knobs: each value's parser and what the error says it must be.
 _PER_SYMBOL = {
     "cut_at": (_hh_mm, '"HH:MM" (IST)'),
     "publish_lag_s": (_seconds, "a number of seconds >= 0"),
     "listed_on": (_iso_date, '"YYYY-MM-DD"'),
+    "defects": (_defect_list, f"a list of {', '.join(DEFECTS)}"),
 }
 
 

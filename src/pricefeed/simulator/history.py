@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from pricefeed.session_hours import REGULAR_SESSION, SPECIAL_SESSIONS
+
 from . import market, master
 from .errors import ApiError, invalid_input
 from .timeutil import DAY, ist_date, ist_midnight
@@ -86,6 +88,43 @@ def _reshaped(candles: list[list[float | int]], knobs: Mapping[str, Any]) -> lis
     return candles
 
 
+#: The minute of the day (from its first candle) each per-minute defect hits.
+DEFECT_MINUTE = {"high_below_open": 10, "volume_sentinel": 20, "non_positive_price": 30}
+VOLUME_SENTINEL = 429_496_726_000
+MUHURAT_LATE_S = 15 * 60
+
+
+def _defective(candles: list[list], defects: tuple[str, ...]) -> list[list]:
+    """The ``defects`` knob: real Fyers defects, on fixed minutes of every day (a new list; the market's is cached)."""
+    if not defects or not candles:
+        return candles
+    out = [list(c) for c in candles]
+    by_day: dict[dt.date, list[list]] = {}
+    for c in out:
+        by_day.setdefault(ist_date(c[0]), []).append(c)
+    for day, rows in by_day.items():
+        for kind, index in DEFECT_MINUTE.items():
+            if kind in defects and index < len(rows):
+                c = rows[index]
+                if kind == "high_below_open":
+                    c[2] = round(c[1] - 0.05, 2)
+                    c[3] = min(c[3], c[4], c[2])
+                elif kind == "volume_sentinel":
+                    c[5] = VOLUME_SENTINEL
+                else:
+                    c[3] = 0
+        if "double_volume" in defects:
+            for c in rows:
+                c[5] *= 2
+        if "muhurat_late" in defects:  # the special session's candles only, not a regular session the day has
+            windows = [(ist_midnight(day) + o.hour * 3600 + o.minute * 60, ist_midnight(day) + e.hour * 3600
+                        + e.minute * 60) for o, e in SPECIAL_SESSIONS.get(day, ()) if (o, e) != REGULAR_SESSION]
+            for c in rows:
+                if any(start <= c[0] < end for start, end in windows):
+                    c[0] += MUHURAT_LATE_S
+    return out
+
+
 def _short(symbol: str, resolution: int | str, candles: list[list], knobs: Mapping[str, Any]) -> list[list]:
     """The per-symbol knobs that leave candles out: ``no_data_symbols``, ``listed_on``, ``cut_at``."""
     if symbol in (knobs.get("no_data_symbols") or ()):
@@ -119,6 +158,8 @@ def history_reply(
     if lag and resolution != market.DAILY:  # a lagging feed publishes whole minutes only, each `lag` after it closed
         candles = [c for c in candles if c[0] + 60 * int(resolution) <= now - lag]
     candles = _short(symbol, resolution, candles, knobs)
+    if resolution != market.DAILY:
+        candles = _defective(candles, (knobs.get("defects") or {}).get(symbol, ()))
     if query.get("oi_flag") == "1" and market.carries_oi(symbol):  # open interest: a 7th value (F&O, MCX)
         candles = [[*c, market.open_interest(seed, symbol, c[0])] for c in candles]
     if candles:
