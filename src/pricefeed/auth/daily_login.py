@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pricefeed.auth.keeper import TokenKeeper
 from pricefeed.auth.renewal import login_page_url
@@ -90,6 +90,18 @@ def resume_waiting(dynamodb_client: Any, table_name: str, app_id: str, tokens: A
     if resumed:
         log.info("resumed the runs waiting for a Fyers login", extra={"runs": resumed})
     return resumed
+
+
+def resume_after_login(dynamodb_client: Any, table_name: str, app_id: str, tokens: Any, *, sfn_client: Any) -> str:
+    """After a login stored elsewhere than the stack's callback (``pricefeed login`` on a laptop): resume the waiting
+    runs; what to tell the person ("" when no run waited)."""
+    try:
+        resumed = resume_waiting(dynamodb_client, table_name, app_id, tokens, sfn_client=sfn_client)
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+        return (f"Could not resume the runs waiting for a login ({code}): they time out at the end of the IST day, "
+                "and the next scheduled run asks what they missed.")
+    return f"Resumed {resumed} run(s) that were waiting for this login." if resumed else ""
 
 
 class LoginGate:

@@ -35,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pricefeed.auth import fyers_oauth
 from pricefeed.auth.callback import check_account
+from pricefeed.auth.daily_login import resume_after_login
 from pricefeed.auth.store import APP_CONFIG_ENV, AppConfig, TokenStore, load_app_config
 from pricefeed.config import DEFAULT_FYERS_API_BASE_URL
 from pricefeed.errors import BadRequest, FyersError, InvalidInput, NotLoggedIn
@@ -161,39 +162,16 @@ def login(
         return _login_via_stack(
             target, app, store, open_browser=open_browser, timeout_s=timeout_s, say=say, poll_s=poll_s, environ=environ
         )
-    base_url = fyers_base_url(target, environ)
+    table, dynamodb = target.outputs.get("StateTableName"), target.client("dynamodb")
     result = _login_on_loopback(
-        app,
-        where,
-        base_url,
-        store,
-        app_secret_id,
-        open_browser=open_browser,
-        timeout_s=timeout_s,
-        say=say,
-        environ=environ,
-        account_check=(target.client("dynamodb"), table) if (table := target.outputs.get("StateTableName")) else None,
+        app, where, fyers_base_url(target, environ), store, app_secret_id, open_browser=open_browser,
+        timeout_s=timeout_s, say=say, environ=environ, account_check=(dynamodb, table) if table else None,
     )
-    _resume_waiting_runs(target, app, result, say)
+    # This process stored the login, not the stack's callback: it resumes the runs waiting for one.
+    sfn = target.client("stepfunctions")
+    if table and (note := resume_after_login(dynamodb, table, app.app_id, result, sfn_client=sfn)):
+        say(note)
     return result
-
-
-def _resume_waiting_runs(target: Any, app: AppConfig, result: LoginResult, say: Say) -> None:
-    """This process stored the login (the stack's OAuth function did not see it): resume the runs waiting for it."""
-    from pricefeed.auth.daily_login import resume_waiting
-
-    table = target.outputs.get("StateTableName")
-    if not table:
-        return
-    try:
-        resumed = resume_waiting(target.client("dynamodb"), table, app.app_id, result,
-                                 sfn_client=target.client("stepfunctions"))
-    except (ClientError, BotoCoreError) as exc:
-        say(f"Could not resume the runs waiting for a login ({aws_reason(exc)}): they time out at the end of the "
-            "IST day, and the next scheduled run asks what they missed.")
-        return
-    if resumed:
-        say(f"Resumed {resumed} run(s) that were waiting for this login.")
 
 
 def _login_on_loopback(
