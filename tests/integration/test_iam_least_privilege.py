@@ -205,14 +205,17 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:getobject": {
             RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", RAW + "/_artifacts/*",
             PROCESSED + "/processed/*", PROCESSED + "/coverage/*", PROCESSED + "/bars_monthly/*",
-            PROCESSED + "/coverage_monthly/*",
+            PROCESSED + "/coverage_monthly/*", PROCESSED + "/quarantine/*",
         },
         "s3:putobject": {
             RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*",
             PROCESSED + "/processed/*", PROCESSED + "/coverage/*", PROCESSED + "/bars_monthly/*",
-            PROCESSED + "/coverage_monthly/*",
+            PROCESSED + "/coverage_monthly/*", PROCESSED + "/quarantine/*",
         },
-        "s3:deleteobject": {RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*", PROCESSED + "/coverage/*"},
+        "s3:deleteobject": {
+            RAW + "/ohlcv/pending/*", PROCESSED + "/processed/*", PROCESSED + "/coverage/*",
+            PROCESSED + "/quarantine/*",
+        },
         "s3:listbucket": {RAW, PROCESSED},
     },
     "RefreshTokensFunctionBeforeMarketOpenRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},

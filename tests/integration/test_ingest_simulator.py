@@ -176,3 +176,13 @@ def test_fyers_data_defects_are_left_out_of_the_bars_and_counted_by_name_in_the_
     bars = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=daily)["Body"].read())).to_pylist()
     assert bars[0]["volume"] < 429_496_726_000 and bars[0]["low"] > 0  # no defect reached a bar
     assert run["aggregate"]["failed"] == []
+    quarantined = paths.quarantine_key(Symbol.parse(SYMBOL), day)
+    held = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=quarantined)["Body"].read())).to_pylist()
+    served = {c[0]: c for c in market.minute_candles(SEED, SYMBOL, day)}
+    assert sorted(r["rule"] for r in held) == ["high_below_open", "non_positive_price", "volume_sentinel"]
+    for r in held:  # each as Fyers sent it, with the raw object it came from
+        minute = int(r["ts"].timestamp())
+        assert minute in served and r["raw_object"].startswith(f"s3://{RAW}/ohlcv/raw/symbol=INFY-EQ/")
+        assert r["trade_date"] == day and r["raw_row"] is None
+    sentinel = next(r for r in held if r["rule"] == "volume_sentinel")
+    assert sentinel["volume"] == 429_496_726_000

@@ -25,9 +25,10 @@ DAY = date(2025, 11, 25)
 OPEN = int(datetime.combine(DAY, time(9, 15), tzinfo=IST).timestamp())
 
 
-def export_day(root: Path, symbol: str, minutes: int) -> None:
-    """Write one symbol-day's bars and ledger row the way the job does, under an export's key layout."""
+def export_day(root: Path, symbol: str, minutes: int, extra: list | None = None) -> None:
+    """Write one symbol-day's bars, ledger row and quarantine the way the job does, under an export's key layout."""
     rows = [[OPEN + 60 * m, 100.0 + m, 101.0 + m, 99.0 + m, 100.5 + m, 10 + m] for m in range(minutes)]
+    rows += extra or []
     raw = build_envelope(
         symbol=symbol,
         resolution="1",
@@ -46,6 +47,26 @@ def export_day(root: Path, symbol: str, minutes: int) -> None:
     ledger = root / "processed" / paths.coverage_key(day.symbol, DAY)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     ledger.write_bytes(lake.parquet_bytes(day_coverage(day).table()))
+    if day.quarantine is not None:
+        held = root / "processed" / paths.quarantine_key(day.symbol, DAY)
+        held.parent.mkdir(parents=True, exist_ok=True)
+        held.write_bytes(lake.parquet_bytes(day.quarantine))
+
+
+def test_the_quarantine_answers_which_candles_were_left_out_and_why(tmp_path):
+    query = ["query", "--lake", str(tmp_path), "--csv",
+             "select symbol, rule, volume, raw_object from quarantine order by all"]
+    export_day(tmp_path, "NSE:SBIN-EQ", 375)
+    empty = CliRunner().invoke(app, query)  # nothing left out yet: the table is there, empty
+    assert empty.exit_code == 0 and empty.output.strip() == "symbol,rule,volume,raw_object", empty.output
+    sentinel = [OPEN + 60 * 400, 100.0, 101.0, 99.0, 100.5, 429_496_726_000]  # after the close, too
+    export_day(tmp_path, "NSE:INFY-EQ", 10, [[OPEN + 60 * 11, 100.0, 99.0, 98.0, 99.5, 5], sentinel])
+    held = CliRunner().invoke(app, query)
+    assert held.exit_code == 0, held.output
+    assert list(csv.DictReader(io.StringIO(held.output))) == [
+        {"symbol": "INFY-EQ", "rule": "high_below_open", "volume": "5.0", "raw_object": "s3://raw/k"},
+        {"symbol": "INFY-EQ", "rule": "volume_sentinel", "volume": "429496726000.0", "raw_object": "s3://raw/k"},
+    ]
 
 
 def test_query_prints_bars_and_coverage_of_an_export(tmp_path):

@@ -556,6 +556,7 @@ def test_the_glue_tables_match_the_files_the_job_writes_and_projection_finds_the
     from pricefeed.aggregate import compact
     from pricefeed.aggregate.bars import BAR_SCHEMA
     from pricefeed.aggregate.ledger import LEDGER_SCHEMA
+    from pricefeed.aggregate.quarantine import QUARANTINE_SCHEMA
     from pricefeed.lake import paths
     from pricefeed.symbol import Symbol
 
@@ -569,6 +570,7 @@ def test_the_glue_tables_match_the_files_the_job_writes_and_projection_finds_the
         "coverage": (LEDGER_SCHEMA, paths.COVERAGE_PARTITION_KEYS),
         "bars_monthly": (compact.BARS.schema, paths.BARS_MONTHLY_PARTITION_KEYS),
         "coverage_monthly": (compact.COVERAGE.schema, paths.COVERAGE_MONTHLY_PARTITION_KEYS),
+        "quarantine": (QUARANTINE_SCHEMA, paths.COVERAGE_PARTITION_KEYS),
     }
     assert set(tables) == set(expected)
     for name, (schema, keys) in expected.items():
@@ -578,7 +580,8 @@ def test_the_glue_tables_match_the_files_the_job_writes_and_projection_finds_the
         assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [(k, "string") for k in keys], name
 
     symbol, day = Symbol("NSE", "M&M-EQ"), date(2026, 3, 5)
-    per_day = {"bars": paths.processed_prefix("15m", symbol, day), "coverage": paths.coverage_prefix(symbol, day)}
+    per_day = {"bars": paths.processed_prefix("15m", symbol, day), "coverage": paths.coverage_prefix(symbol, day),
+               "quarantine": paths.quarantine_prefix(symbol, day)}
     for name, prefix in per_day.items():
         parameters = tables[name]["Parameters"]
         assert parameters["projection.enabled"] == "true"

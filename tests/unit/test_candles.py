@@ -303,3 +303,36 @@ def test_on_a_muhurat_day_only_the_special_session_is_kept():
     parsed = parse_envelope(day_envelope(MUHURAT, [(9, 15), (17, 59), (18, 0), (18, 59), (19, 0)]), source=SOURCE)
     kept = [datetime.fromtimestamp(t, ZoneInfo("Asia/Kolkata")).strftime("%H:%M") for t in parsed.ts.tolist()]
     assert kept == ["18:00", "18:59"] and parsed.excluded["out_of_session"] == 3 and accounted(parsed)
+
+
+def test_every_excluded_candle_but_a_duplicate_is_quarantined_as_sent_with_its_rule():
+    from pricefeed.aggregate.bars import build_bars
+
+    t = OPEN + 600
+    rows = [
+        candle(0),
+        [t, 100.0, 99.0, 98.0, 100.5, 7],  # high below open
+        [t, 100.0, 101.0, 99.0, 100.5, 429_496_726_000],  # the volume sentinel
+        [t, 100.0, 101.0, 99.0, 100.5, 1.5],  # a fractional volume
+        [OPEN - 60, 100.0, 101.0, 99.0, 100.5, 1],  # before the session
+        [t, "100.0", 101.0, 99.0, 100.5, 1],  # not a number: kept as its text
+        candle(0),  # a duplicate: the same minute again, not quarantined
+    ]
+    parsed = parse_envelope(envelope(rows), source=SOURCE)
+    day = build_bars(parsed.symbol, parsed.trading_date, [parsed])
+    held = day.quarantine.to_pylist()
+    counted = {k: v for k, v in parsed.excluded.items() if v and k != "duplicate"}
+    assert sorted(r["rule"] for r in held) == sorted(k for k, v in counted.items() for _ in range(v))
+    by_rule = {r["rule"]: r for r in held}
+    assert by_rule["volume_sentinel"]["volume"] == 429_496_726_000.0
+    assert by_rule["bad_volume"]["volume"] == 1.5 and by_rule["high_below_open"]["high"] == 99.0
+    assert by_rule["malformed_row"]["raw_row"] == f'[{t}, "100.0", 101.0, 99.0, 100.5, 1]'
+    assert by_rule["malformed_row"]["ts"] is None and by_rule["out_of_session"]["ts"].timestamp() == OPEN - 60
+    assert {r["raw_object"] for r in held} == {SOURCE} and parsed.excluded["duplicate"] == 1
+
+
+def test_a_clean_answer_quarantines_nothing():
+    from pricefeed.aggregate.bars import build_bars
+
+    parsed = parse_envelope(envelope([candle(m) for m in range(5)]), source=SOURCE)
+    assert build_bars(parsed.symbol, parsed.trading_date, [parsed]).quarantine is None

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from pricefeed.aggregate.candles import EXCLUSION_REASONS, EnvelopeCandles
+from pricefeed.aggregate.quarantine import quarantine_table
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_midnight_epoch
 from pricefeed.lake.paths import TIMEFRAMES
@@ -55,6 +56,8 @@ class DayBars:
     envelopes: int
     #: Start (UTC epoch seconds) of every session minute of the day: what a complete day stores in 1m.
     expected: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: The candles left out, for the quarantine table (``None``: none).
+    quarantine: pa.Table | None = None
 
     @property
     def rows(self) -> dict[str, int]:
@@ -113,7 +116,8 @@ def build_bars(
 
     day_number = trading_date.toordinal() - _DAYS_TO_EPOCH
     tables = _tables(bars, day_number)
-    return DayBars(symbol, trading_date, tables, excluded, len(ordered), minutes)
+    held = quarantine_table(trading_date, ordered)
+    return DayBars(symbol, trading_date, tables, excluded, len(ordered), minutes, held)
 
 
 def _tables(bars: dict[str, _Bars], day_number: int) -> dict[str, pa.Table]:

@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import orjson
 
+from pricefeed.aggregate.candle_rules import EXCLUSION_REASONS, Held, validate
 from pricefeed.errors import InvalidInput
 from pricefeed.istime import ist_midnight_epoch
 from pricefeed.lake.envelope import (
@@ -50,22 +51,6 @@ from pricefeed.lake.envelope import (
 from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
-EXCLUSION_REASONS = (
-    "malformed_row",
-    "bad_ts",
-    "non_positive_price",
-    "high_below_open",
-    "invalid_ohlc",
-    "volume_sentinel",
-    "bad_volume",
-    "out_of_session",
-    "forming",
-    "duplicate",
-    "superseded",
-)
-
-#: A minute volume this large is a sentinel, not trades (Fyers served 429496726000 on ~3,200 symbol-days).
-VOLUME_SENTINEL = 2**32 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _EMPTY = np.empty((0, 7), dtype=np.float64)
@@ -92,6 +77,8 @@ class EnvelopeCandles:
     volume: np.ndarray
     oi: np.ndarray  # float64 open interest (the 7th value, ``oi_flag=1``); NaN where the candle carried none
     excluded: dict[str, int]
+    #: The excluded candles themselves, for the quarantine table (``pricefeed.aggregate.quarantine``).
+    held: Held | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +94,7 @@ class Envelope:
     matrix: np.ndarray  # (n, 7) float64: the rows that are 6 or 7 numbers, in answer order; OI NaN when absent
     malformed: int  # rows that are not
     day_index: np.ndarray  # per matrix row: days after trading_date of its minute, -1 if not one of ours
+    unreadable: tuple[str, ...] = ()  # the JSON text of each malformed row (at most 500 characters each)
 
     def candles(self, trading_date: date | None = None, *, calendar: TradingCalendar | None = None) -> EnvelopeCandles:
         """The validated candles of ``trading_date`` (default: the envelope's first date).
@@ -131,8 +119,11 @@ class Envelope:
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
         sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, self.symbol.exchange)
         received = len(matrix) + excluded["malformed_row"]  # before _validate counts its non-finite rows
-        columns = _validate(matrix, sessions, ended_by_us, excluded)
-        return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded)
+        *columns, held = validate(matrix, sessions, ended_by_us, excluded)
+        if first and self.unreadable:
+            held = Held(held.values, held.rules, self.unreadable)
+        held = held if len(held.rules) or held.unreadable else None
+        return EnvelopeCandles(self.source, self.symbol, day, self.fetched_at, received, *columns, excluded, held)
 
 
 def parse_envelope(
@@ -169,9 +160,9 @@ def read_raw_object(raw: bytes, *, source: str) -> Envelope | RawReference:
     symbol, first, last, fetched_at, range_to, rows = _read_envelope(doc, source)
     # orjson gives Python lists; numpy turns a homogeneous list of lists into a matrix in one call.
     # Booleans would pass as 0/1 there, so a document that mentions them takes the checked path.
-    matrix, malformed = _number_matrix(rows, checked=b"true" in raw or b"false" in raw)
+    matrix, malformed, unreadable = _number_matrix(rows, checked=b"true" in raw or b"false" in raw)
     day_index = _day_index(matrix, first, last)
-    return Envelope(source, symbol, first, last, fetched_at, range_to, matrix, malformed, day_index)
+    return Envelope(source, symbol, first, last, fetched_at, range_to, matrix, malformed, day_index, unreadable)
 
 
 def _day_index(matrix: np.ndarray, first: date, last: date) -> np.ndarray:
@@ -216,11 +207,11 @@ def _read_envelope(doc: object, source: str) -> tuple[str, date, date, datetime,
     return symbol, trading_date, last_trading_date, fetched_at, range_to, rows
 
 
-def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
+def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int, tuple[str, ...]]:
     """An (n, 7) float64 matrix of the well-formed rows (open interest last, NaN when a row has none or it is not
-    a number), and how many rows were malformed."""
+    a number), how many rows were malformed, and their JSON text."""
     if not rows:
-        return _EMPTY, 0
+        return _EMPTY, 0, ()
     if not checked:
         try:
             matrix = np.array(rows)
@@ -229,8 +220,8 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
         if matrix is not None and matrix.ndim == 2 and matrix.shape[1] in (6, 7) and matrix.dtype.kind in "if":
             out = np.full((len(matrix), 7), np.nan)
             out[:, : matrix.shape[1]] = matrix
-            return out, 0
-    good = []
+            return out, 0, ()
+    good, bad = [], []
     for row in rows:
         if (
             type(row) is list
@@ -240,50 +231,18 @@ def _number_matrix(rows: list, *, checked: bool) -> tuple[np.ndarray, int]:
             try:
                 oi = float(row[6]) if len(row) == 7 and type(row[6]) in _NUMBER else np.nan
                 good.append([*(float(x) for x in row[:6]), oi])
-            except OverflowError:
                 continue
+            except OverflowError:
+                pass
+        bad.append(_text(row))
     if not good:
-        return _EMPTY, len(rows)
-    return np.array(good, dtype=np.float64), len(rows) - len(good)
+        return _EMPTY, len(rows), tuple(bad)
+    return np.array(good, dtype=np.float64), len(rows) - len(good), tuple(bad)
 
 
-def _validate(
-    m: np.ndarray, sessions: tuple[tuple[int, int], ...], ended_by_us: int, excluded: dict[str, int]
-) -> tuple[np.ndarray, ...]:
-    """Apply the exclusion rules in order, count them, and dedupe (later copy wins)."""
-    keep = np.ones(m.shape[0], dtype=bool)
-    oi = m[:, 6]
-    m = m[:, :6]
-    _exclude(keep, np.isfinite(m).all(axis=1), "malformed_row", excluded)
-    m = np.where(keep[:, None], m, 0.0)  # neutral values so the later tests see no NaN/inf
-    ts_f, o, h, lo, c, v = m.T
-    # Open interest is kept only as a whole non-negative count; anything else reads as "none" (the candle stays)
-    oi = np.where(np.isfinite(oi) & (oi >= 0) & (oi == np.floor(oi)) & (oi < 2.0**62), oi, np.nan)
-    ts_ok = (ts_f == np.floor(ts_f)) & (ts_f > 0) & (ts_f < 2.0**62) & (ts_f % 60 == 0)
-    _exclude(keep, ts_ok, "bad_ts", excluded)
-    _exclude(keep, (o > 0) & (h > 0) & (lo > 0) & (c > 0), "non_positive_price", excluded)
-    _exclude(keep, h >= o, "high_below_open", excluded)
-    ohlc_ok = (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (lo <= h)
-    _exclude(keep, ohlc_ok, "invalid_ohlc", excluded)
-    _exclude(keep, v < VOLUME_SENTINEL, "volume_sentinel", excluded)
-    _exclude(keep, (v >= 0) & (v == np.floor(v)) & (v < 2.0**63), "bad_volume", excluded)
-    ts = np.where(keep, ts_f, 0).astype(np.int64)
-    in_session = np.zeros(len(ts), dtype=bool)
-    for opens, closes in sessions:  # empty on a holiday: every candle is out of session
-        in_session |= (ts >= opens) & (ts < closes)
-    _exclude(keep, in_session, "out_of_session", excluded)
-    _exclude(keep, (ts + 60) * 1_000_000 <= ended_by_us, "forming", excluded)
-
-    rows = np.flatnonzero(keep)
-    # np.unique on the reversed order returns each minute's *last* copy, sorted by minute.
-    _, first_in_reversed = np.unique(ts[rows][::-1], return_index=True)
-    rows = rows[len(rows) - 1 - first_in_reversed]
-    excluded["duplicate"] += int(keep.sum() - len(rows))
-    return ts[rows], o[rows], h[rows], lo[rows], c[rows], v[rows].astype(np.int64), oi[rows]
-
-
-def _exclude(keep: np.ndarray, ok: np.ndarray, reason: str, excluded: dict[str, int]) -> None:
-    """Count rows still kept that fail ``ok`` under ``reason`` and stop keeping them (in place)."""
-    failing = keep & ~ok
-    excluded[reason] += int(failing.sum())
-    keep &= ok
+def _text(row: object) -> str:
+    """A malformed row as JSON text (what Fyers sent, as far as JSON says it), at most 500 characters."""
+    try:
+        return json.dumps(row, default=repr)[:500]
+    except (ValueError, TypeError, RecursionError):
+        return repr(row)[:500]

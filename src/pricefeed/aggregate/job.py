@@ -64,6 +64,8 @@ from pricefeed.lake.paths import (
     pending_key,
     processed_key,
     processed_prefix,
+    quarantine_key,
+    quarantine_prefix,
 )
 from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import TradingCalendar
@@ -219,6 +221,7 @@ def aggregate_symbol_day(
             prefix = processed_prefix(tf, symbol, trading_date)
             outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix, listings=done_listed))
         _write_coverage(s3, processed_bucket, outcome, done_listed)
+        _write_quarantine(s3, processed_bucket, outcome, day.quarantine, done_listed)
         outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
         return outcome
     for tf in TIMEFRAMES:
@@ -227,9 +230,21 @@ def aggregate_symbol_day(
         stale = storage.replace_partition(s3, processed_bucket, prefix, key, day.tables[tf], listings=done_listed)
         outcome.stale_removed += len(stale)
     _write_coverage(s3, processed_bucket, outcome, done_listed)  # after the bars it describes
+    _write_quarantine(s3, processed_bucket, outcome, day.quarantine, done_listed)
     # Raw that landed while the day was built (a later ingest, a job racing this one) is not in it: leave it pending.
     outcome.raced = raw_day_keys(s3, raw_bucket, symbol, trading_date) != keys
     return outcome
+
+
+def _write_quarantine(s3, processed_bucket: str, outcome: SymbolDayOutcome, table, listings=None) -> None:
+    """Replace the symbol-day's quarantine partition with ``table`` (remove it when the day has none)."""
+    symbol, trading_date = outcome.symbol, outcome.trading_date
+    prefix = quarantine_prefix(symbol, trading_date)
+    if table is None:
+        outcome.stale_removed += len(storage.clear_prefix(s3, processed_bucket, prefix, listings=listings))
+        return
+    key = quarantine_key(symbol, trading_date)
+    outcome.stale_removed += len(storage.replace_partition(s3, processed_bucket, prefix, key, table, listings=listings))
 
 
 def _write_coverage(s3, processed_bucket: str, outcome: SymbolDayOutcome, listings=None) -> None:

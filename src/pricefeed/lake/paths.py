@@ -28,6 +28,8 @@ PROCESSED_ROOT = "processed/"
 #: The coverage ledger sits beside the bars, not under their table's location ``processed/`` (it was
 #: ``processed/coverage/``): a crawler or MSCK REPAIR over ``processed/`` would mix the two schemas.
 COVERAGE_ROOT = "coverage/"
+#: The candles the bars left out, per symbol-day (``pricefeed.aggregate.quarantine``), partitioned like the ledger.
+QUARANTINE_ROOT = "quarantine/"
 #: The compacted tier (``pricefeed.aggregate.compact``): every symbol's bars in one file per timeframe, exchange and
 #: IST month; every symbol's ledger rows in one file per exchange and month.
 BARS_MONTHLY_ROOT = "bars_monthly/"
@@ -181,6 +183,16 @@ def coverage_prefix(symbol: Symbol, trading_date: date) -> str:
 def coverage_key(symbol: Symbol, trading_date: date) -> str:
     """The single Parquet file of a coverage-ledger partition (fixed name: a rerun overwrites it)."""
     return coverage_prefix(symbol, trading_date) + PART_FILE
+
+
+def quarantine_prefix(symbol: Symbol, trading_date: date) -> str:
+    """Prefix of one quarantine partition (keys as the ledger's)."""
+    values = coverage_partition_values(symbol, trading_date)
+    return QUARANTINE_ROOT + "".join(f"{k}={v}/" for k, v in zip(COVERAGE_PARTITION_KEYS, values, strict=True))
+
+
+def quarantine_key(symbol: Symbol, trading_date: date) -> str:
+    return quarantine_prefix(symbol, trading_date) + PART_FILE
 
 
 def coverage_partition_values(symbol: Symbol, trading_date: date) -> list[str]:

@@ -30,8 +30,10 @@ PARTS: dict[str, tuple[str, ...]] = {
     # The job: raw answers to bars and the coverage ledger (the catalog step runs in Lambda).
     "glue": (
         "errors.py", "istime.py", "session_hours.py", "symbol.py", "trading_calendar.py", "lake",
-        "aggregate/arguments.py", "aggregate/bars.py", "aggregate/candles.py", "aggregate/job.py",
-        "aggregate/compact.py", "aggregate/ledger.py", "aggregate/outcomes.py", "aggregate/raw_reader.py",
+        "aggregate/arguments.py", "aggregate/bars.py", "aggregate/candle_rules.py", "aggregate/candles.py",
+        "aggregate/job.py",
+        "aggregate/compact.py", "aggregate/ledger.py", "aggregate/outcomes.py", "aggregate/quarantine.py",
+        "aggregate/raw_reader.py",
         "aggregate/spark.py", "aggregate/work.py",
     ),
 }

@@ -6,6 +6,8 @@ exchange, symbol, year, month, day (one file per symbol-day: for one symbol's da
 bars with a symbol column, then timeframe, exchange, year, month (one file per timeframe, exchange and month:
 for questions across symbols or long spans). ``coverage``: one row per symbol-day the job built, then exchange,
 symbol, year, month, day; ``coverage_monthly``: the same rows with a symbol column, then exchange, year, month.
+``quarantine``: every candle the bars left out, its rule and raw object (``pricefeed.aggregate.quarantine``), then
+exchange, symbol, year, month, day (empty when nothing was left out).
 Partition keys are strings everywhere (``year = '2026'``), as the Glue tables declare them: the same SQL runs
 here and in Athena.
 """
@@ -24,6 +26,7 @@ from pricefeed.lake.paths import (
     COVERAGE_ROOT,
     PARTITION_KEYS,
     PROCESSED_ROOT,
+    QUARANTINE_ROOT,
 )
 
 #: Where an export keeps the processed bucket (keys as in S3).
@@ -36,6 +39,7 @@ _TABLES = {
     "bars_monthly": (BARS_MONTHLY_ROOT, BARS_MONTHLY_PARTITION_KEYS),
     "coverage": (COVERAGE_ROOT, COVERAGE_PARTITION_KEYS),
     "coverage_monthly": (COVERAGE_MONTHLY_ROOT, COVERAGE_MONTHLY_PARTITION_KEYS),
+    "quarantine": (QUARANTINE_ROOT, COVERAGE_PARTITION_KEYS),
 }
 
 
@@ -56,6 +60,15 @@ def hive_view_sql(name: str, folder: Path, keys: list[str] | tuple[str, ...]) ->
         f"CREATE VIEW {name} AS SELECT * EXCLUDE ({', '.join(keys)}), {', '.join(keys)} FROM "
         f"read_parquet({quoted}, hive_partitioning = true, hive_types = {types}, union_by_name = true)"
     )
+
+
+def _empty_quarantine_sql() -> str:
+    from pricefeed.aggregate.quarantine import QUARANTINE_SCHEMA
+
+    duck = {"date32[day]": "DATE", "string": "VARCHAR", "double": "DOUBLE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+    columns = [f"NULL::{duck[str(f.type)]} AS {f.name}" for f in QUARANTINE_SCHEMA]
+    columns += [f"NULL::VARCHAR AS {key}" for key in COVERAGE_PARTITION_KEYS]
+    return f"CREATE VIEW quarantine AS SELECT {', '.join(columns)} WHERE false"
 
 
 def run_query(sql: str, lake: Path) -> tuple[list[str], list[tuple]]:
@@ -79,6 +92,8 @@ def run_query(sql: str, lake: Path) -> tuple[list[str], list[tuple]]:
             folder = lake / PROCESSED_BUCKET / root
             if any(folder.glob(f"{keys[0]}=*")):  # a lake exported before a table existed lacks its view
                 con.execute(view_sql(name, folder))
+            elif name == "quarantine":  # nothing was ever left out: the table is there, empty
+                con.execute(_empty_quarantine_sql())
         try:
             relation = con.sql(sql)
             if relation is None:  # a statement without a result (CREATE, SET, ...)
