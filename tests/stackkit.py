@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import date, datetime
 
 import pyarrow.parquet as pq
@@ -105,3 +106,15 @@ def log_in_again(pipeline) -> None:
     db, table = state_table(pipeline)
     db.delete_item(TableName=table, Key={"pk": {"S": LOCK_PREFIX + pipeline.sim.config.app_id}})
     pipeline.stack.cold_start(INGEST)
+
+
+def waiting_for_login(pipeline, arn: str, timeout_s: float = 120) -> None:
+    """Until the run waits in "Wait for today's Fyers login" (its task token registered); fails if it ends first."""
+    db, table = state_table(pipeline)
+    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
+    deadline = time.monotonic() + timeout_s
+    while not db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens"):
+        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
+        assert time.monotonic() < deadline, "the run never began to wait for a login"
+        time.sleep(0.05)

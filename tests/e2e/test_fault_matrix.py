@@ -94,6 +94,7 @@ from stackkit import (
     read_json,
     session_minutes,
     state_table,
+    waiting_for_login,
 )
 
 
@@ -477,18 +478,6 @@ def test_an_expired_refresh_token_waits_for_a_login_and_loses_nothing(pipeline, 
     acc = counted(pipeline, run, symbols, day, fault_matrix, row)
     assert acc.stored == acc.planned and acc.letters == {}
     check_bars(pipeline, day, symbols)
-
-
-def waiting_for_login(pipeline, arn: str, timeout_s: float = 120) -> None:
-    """Until the run waits in "Wait for today's Fyers login" (its task token registered)."""
-    db, table = pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
-    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
-    deadline = time.monotonic() + timeout_s
-    while not db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens"):
-        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
-        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
-        assert time.monotonic() < deadline, "the run never began to wait for a login"
-        time.sleep(0.05)
 
 
 def test_invalid_symbols_are_dead_lettered_once_and_never_retried(pipeline, fault_matrix):

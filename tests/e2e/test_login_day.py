@@ -47,6 +47,7 @@ from stackkit import (
     raw_store,
     read_json,
     state_table,
+    waiting_for_login,
 )
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -83,21 +84,6 @@ def entered(pipeline, arn: str, state: str) -> int:
         token = page.get("nextToken")
         if not token:
             return count
-
-
-def wait_until_waiting(pipeline, arn: str, times: int = 1, timeout_s: float = 120) -> None:
-    """Until the execution has entered the wait state ``times`` times and its task token is registered."""
-    db, table = state_table(pipeline)
-    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        waiting = db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens")
-        if entered(pipeline, arn, WAIT_STATE) >= times and waiting:
-            return
-        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
-        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
-        assert time.monotonic() < deadline, "the run never began to wait for a login"
-        time.sleep(0.05)
 
 
 def status_of(pipeline, arn: str, tmp_path, monkeypatch):
@@ -182,7 +168,7 @@ def test_a_run_without_a_login_waits_sends_the_link_and_goes_on_after_the_login(
     the_login_died(pipeline)
     pipeline.sim.reset_stats()
     arn = start_execution(pipeline.stack, day, csv=csv(symbols))
-    wait_until_waiting(pipeline, arn)
+    waiting_for_login(pipeline, arn)
     shown = status_of(pipeline, arn, tmp_path, monkeypatch)
     assert shown.exit_code == 0 and "RUNNING" in shown.output, shown.output
     assert "waiting for today's Fyers login since" in " ".join(shown.output.split()), shown.output
@@ -209,7 +195,7 @@ def test_a_backfill_whose_token_dies_mid_run_pauses_and_goes_on_after_the_next_l
                     state_machine_arn=pipeline.stack.outputs["StateMachineArn"],
                     raw_bucket=pipeline.stack.outputs["RawBucketName"],
                     run_input={"from": days[0].isoformat(), "to": days[-1].isoformat()}, csv=csv(symbols))
-    wait_until_waiting(pipeline, arn)
+    waiting_for_login(pipeline, arn)
     s3, raw = raw_store(pipeline)
     run_id = arn.rsplit(":", 1)[1]
     paused = read_json(s3, raw, paths.RunKeys(run_id).resume_items(1))

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -59,6 +58,7 @@ from stackkit import (
     next_ist_day_for_the_budget,
     raw_store,
     read_json,
+    waiting_for_login,
 )
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -164,18 +164,6 @@ def job_runs(pipeline, arns: list[str]) -> list[dict]:
     runs = [r for page in glue.get_paginator("get_job_runs").paginate(JobName=job) for r in page["JobRuns"]]
     names = [arn.rsplit(":", 1)[1] for arn in arns]
     return [next(r for r in runs if f"/{name}/" in json.dumps(r["Arguments"])) for name in names]
-
-
-def waiting_for_login(pipeline, arn: str, timeout_s: float = 120) -> None:
-    """Until the run waits in "Wait for today's Fyers login" (its task token registered)."""
-    db, table = pipeline.stack.client("dynamodb"), pipeline.stack.outputs["StateTableName"]
-    key = {"pk": {"S": f"login-waiters#{pipeline.sim.config.app_id}"}}
-    deadline = time.monotonic() + timeout_s
-    while not db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {}).get("tokens"):
-        status = pipeline.stack.client("stepfunctions").describe_execution(executionArn=arn)["status"]
-        assert status == "RUNNING", f"the run ended ({status}) instead of waiting for a login"
-        assert time.monotonic() < deadline, "the run never began to wait for a login"
-        time.sleep(0.05)
 
 
 def lapse_the_login(pipeline) -> None:
