@@ -55,6 +55,13 @@ class TradingCalendar:
             found = self._cache[key] = self._sessions(*key)
         return found
 
+    def special_sessions(self, trading_date: date, exchange: str = "NSE") -> tuple[tuple[int, int], ...]:
+        """The day's special sessions other than a regular one (Muhurat trading), as :meth:`session_minutes` gives
+        sessions; empty on most days and for exchanges the calendar does not model."""
+        if exchange not in CALENDAR_EXCHANGES:
+            return ()
+        return tuple(_epochs(trading_date, w) for w in self._special.get(trading_date, ()) if w != REGULAR_SESSION)
+
     def is_trading_day(self, trading_date: date, exchange: str = "NSE") -> bool:
         """True when the exchange had at least one session on ``trading_date`` (IST)."""
         return bool(self.session_minutes(trading_date, exchange))

@@ -186,3 +186,25 @@ def test_fyers_data_defects_are_left_out_of_the_bars_and_counted_by_name_in_the_
         assert r["trade_date"] == day and r["raw_row"] is None
     sentinel = next(r for r in held if r["rule"] == "volume_sentinel")
     assert sentinel["volume"] == 429_496_726_000
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_muhurat_session_stamped_late_is_quarantined_whole_and_one_stamped_right_is_kept(
+    sim, clock, access_token, aws, late
+):
+    diwali = date(2023, 11, 12)  # Sunday: the Muhurat hour 18:15-19:15 IST is the day's only session
+    if late:
+        sim.set_faults(defects={SYMBOL: ["muhurat_late"]})
+    run = execute(sim, clock, access_token, aws, f"muhurat-{late}", diwali, diwali, incremental=False)
+    s3, symbol = aws[0], Symbol.parse(SYMBOL)
+    [row] = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=paths.coverage_key(symbol, diwali))
+                                     ["Body"].read())).to_pylist()
+    assert row["expected_minutes"] == 60 and run["aggregate"]["failed"] == []
+    if not late:
+        assert (row["stored_minutes"], row["excluded_muhurat_late"], row["complete"]) == (60, 0, True)
+        return
+    assert (row["stored_minutes"], row["excluded_muhurat_late"], row["excluded_out_of_session"]) == (0, 60, 0)
+    held = pq.read_table(io.BytesIO(s3.get_object(Bucket=PROCESSED, Key=paths.quarantine_key(symbol, diwali))
+                                    ["Body"].read())).to_pylist()
+    stamps = sorted(r["ts"].astimezone(IST).strftime("%H:%M") for r in held)
+    assert {r["rule"] for r in held} == {"muhurat_late"} and (stamps[0], stamps[-1]) == ("18:30", "19:29")

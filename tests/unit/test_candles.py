@@ -336,3 +336,11 @@ def test_a_clean_answer_quarantines_nothing():
 
     parsed = parse_envelope(envelope([candle(m) for m in range(5)]), source=SOURCE)
     assert build_bars(parsed.symbol, parsed.trading_date, [parsed]).quarantine is None
+
+
+def test_a_muhurat_session_stamped_15_minutes_late_is_excluded_whole_by_its_rule():
+    late = [(18, 15), (18, 30), (18, 59), (19, 0), (19, 14)]  # 18:00-19:00 served as 18:15-19:15
+    parsed = parse_envelope(day_envelope(MUHURAT, late), source=SOURCE)
+    assert parsed.ts.tolist() == [] and parsed.excluded["muhurat_late"] == 5 and accounted(parsed)
+    on_time = parse_envelope(day_envelope(MUHURAT, [(18, 0), (18, 59), (19, 0)]), source=SOURCE)
+    assert len(on_time.ts) == 2 and on_time.excluded["muhurat_late"] == 0  # a stray 19:00 is only out of session

@@ -16,12 +16,15 @@ EXCLUSION_REASONS = (
     "invalid_ohlc",
     "volume_sentinel",
     "bad_volume",
+    "muhurat_late",
     "out_of_session",
     "forming",
     "duplicate",
     "superseded",
 )
 
+#: How late Fyers has stamped a Muhurat session's candles (``pricefeed.session_hours.SPECIAL_STAMPED_LATE``).
+STAMPED_LATE_S = 15 * 60
 #: A minute volume this large is a sentinel, not trades (Fyers served 429496726000 on ~3,200 symbol-days).
 VOLUME_SENTINEL = 2**32 - 1
 
@@ -38,7 +41,11 @@ class Held:
 
 
 def validate(
-    m: np.ndarray, sessions: tuple[tuple[int, int], ...], ended_by_us: int, excluded: dict[str, int]
+    m: np.ndarray,
+    sessions: tuple[tuple[int, int], ...],
+    ended_by_us: int,
+    excluded: dict[str, int],
+    special: tuple[tuple[int, int], ...] = (),
 ) -> tuple:
     """Apply the exclusion rules in order, count them, and dedupe (later copy wins); last, the :class:`Held`
     candles (every excluded one but the duplicates, which are the same minute again)."""
@@ -61,6 +68,13 @@ def validate(
     _exclude(keep, v < VOLUME_SENTINEL, "volume_sentinel", excluded, rule_of)
     _exclude(keep, (v >= 0) & (v == np.floor(v)) & (v < 2.0**63), "bad_volume", excluded, rule_of)
     ts = np.where(keep, ts_f, 0).astype(np.int64)
+    late = np.zeros(len(ts), dtype=bool)
+    for opens, closes in special:  # a Muhurat session with candles after its close and none in its first quarter
+        after = (keep & (ts >= closes) & (ts < closes + STAMPED_LATE_S)).any()  # hour came stamped late: every
+        first = (keep & (ts >= opens) & (ts < opens + STAMPED_LATE_S)).any()  # stamp is off, none is moved back
+        if after and not first:
+            late |= (ts >= opens) & (ts < closes + STAMPED_LATE_S)
+    _exclude(keep, ~late, "muhurat_late", excluded, rule_of)
     in_session = np.zeros(len(ts), dtype=bool)
     for opens, closes in sessions:  # empty on a holiday: every candle is out of session
         in_session |= (ts >= opens) & (ts < closes)

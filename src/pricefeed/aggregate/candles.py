@@ -14,6 +14,8 @@ Every candle of a response either comes out as a row or is counted under exactly
 - ``invalid_ohlc``: any other broken bar: high < close, low > min(open, close) or low > high
 - ``volume_sentinel``: volume of at least 2**32 - 1, a sentinel such as 429496726000 (no minute trades that much)
 - ``bad_volume``: volume negative or not an integer
+- ``muhurat_late``: a special (Muhurat) session that came stamped 15 minutes late (candles after its close, none in
+  its first 15 minutes): all of its candles, since none of their stamps is right and none is moved back silently
 - ``out_of_session``: minute outside the exchange's sessions of that IST date (``pricefeed.trading_calendar``:
   09:15-15:29 on a trading day, special sessions such as Muhurat trading, none on a holiday or weekend)
 - ``forming``: the minute had not ended at ``fetched_at``, or ends after the envelope's ``range_to``
@@ -117,9 +119,11 @@ class Envelope:
         excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
         excluded["malformed_row"] = self.malformed if first else 0
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
-        sessions = (calendar or DEFAULT_CALENDAR).session_minutes(day, self.symbol.exchange)
+        cal = calendar or DEFAULT_CALENDAR
+        sessions = cal.session_minutes(day, self.symbol.exchange)
+        special = cal.special_sessions(day, self.symbol.exchange)
         received = len(matrix) + excluded["malformed_row"]  # before _validate counts its non-finite rows
-        *columns, held = validate(matrix, sessions, ended_by_us, excluded)
+        *columns, held = validate(matrix, sessions, ended_by_us, excluded, special)
         if first and self.unreadable:
             held = Held(held.values, held.rules, self.unreadable)
         held = held if len(held.rules) or held.unreadable else None
