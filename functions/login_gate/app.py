@@ -45,7 +45,7 @@ def handler(event, context):
         logger.info("symbols paused for a login", extra={"paused": state["paused_count"]})
         return state
     if action == "check":
-        answer = asyncio.run(gate(settings).check())
+        answer = asyncio.run(gate(settings).check(scheduled=bool(event.get("incremental"))))
         metrics.add_metric(name=LOGIN_WAITS, unit=MetricUnit.Count, value=int(not answer["logged_in"]))
         metrics.flush_metrics()  # only the check counts something: the other actions publish no metric
         if not answer["logged_in"]:

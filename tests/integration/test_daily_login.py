@@ -97,11 +97,15 @@ def test_a_login_of_today_passes_and_yesterdays_does_not_once_fyers_refuses_its_
     assert sim.stats()["requests"]["/api/v3/validate-refresh-token"] == 1  # the refusal is on record
 
 
-def test_no_notice_on_a_day_nse_does_not_trade(sim, clock, aws):
-    clock.set(at("2026-11-24T16:15:00+05:30"))  # an NSE holiday in 2026
-    answer = asyncio.run(gate(sim, clock, aws).check())
+def test_the_link_goes_out_only_when_the_run_will_wait_for_it(sim, clock, aws):
+    clock.set(at("2026-11-24T16:15:00+05:30"))  # an NSE holiday in 2026: a scheduled run ends without waiting
+    answer = asyncio.run(gate(sim, clock, aws).check(scheduled=True))
     assert (answer["logged_in"], answer["trading_day"], answer["notified"]) == (False, False, False)
     assert aws[4]() == []
+    late = asyncio.run(gate(sim, clock, aws, wait_until="16:00").check())  # past its deadline: fails at once
+    assert (late["wait_s"], late["notified"]) == (0, False) and aws[4]() == []
+    by_hand = asyncio.run(gate(sim, clock, aws).check())  # a run started by hand waits, holiday or not
+    assert by_hand["notified"] is True and len(aws[4]()) == 1
 
 
 def test_a_run_that_stopped_waiting_is_forgotten_and_one_that_waits_after_the_login_goes_on_at_once(

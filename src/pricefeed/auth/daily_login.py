@@ -126,9 +126,10 @@ class LoginGate:
     def _waiters_key(self) -> dict:
         return waiters_key(self.keeper.app.app_id)
 
-    async def check(self, *, notice: str = "waiting") -> dict:
+    async def check(self, *, notice: str = "waiting", scheduled: bool = False) -> dict:
         """``{logged_in, trading_day, wait_s, deadline, access_expires_at, notified}``; without a login the
-        ``notice`` kind goes out (once today), unless NSE does not trade today (nobody is asked to log in then)."""
+        ``notice`` kind goes out (once today) when the run will wait for one: not once the deadline passed, and not
+        for a ``scheduled`` run on a day NSE does not trade (it ends without waiting)."""
         now = self.keeper.now()
         tokens = await self.keeper.usable()
         answer = {
@@ -139,7 +140,8 @@ class LoginGate:
             "access_expires_at": tokens.access_expires_at.isoformat() if tokens is not None else None,
             "notified": False,
         }
-        if tokens is None and notice and answer["trading_day"]:
+        waits = answer["wait_s"] >= 1 and (answer["trading_day"] or not scheduled)
+        if tokens is None and notice and waits:
             answer["notified"] = await asyncio.to_thread(self.notify, notice, now)
         return answer
 
