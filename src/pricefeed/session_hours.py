@@ -2,7 +2,8 @@
 so far, and which minutes *may* trade on a date whose holidays are not known (:func:`may_trade`: the Lambda side
 has no exchange calendar). :mod:`pricefeed.trading_calendar` adds the holidays.
 
-Other exchanges (MCX, NCDEX, ...) have hours this project does not model.
+Each instrument's own sessions (currency, commodities) are in :mod:`pricefeed.market_hours`; here they count as
+"any weekday minute".
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ SPECIAL_SESSIONS: Mapping[date, tuple[tuple[time, time], ...]] = {
 }
 #: Fyers' history stamps Muhurat sessions up to this late, so a special session may have candles this much longer.
 SPECIAL_STAMPED_LATE = timedelta(minutes=15)
+
+
+def trade_hours_key(symbol) -> str:
+    """What :func:`may_trade` takes for ``symbol``: its exchange for NSE/BSE cash and F&O, ``"*"`` (any weekday
+    minute) for currency and commodity contracts, whose sessions run past 15:30 (``pricefeed.market_hours``)."""
+    from pricefeed.market_hours import Hours
+
+    return symbol.exchange if Hours.of(symbol).segment in ("NSE_CM", "NSE_FO", "BSE_CM", "BSE_FO") else "*"
 
 
 def may_trade(first: int, last: int, exchange: str) -> tuple[int, int] | None:

@@ -7,8 +7,11 @@ budget day) come from :data:`SPECIAL_SESSIONS`, a small table kept in :mod:`pric
 your own mapping to :class:`TradingCalendar` to add or correct one. A special session is added to the day's regular
 sessions (on a holiday or weekend it is the only one).
 
-Other exchanges (MCX, NCDEX, ...) have different hours that this project does not model: they keep
-the regular 09:15-15:30 session on every date, weekends and holidays included, as before the calendar.
+Each instrument trades its own sessions (``pricefeed.market_hours``): the symbol master's session column read
+into :class:`~pricefeed.market_hours.Hours` (given per ticker to :meth:`TradingCalendar.with_hours`), else its
+segment's usual hours (currency 09:00-17:00, MCX 09:00-23:30/23:55 on its own holiday rules). Pass a
+:class:`~pricefeed.symbol.Symbol` to get an instrument's sessions; an exchange code alone means that exchange's cash
+hours, and an exchange Fyers publishes no master for keeps 09:15-15:30 on every date, as before the calendar.
 Dates outside the package's range (it ships holidays about a year ahead) fall back to Monday-Friday
 with the regular session; upgrade the package to learn a new year's holidays.
 """
@@ -23,8 +26,10 @@ from datetime import date, datetime, time
 import numpy as np
 
 from pricefeed.errors import InvalidInput
-from pricefeed.istime import IST
+from pricefeed.istime import IST, ist_midnight_epoch
+from pricefeed.market_hours import Hours, day_windows
 from pricefeed.session_hours import CALENDAR_EXCHANGES, REGULAR_SESSION, SPECIAL_SESSIONS
+from pricefeed.symbol import Symbol
 
 _PACKAGE_CALENDAR = "XBOM"
 
@@ -42,33 +47,55 @@ class TradingCalendar:
                 raise InvalidInput(f"special session of {day}: {windows!r} must be (open, close) times, open first")
         self._lock = threading.Lock()
         self._known: tuple[date, date, frozenset[date]] | None = None
-        self._cache: dict[tuple[str, date], tuple[tuple[int, int], ...]] = {}
+        self._cache: dict[tuple[Hours | str, date], tuple[tuple[int, int], ...]] = {}
         self._minutes: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
+        self._hours: Mapping[str, Hours] = {}
 
-    def session_minutes(self, trading_date: date, exchange: str = "NSE") -> tuple[tuple[int, int], ...]:
-        """The day's sessions as ``(open, close)`` UTC epoch seconds, close exclusive, sorted; empty if closed."""
+    def with_hours(self, hours: Mapping[str, Hours]) -> TradingCalendar:
+        """A calendar with the same special sessions (and holidays) whose instruments in ``hours`` (ticker ->
+        :class:`~pricefeed.market_hours.Hours`, from the symbol master) trade those sessions."""
+        other = TradingCalendar(self._special)
+        other._known, other._hours = self._package_sessions(), dict(hours)  # the package is read once a process
+        return other
+
+    def hours(self, symbol: Symbol) -> Hours:
+        """``symbol``'s sessions: as the symbol master gave them, else its segment's usual hours."""
+        return self._hours.get(str(symbol)) or Hours.of(symbol)
+
+    def session_minutes(
+        self, trading_date: date, instrument: str | Symbol = "NSE", *, hours: Hours | None = None
+    ) -> tuple[tuple[int, int], ...]:
+        """The day's sessions of ``instrument`` (a Symbol, or an exchange code for its cash hours) as ``(open, close)``
+        UTC epoch seconds, close exclusive, sorted; empty if closed. ``hours`` overrides the instrument's."""
         if not isinstance(trading_date, date) or isinstance(trading_date, datetime):
             raise InvalidInput(f"trading_date {trading_date!r} must be a datetime.date")
-        key = (exchange if exchange in CALENDAR_EXCHANGES else "*", trading_date)
+        if hours is not None or isinstance(instrument, Symbol):
+            kind: Hours | str = hours or self.hours(instrument)
+        else:
+            kind = instrument if instrument in CALENDAR_EXCHANGES or instrument == "MCX" else "*"
+        key = (kind, trading_date)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._sessions(*key)
+            found = self._cache[key] = self._sessions(kind, trading_date)
         return found
 
-    def special_sessions(self, trading_date: date, exchange: str = "NSE") -> tuple[tuple[int, int], ...]:
+    def special_sessions(self, trading_date: date, instrument: str | Symbol = "NSE") -> tuple[tuple[int, int], ...]:
         """The day's special sessions other than a regular one (Muhurat trading), as :meth:`session_minutes` gives
         sessions; empty on most days and for exchanges the calendar does not model."""
-        if exchange not in CALENDAR_EXCHANGES:
+        exchange = instrument.exchange if isinstance(instrument, Symbol) else instrument
+        if exchange not in CALENDAR_EXCHANGES and exchange != "MCX":
             return ()
         return tuple(_epochs(trading_date, w) for w in self._special.get(trading_date, ()) if w != REGULAR_SESSION)
 
-    def is_trading_day(self, trading_date: date, exchange: str = "NSE") -> bool:
-        """True when the exchange had at least one session on ``trading_date`` (IST)."""
-        return bool(self.session_minutes(trading_date, exchange))
+    def is_trading_day(self, trading_date: date, instrument: str | Symbol = "NSE") -> bool:
+        """True when the instrument (or exchange) had at least one session on ``trading_date`` (IST)."""
+        return bool(self.session_minutes(trading_date, instrument))
 
-    def minute_starts(self, trading_date: date, exchange: str = "NSE") -> np.ndarray:
+    def minute_starts(
+        self, trading_date: date, instrument: str | Symbol = "NSE", *, hours: Hours | None = None
+    ) -> np.ndarray:
         """Every session minute's start (int64 UTC epoch seconds, ascending, read-only): what a full day stores."""
-        sessions = self.session_minutes(trading_date, exchange)
+        sessions = self.session_minutes(trading_date, instrument, hours=hours)
         found = self._minutes.get(sessions)
         if found is None:  # the job asks once per symbol-day, for a handful of distinct days
             spans = [np.arange(o, c, 60, dtype=np.int64) for o, c in sessions]
@@ -83,13 +110,15 @@ class TradingCalendar:
         self._package_sessions()
         return self
 
-    def _sessions(self, kind: str, day: date) -> tuple[tuple[int, int], ...]:
+    def _sessions(self, kind: Hours | str, day: date) -> tuple[tuple[int, int], ...]:
         if kind == "*":
             return (_epochs(day, REGULAR_SESSION),)
-        windows = list(self._special.get(day, ()))
-        if self._regular_day(day):
-            windows.append(REGULAR_SESSION)
-        return tuple(sorted({_epochs(day, w) for w in windows}))
+        if not isinstance(kind, Hours):
+            kind = Hours.of(Symbol(kind, "CASH-EQ" if kind != "MCX" else "CASH"))  # the exchange's cash hours
+        special = tuple((o.hour * 60 + o.minute, c.hour * 60 + c.minute) for o, c in self._special.get(day, ()))
+        midnight = ist_midnight_epoch(day)
+        windows = day_windows(kind, day, exchange_open=self._regular_day(day), special=special)
+        return tuple((midnight + o * 60, midnight + c * 60) for o, c in windows)
 
     def _regular_day(self, day: date) -> bool:
         first, last, sessions = self._package_sessions()

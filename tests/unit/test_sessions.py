@@ -56,9 +56,14 @@ def test_a_special_session_on_a_trading_day_adds_to_the_regular_one():
     assert len(calendar.minute_starts(day)) == 375 + 30
 
 
-def test_other_exchanges_keep_the_regular_session_every_day():
+def test_mcx_keeps_its_evening_session_on_an_nse_holiday():
+    holiday = date(2025, 11, 5)  # Guru Nanak Jayanti, after the US left daylight saving time
+    assert session_minutes(holiday, "MCX") == ((ist(holiday, 17, 0), ist(holiday, 23, 55)),)
+
+
+def test_an_exchange_without_a_master_keeps_the_regular_session_every_day():
     holiday = date(2025, 11, 5)
-    assert session_minutes(holiday, "MCX") == ((ist(holiday, 9, 15), ist(holiday, 15, 30)),)
+    assert session_minutes(holiday, "NCDEX") == ((ist(holiday, 9, 15), ist(holiday, 15, 30)),)
 
 
 def test_beyond_the_packages_holiday_list_weekdays_trade_the_regular_session():

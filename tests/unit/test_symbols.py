@@ -56,10 +56,10 @@ TICKERS = frozenset({"NSE:SBIN-EQ", "NSE:M&M-EQ", "NSE:NIFTY50-INDEX"})
         ("NSE:SBIN-EQ", ("NSE_CM",)),
         ("NSE:BAJAJ-AUTO-EQ", ("NSE_CM",)),
         ("NSE:NIFTY50-INDEX", ("NSE_CM",)),
-        ("NSE:NIFTY20OCTFUT", ("NSE_FO",)),
-        ("NSE:NIFTY20OCT11000CE", ("NSE_FO",)),
-        ("NSE:NIFTY20O0811000PE", ("NSE_FO",)),
-        ("NSE:BAJAJ-AUTO20OCTFUT", ("NSE_FO",)),
+        ("NSE:NIFTY20OCTFUT", ("NSE_FO", "NSE_COM")),
+        ("NSE:NIFTY20OCT11000CE", ("NSE_FO", "NSE_COM")),
+        ("NSE:NIFTY20O0811000PE", ("NSE_FO", "NSE_COM")),
+        ("NSE:BAJAJ-AUTO20OCTFUT", ("NSE_FO", "NSE_COM")),
         ("NSE:USDINR20OCTFUT", ("NSE_FO", "NSE_CD")),
         ("NSE:EURINR20OCT89.5CE", ("NSE_FO", "NSE_CD")),
         ("BSE:SBIN-A", ("BSE_CM",)),
@@ -149,7 +149,7 @@ def masters(**segments: set[str]) -> dict[str, SymbolMaster]:
 def test_known_and_unknown_keep_the_list_order_and_say_which_segment_was_searched():
     known, unknown = validate(
         parsed("NSE:SBIN-EQ", "NSE:DELISTEDCO-EQ", "NSE:M&M-EQ", "NSE:NIFTY99OCTFUT"),
-        masters(NSE_CM={"NSE:SBIN-EQ", "NSE:M&M-EQ"}, NSE_FO={"NSE:NIFTY20OCTFUT"}),
+        masters(NSE_CM={"NSE:SBIN-EQ", "NSE:M&M-EQ"}, NSE_FO={"NSE:NIFTY20OCTFUT"}, NSE_COM=set()),
     )
     assert known == parsed("NSE:SBIN-EQ", "NSE:M&M-EQ")
     assert unknown == [
@@ -160,10 +160,16 @@ def test_known_and_unknown_keep_the_list_order_and_say_which_segment_was_searche
         },
         {
             "symbol": "NSE:NIFTY99OCTFUT",
-            "segments": ["NSE_FO"],
-            "reason": "is not in the Fyers symbol master segment NSE_FO",
+            "segments": ["NSE_FO", "NSE_COM"],
+            "reason": "is not in the Fyers symbol master segments NSE_FO or NSE_COM",
         },
     ]
+
+
+def test_an_nse_commodity_future_is_known_from_the_commodity_file():
+    known, unknown = validate(parsed("NSE:GOLDGUINEA20OCTFUT"),
+                              masters(NSE_FO=set(), NSE_COM={"NSE:GOLDGUINEA20OCTFUT"}))
+    assert (known, unknown) == (parsed("NSE:GOLDGUINEA20OCTFUT"), [])
 
 
 def test_a_currency_future_is_known_if_either_derivatives_file_lists_it():

@@ -3,20 +3,18 @@
 Fyers publishes one headerless CSV per segment at ``<base_url>/<SEGMENT>.csv``. Its column order has
 changed before, so the ticker column is found by content (values like ``NSE:SBIN-EQ``), not by position.
 Each file is downloaded at most once per IST day and kept verbatim in the raw bucket under
-``ohlcv/symbol-master/date=YYYY-MM-DD/<SEGMENT>.csv``; when a download fails, the newest earlier copy is
-used and the caller is told it is stale.
+``ohlcv/symbol-master/date=YYYY-MM-DD/<SEGMENT>.csv`` (``pricefeed.lake.masters``); when a download fails, the
+newest earlier copy is used and the caller is told it is stale.
 """
 
 from __future__ import annotations
 
 import csv
 import http.client
-import io
 import logging
-import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -25,48 +23,14 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from pricefeed.errors import FyersError, InvalidInput, TransientFyersError
 from pricefeed.fyers.client import DEFAULT_USER_AGENT
 from pricefeed.istime import ist_today
+from pricefeed.lake.masters import MASTER_ROOT, TICKER, master_key, newest_cached, read_rows, ticker_column
+from pricefeed.market_hours import SEGMENTS, segments_for, segments_of
 from pricefeed.symbol import Symbol, normalize_symbol
 
 log = logging.getLogger(__name__)
 
-#: Every segment file Fyers publishes, in the order plans list them.
-SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
-MASTER_ROOT = "ohlcv/symbol-master/"
-#: The documented position of the ticker column; preferred when several columns look like tickers.
-TICKER_COLUMN = 9
-#: Share of rows whose cell must look like a ticker for a column to count as the ticker column.
-MIN_TICKER_SHARE = 0.9
 _SAMPLE_ROWS = 5000
-
-_TICKER = re.compile(r"[A-Z][A-Z0-9_]{1,7}:[^\s:]+", re.IGNORECASE)
-# Futures end in <yy><MON>FUT; options in <strike>CE/PE (monthly NIFTY20OCT11000CE, weekly NIFTY20O0811000CE).
-_DERIVATIVE = re.compile(r"(?:\d{2}[A-Z]{3}FUT|\d(?:CE|PE))$")
-_CURRENCY_PAIR = re.compile(r"(?:USD|EUR|GBP|JPY|AUD|CAD|CHF|CNH|SGD|AED)(?:INR|USD|JPY)\d")
-_CACHED_KEY = re.compile(rf"^{MASTER_ROOT}date=(\d{{4}}-\d{{2}}-\d{{2}})/([A-Z_]+)\.csv$")
-
 Fetch = Callable[[str], bytes]
-
-
-# --- which files a ticker list needs -----------------------------------------------------------
-def segments_of(symbol: Symbol) -> tuple[str, ...]:
-    """The master file(s) that would list ``symbol``; ``()`` for an exchange Fyers has no master for."""
-    exchange, name = symbol.exchange.upper(), symbol.name.upper()
-    derivative = bool(_DERIVATIVE.search(name))
-    if exchange == "NSE":
-        if not derivative:
-            return ("NSE_CM",)
-        return ("NSE_FO", "NSE_CD") if _CURRENCY_PAIR.match(name) else ("NSE_FO",)
-    if exchange == "BSE":
-        return ("BSE_FO",) if derivative else ("BSE_CM",)
-    if exchange == "MCX":
-        return ("MCX_COM",)
-    return ()
-
-
-def segments_for(symbols: Iterable[Symbol]) -> list[str]:
-    """Every master file a ticker list needs, in :data:`SEGMENTS` order (each once)."""
-    needed = {segment for symbol in symbols for segment in segments_of(symbol)}
-    return [segment for segment in SEGMENTS if segment in needed]
 
 
 # --- reading one master file -------------------------------------------------------------------
@@ -89,37 +53,20 @@ def parse_master(data: bytes | str, *, segment: str, source: str) -> SymbolMaste
     try:
         # Two passes over the text, never a list of every row: the F&O file has ~100k rows of 21 cells.
         step = max(1, text.count("\n") // _SAMPLE_ROWS)
-        sample = [row for i, row in enumerate(_rows(text)) if i % step == 0]
+        sample = [row for i, row in enumerate(read_rows(text)) if i % step == 0]
         if not sample:
             raise InvalidInput(f"{what} is empty")
-        column = _ticker_column(sample)
+        column = ticker_column(sample)
         if column is None:
             raise InvalidInput(f"{what}: no column holds tickers like NSE:SBIN-EQ; has the file format changed?")
         rows, tickers = 0, set()
-        for row in _rows(text):
+        for row in read_rows(text):
             rows += 1
-            if column < len(row) and _TICKER.fullmatch(cell := row[column].strip()):
+            if column < len(row) and TICKER.fullmatch(cell := row[column].strip()):
                 tickers.add(normalize_symbol(cell))
     except csv.Error as exc:
         raise InvalidInput(f"{what} is not a readable CSV: {exc}") from None
     return SymbolMaster(segment, frozenset(tickers), column, rows, source)
-
-
-def _rows(text: str) -> Iterator[list[str]]:
-    return (row for row in csv.reader(io.StringIO(text, newline="")) if "".join(row).strip())
-
-
-def _ticker_column(sample: list[list[str]]) -> int | None:
-    width = max(len(row) for row in sample)
-    shares = {
-        c: sum(1 for row in sample if c < len(row) and _TICKER.fullmatch(row[c].strip())) / len(sample)
-        for c in range(width)
-    }
-    best = max(shares.values())
-    if best < MIN_TICKER_SHARE:
-        return None
-    tied = [c for c, share in shares.items() if share == best]
-    return TICKER_COLUMN if TICKER_COLUMN in tied else tied[0]
 
 
 # --- which symbols are known -------------------------------------------------------------------
@@ -176,11 +123,6 @@ class MasterCopy:
         out = {"as_of": self.as_of.isoformat(), "source": self.source, "key": self.key}
         tickers = len(self.master.tickers) if self.master is not None else 0
         return out | {"tickers": tickers} | ({"warning": self.warning} if self.warning else {})
-
-
-def master_key(segment: str, day: date) -> str:
-    """Where the copy of ``segment`` downloaded on IST ``day`` is kept in the raw bucket."""
-    return f"{MASTER_ROOT}date={day.isoformat()}/{segment}.csv"
 
 
 def master_url(base_url: str, segment: str) -> str:
@@ -255,25 +197,14 @@ def load_masters(segments: Iterable[str], **kwargs) -> dict[str, MasterCopy]:
     return {segment: load_master(segment, **kwargs) for segment in segments}
 
 
-def newest_cached(s3, raw_bucket: str, segment: str, *, before: date) -> tuple[date, str] | None:
-    """(IST date, key) of the newest cached copy of ``segment`` from a day before ``before``, if any."""
-    best: tuple[date, str] | None = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw_bucket, Prefix=MASTER_ROOT):
-        for item in page.get("Contents", []):
-            match = _CACHED_KEY.match(item["Key"])
-            if not match or match.group(2) != segment:
-                continue
-            try:
-                day = date.fromisoformat(match.group(1))
-            except ValueError:
-                continue
-            if day < before and (best is None or day > best[0]):
-                best = (day, item["Key"])
-    return best
-
-
 def _read(s3, bucket: str, key: str) -> bytes | None:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
+
+
+__all__ = [
+    "MASTER_ROOT", "SEGMENTS", "MasterCopy", "SymbolMaster", "fetch_url", "load_master", "load_masters", "master_key",
+    "master_url", "newest_cached", "parse_master", "segments_for", "segments_of", "validate",
+]

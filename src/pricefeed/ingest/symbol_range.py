@@ -53,6 +53,7 @@ from pricefeed.istime import (
     utcnow,
 )
 from pricefeed.lake import envelope, paths
+from pricefeed.session_hours import trade_hours_key
 from pricefeed.symbol import Symbol
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ async def ingest_symbol(
     # good (the retry would ask nothing, and the aggregation builds only what manifests name).
     if stored and watermarks is not None:
         answered = [Answered(s.range_from, s.range_to, s.fetched_at, s.newest) for s in stored]
-        exchange = request.symbol.exchange
+        exchange = trade_hours_key(request.symbol)
         state = await asyncio.to_thread(
             watermarks.update, request.symbol, lambda current: settle(current, answered, exchange), stored[-1].key
         )
