@@ -164,7 +164,8 @@ def test_a_symbols_month_is_listed_once_a_folder_and_stale_files_still_go(s3):
     by_level = {"month": [p for p in by_job if p.endswith("month=11/")], "day": [p for p in by_job if "day=" in p]}
     assert len(by_level["month"]) == 7  # raw, the four timeframes, the ledger, the quarantine: once each
     assert len(by_level["day"]) == 5  # the raced check, once a day
-    assert len(by_job) == 12, by_job
+    assert by_job.count("ohlcv/symbol-master/") == 1  # the cached masters, for each instrument's sessions: once a job
+    assert len(by_job) == 13, by_job
 
 
 def test_a_newer_envelope_wins_for_its_minutes(s3):

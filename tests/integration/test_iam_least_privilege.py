@@ -200,10 +200,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         },
     },
     # glue/aggregate_bars.py → aggregate_job / lake: reads raw answers and the run's manifests, the library
-    # zip (--extra-py-files), writes aggregate-result.json, rewrites processed/ (deletes stale files).
+    # zip (--extra-py-files), the cached symbol masters (each instrument's sessions: fyers.master_sessions),
+    # writes aggregate-result.json, rewrites processed/ (deletes stale files).
     "GlueJobRole": {
         "s3:getobject": {
             RAW + "/ohlcv/raw/*", RAW + "/ohlcv/runs/*", RAW + "/ohlcv/pending/*", RAW + "/_artifacts/*",
+            RAW + "/" + MASTER_ROOT + "*",
             PROCESSED + "/processed/*", PROCESSED + "/coverage/*", PROCESSED + "/bars_monthly/*",
             PROCESSED + "/coverage_monthly/*", PROCESSED + "/quarantine/*",
         },

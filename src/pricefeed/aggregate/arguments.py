@@ -200,8 +200,10 @@ def run_from_job_arguments(args: Mapping[str, str | None], *, s3, spark_context:
     if spark_context is not None:
         from pricefeed.aggregate.spark import aggregate_on_spark, compact_on_spark
 
-        def aggregate_all(work: list[tuple[str, date]]) -> list:
-            return aggregate_on_spark(spark_context, work, raw_bucket=raw_bucket, processed_bucket=processed_bucket)
+        def aggregate_all(work: list[tuple[str, date]], hours: dict[str, str]) -> list:
+            return aggregate_on_spark(
+                spark_context, work, raw_bucket=raw_bucket, processed_bucket=processed_bucket, hours=hours
+            )
 
         def compact_all(months: list) -> list:
             return compact_on_spark(spark_context, months, processed_bucket=processed_bucket)

@@ -1,12 +1,13 @@
 """Build the 1m / 5m / 15m / 1d bars of one symbol and IST trading date (pure; no I/O).
 
-Engine: numpy on a dense array of the day's session minutes (``pricefeed.trading_calendar``: 375 on a regular
-day) plus ``ufunc.reduceat`` for the buckets. A symbol-day is a few hundred rows at most, so a query
-engine's start-up cost would dominate; measured, this
+Engine: numpy on a dense array of the day's session minutes (``pricefeed.trading_calendar``: the instrument's own
+sessions, 375 on a regular NSE cash day, 480 for currency, 870 or 895 for MCX) plus ``ufunc.reduceat`` for the
+buckets. A symbol-day is a few hundred rows at most, so a query engine's start-up cost would dominate; measured, this
 builds the four tables of 2,000 symbol-days in well under a second on one core.
 
-Rules: the newest envelope (``fetched_at``) wins per minute; 5m/15m buckets are floored on IST
-wall-clock minutes (so they start 09:15) and exist only where a 1m candle exists; the 1d bar is
+Rules: the newest envelope (``fetched_at``) wins per minute; 5m/15m buckets are counted from the open of the
+session the minute belongs to (09:15 for NSE cash, 09:00 for MCX and currency, 18:15 for a Muhurat session: on
+every real session these are also IST wall-clock multiples) and exist only where a 1m candle exists; the 1d bar is
 stamped 00:00 IST of the trading date. Open = first, high = max, low = min, close = last,
 volume = sum, ``bars`` = number of 1m candles in the bar.
 """
@@ -73,7 +74,8 @@ def build_bars(
     be the one the envelopes were validated with. Raises ``InvalidInput`` naming the envelope's source if
     it belongs to another symbol or date, or holds a minute outside the day's sessions.
     """
-    minutes = (calendar or DEFAULT_CALENDAR).minute_starts(trading_date, symbol.exchange)
+    cal = calendar or DEFAULT_CALENDAR
+    minutes = cal.minute_starts(trading_date, symbol)
     present = np.zeros(len(minutes), dtype=bool)
     prices = np.zeros((4, len(minutes)), dtype=np.float64)  # open, high, low, close
     volume = np.zeros(len(minutes), dtype=np.int64)
@@ -107,11 +109,12 @@ def build_bars(
         oi=oi[slots],
     )
     midnight = ist_midnight_epoch(trading_date)
-    # Minutes since 00:00 IST: IST has no DST, so wall-clock minutes are plain offsets.
-    wall_minute = (one_minute.ts - midnight) // 60
+    # Each minute's session open: every stored minute is in a session (validated above).
+    opens = np.array([o for o, _ in cal.session_minutes(trading_date, symbol)], dtype=np.int64)
+    anchor = opens[np.searchsorted(opens, one_minute.ts, side="right") - 1] if len(slots) else one_minute.ts
     bars = {"1m": one_minute}
     for timeframe, width in _BUCKET_MINUTES.items():
-        bars[timeframe] = one_minute.bucketed(midnight + wall_minute // width * width * 60)
+        bars[timeframe] = one_minute.bucketed(anchor + (one_minute.ts - anchor) // (width * 60) * (width * 60))
     bars["1d"] = one_minute.bucketed(np.full(len(slots), midnight, dtype=np.int64))
 
     day_number = trading_date.toordinal() - _DAYS_TO_EPOCH

@@ -16,8 +16,9 @@ Every candle of a response either comes out as a row or is counted under exactly
 - ``bad_volume``: volume negative or not an integer
 - ``muhurat_late``: a special (Muhurat) session that came stamped 15 minutes late (candles after its close, none in
   its first 15 minutes): all of its candles, since none of their stamps is right and none is moved back silently
-- ``out_of_session``: minute outside the exchange's sessions of that IST date (``pricefeed.trading_calendar``:
-  09:15-15:29 on a trading day, special sessions such as Muhurat trading, none on a holiday or weekend)
+- ``out_of_session``: minute outside the instrument's sessions of that IST date (``pricefeed.trading_calendar``:
+  NSE cash 09:15-15:29 on a trading day, currency 09:00-16:59, MCX 09:00-23:29 or 23:54, as the symbol master's
+  session column says; special sessions such as Muhurat trading; none on a holiday or weekend)
 - ``forming``: the minute had not ended at ``fetched_at``, or ends after the envelope's ``range_to``
   (the ingest never asks past the last ended minute, so a minute Fyers sent beyond the range may still
   have been forming when it answered; the next run asks for it again)
@@ -120,8 +121,8 @@ class Envelope:
         excluded["malformed_row"] = self.malformed if first else 0
         ended_by_us = min((self.fetched_at - _EPOCH) // _MICROSECOND, (self.range_to + 1) * 1_000_000)
         cal = calendar or DEFAULT_CALENDAR
-        sessions = cal.session_minutes(day, self.symbol.exchange)
-        special = cal.special_sessions(day, self.symbol.exchange)
+        sessions = cal.session_minutes(day, self.symbol)
+        special = cal.special_sessions(day, self.symbol)
         received = len(matrix) + excluded["malformed_row"]  # before _validate counts its non-finite rows
         *columns, held = validate(matrix, sessions, ended_by_us, excluded, special)
         if first and self.unreadable:

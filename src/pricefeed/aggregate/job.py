@@ -17,7 +17,8 @@ newest fetch wins per minute) and replaces each partition's single file (``paths
 other; a symbol's days stay together in the work order (a folder is listed once a symbol-month, ``Listings``).
 
 Every symbol-day built from raw (``written`` or ``empty``) also gets its coverage-ledger row
-(``pricefeed.aggregate.ledger``: expected session minutes from the calendar, stored, missing ranges, exclusions),
+(``pricefeed.aggregate.ledger``: expected minutes of the instrument's own sessions that day, stored, missing
+ranges, exclusions),
 written as its own partition (``paths.coverage_key``); ``no_raw`` and ``failed`` days get none, since
 nothing was derived from raw for them. The partitions written are listed one a line, each naming its Glue table,
 in a JSON Lines object per table beside the result (``paths.partitions_key``; the result holds their keys under
@@ -39,6 +40,7 @@ from datetime import UTC, date, datetime
 
 from pricefeed.aggregate.bars import build_bars
 from pricefeed.aggregate.compact import MergeAll, compact
+from pricefeed.aggregate.instrument_sessions import load_hours
 from pricefeed.aggregate.ledger import day_coverage
 from pricefeed.aggregate.outcomes import (
     BUILT,
@@ -51,6 +53,7 @@ from pricefeed.aggregate.outcomes import (
 from pricefeed.aggregate.raw_reader import EnvelopeCache, day_envelopes, raw_day_keys
 from pricefeed.aggregate.work import IngestManifest, unique_dates, unique_symbols, work_from_manifests
 from pricefeed.errors import InvalidInput
+from pricefeed.istime import ist_today
 from pricefeed.lake import storage
 from pricefeed.lake.paths import (
     BARS_MONTHLY_TABLE,
@@ -68,12 +71,13 @@ from pricefeed.lake.paths import (
     quarantine_prefix,
 )
 from pricefeed.symbol import Symbol
-from pricefeed.trading_calendar import TradingCalendar
+from pricefeed.trading_calendar import DEFAULT_CALENDAR, TradingCalendar
 
 log = logging.getLogger(__name__)
 
-#: Runs every symbol-day of a work list and returns their results in order (a thread pool here, Spark on Glue).
-AggregateAll = Callable[[list[tuple[str, date]]], list[DayResult]]
+#: Runs every symbol-day of a work list and returns their results in order (a thread pool here, Spark on Glue); the
+#: second argument is each symbol's sessions (ticker -> ``Hours.encode()``), for the executors' calendars.
+AggregateAll = Callable[[list[tuple[str, date]], dict[str, str]], list[DayResult]]
 
 
 def run_aggregation(
@@ -100,7 +104,8 @@ def run_aggregation(
     Without ``ingested``: every symbol x every date. With ``ingested`` (the run's manifests): the pairs
     they name, ``dates`` standing in for a manifest without dates (see the module docstring).
     Keep ``max_workers`` at or below the client's ``max_pool_connections`` (boto3 default: 10).
-    ``calendar`` gives the exchange sessions (default: ``pricefeed.trading_calendar.DEFAULT_CALENDAR``).
+    ``calendar`` gives the exchange sessions (default: ``pricefeed.trading_calendar.DEFAULT_CALENDAR``); each symbol's
+    own sessions come from the newest symbol master copy cached in the raw bucket (``aggregate.instrument_sessions``).
     ``aggregate_all`` runs the work list elsewhere (``pricefeed.aggregate.spark`` on Glue); by default a thread
     pool of ``max_workers`` here, sharing one envelope cache; ``compact_all`` likewise merges the compacted months.
     """
@@ -117,6 +122,8 @@ def run_aggregation(
         not_ingested = sorted(s for s in symbols if s not in named)
     run_dates = unique_dates(dates) if dates else []
     work = work_from_manifests([*manifests, *(pending or {}).values()], run_dates)
+    hours, sessions = load_hours(s3, raw_bucket, {Symbol.parse(s) for s, _ in work}, today=ist_today())
+    calendar = (calendar or DEFAULT_CALENDAR).with_hours(hours)
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * max_workers))
     listings = (storage.Listings(s3, raw_bucket), storage.Listings(s3, processed_bucket))
 
@@ -130,10 +137,11 @@ def run_aggregation(
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aggregate") as pool:
             outcomes = list(pool.map(one, work))
     else:
-        outcomes = aggregate_all(work)
+        outcomes = aggregate_all(work, {name: h.encode() for name, h in hours.items()})
 
     result = summary(symbols, sorted({d for _, d in work}), outcomes)
     result["not_ingested"] = [str(s) for s in not_ingested]
+    result["sessions"] = sessions
     result["raw_reads"] = cache.reads if aggregate_all is None else None  # counted on the executors
     log.info(
         "aggregated %d symbol-days: bars=%s no_raw=%d empty=%d failed=%d not_ingested=%d coverage=%s",

@@ -59,24 +59,33 @@ def batches(work: Iterable[tuple[str, date]], *, batch_size: int = DEFAULT_BATCH
 
 
 def run_batch(
-    batch: list[tuple[str, date]], *, raw_bucket: str, processed_bucket: str, threads: int = DEFAULT_THREADS
+    batch: list[tuple[str, date]],
+    *,
+    raw_bucket: str,
+    processed_bucket: str,
+    threads: int = DEFAULT_THREADS,
+    hours: dict[str, str] | None = None,
 ) -> list[Any]:
-    """Aggregate one batch on this executor (own S3 client, own envelope cache); results (``DayResult``) in order."""
+    """Aggregate one batch on this executor (own S3 client, own envelope cache); results (``DayResult``) in order.
+    ``hours``: the batch's symbols' sessions (ticker -> ``Hours.encode()``), as the driver read them."""
     import boto3  # on the executor
 
     from pricefeed.aggregate.job import aggregate_symbol_day
     from pricefeed.aggregate.outcomes import DayResult, keep_worst
     from pricefeed.aggregate.raw_reader import EnvelopeCache
     from pricefeed.lake.storage import Listings
+    from pricefeed.market_hours import Hours
+    from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
     s3 = boto3.client("s3")
     cache = EnvelopeCache(s3, raw_bucket, capacity=max(16, 4 * threads))
     listings = (Listings(s3, raw_bucket), Listings(s3, processed_bucket))  # a batch holds whole symbol-months
+    calendar = DEFAULT_CALENDAR.with_hours({name: Hours.decode(text) for name, text in (hours or {}).items()})
 
     def one(item: tuple[str, date]):
         symbol, trading_date = item
         return aggregate_symbol_day(
-            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, listings=listings
+            s3, raw_bucket, processed_bucket, symbol, trading_date, cache=cache, listings=listings, calendar=calendar
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batch)))) as pool:
@@ -92,14 +101,19 @@ def aggregate_on_spark(
     processed_bucket: str,
     batch_size: int = DEFAULT_BATCH,
     threads: int = DEFAULT_THREADS,
+    hours: dict[str, str] | None = None,
 ) -> list[Any]:
-    """Every symbol-day of ``work`` aggregated on the cluster; the outcomes, in ``work``'s order."""
+    """Every symbol-day of ``work`` aggregated on the cluster; the outcomes, in ``work``'s order. ``hours``: each
+    symbol's sessions (``run_batch``); each batch is sent only its own symbols'."""
     if not work:
         return []
-    chunks = batches(work, batch_size=batch_size)
+    hours = hours or {}
+    chunks = [(batch, {str(s): hours[str(s)] for s, _ in batch if str(s) in hours})
+              for batch in batches(work, batch_size=batch_size)]
     rdd = spark_context.parallelize(chunks, numSlices=len(chunks))
     return rdd.flatMap(
-        lambda batch: run_batch(batch, raw_bucket=raw_bucket, processed_bucket=processed_bucket, threads=threads)
+        lambda chunk: run_batch(chunk[0], raw_bucket=raw_bucket, processed_bucket=processed_bucket, threads=threads,
+                                hours=chunk[1])
     ).collect()
 
 

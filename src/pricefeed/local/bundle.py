@@ -23,14 +23,15 @@ PARTS: dict[str, tuple[str, ...]] = {
     # The handlers: plan, ingest, dead letters, tokens, OAuth pages, and the repair step's catalog (no Parquet
     # and no exchange calendar in Lambda).
     "lambda": (
-        "config.py", "contracts.py", "errors.py", "istime.py", "metric_names.py", "nse_holidays.py", "session_hours.py",
-        "symbol.py",
-        "lake/envelope.py", "lake/paths.py", "fyers", "auth", "ingest", "aggregate/catalog.py",
+        "config.py", "contracts.py", "errors.py", "istime.py", "market_hours.py", "metric_names.py", "nse_holidays.py",
+        "session_hours.py", "symbol.py",
+        "lake/envelope.py", "lake/masters.py", "lake/paths.py", "fyers", "auth", "ingest", "aggregate/catalog.py",
     ),
     # The job: raw answers to bars and the coverage ledger (the catalog step runs in Lambda).
     "glue": (
-        "errors.py", "istime.py", "session_hours.py", "symbol.py", "trading_calendar.py", "lake",
+        "errors.py", "istime.py", "market_hours.py", "session_hours.py", "symbol.py", "trading_calendar.py", "lake",
         "aggregate/arguments.py", "aggregate/bars.py", "aggregate/candle_rules.py", "aggregate/candles.py",
+        "aggregate/instrument_sessions.py",
         "aggregate/job.py",
         "aggregate/compact.py", "aggregate/ledger.py", "aggregate/outcomes.py", "aggregate/quarantine.py",
         "aggregate/raw_reader.py",

@@ -96,7 +96,7 @@ def expected_minutes(symbol: Symbol, day: date) -> list[int]:
     from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
     midnight = int(datetime.combine(day, time(0), tzinfo=IST).timestamp())
-    return [(int(s) - midnight) // 60 for s in DEFAULT_CALENDAR.minute_starts(day, symbol.exchange)]
+    return [(int(s) - midnight) // 60 for s in DEFAULT_CALENDAR.minute_starts(day, symbol)]
 
 
 def parse_ranges(ranges: Iterable[str]) -> set[int]:
