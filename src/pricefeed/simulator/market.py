@@ -1,11 +1,13 @@
 """Deterministic NSE-like candles.
 
 Each (seed, symbol, IST date) seeds its own random walk over the day's session minutes, taken from the
-same exchange calendar the pipeline uses (``pricefeed.trading_calendar``: 09:15-15:29 IST on NSE/BSE trading
-days, nothing on holidays and weekends, special sessions such as Muhurat trading), so any slice of any
+same exchange calendar the pipeline uses (``pricefeed.trading_calendar``) with the sessions of the symbol's own
+master row (``master.session_column``: 09:15-15:29 IST for NSE/BSE cash and F&O, 09:00-16:59 for currency,
+09:00-23:29 or 23:54 for commodities, each on its segment's trading days; special sessions such as Muhurat
+trading), so any slice of any
 range returns the same values for the same minutes. Prices are kept in paise (ints) so OHLC invariants
 hold exactly; they stay within 100-3000 rupees. Coarser resolutions are aggregated from the 1-minute series: intraday
-buckets are counted from 09:15 IST (5m/15m therefore equal wall-clock floors), daily candles are one
+buckets are counted from the open of their session (5m/15m therefore equal wall-clock floors), daily candles are one
 per trading date stamped at 00:00 UTC of that date (or 00:00 IST with ``daily_stamp="ist_midnight"``).
 """
 
@@ -21,7 +23,8 @@ from pricefeed.contracts import carries_open_interest
 from pricefeed.symbol import Symbol
 from pricefeed.trading_calendar import DEFAULT_CALENDAR
 
-from .timeutil import HISTORY_START, ist_date, ist_midnight, session_open, utc_midnight
+from .master import hours_of
+from .timeutil import HISTORY_START, ist_date, ist_midnight, utc_midnight
 
 # (start_epoch, open, high, low, close, volume) with prices in paise
 Candle = tuple[int, int, int, int, int, int]
@@ -37,7 +40,7 @@ def _digest(*parts: object) -> int:
 @lru_cache(maxsize=1024)  # ~60 MB at most: a simulator serving thousands of symbol-days stays flat
 def minute_candles(seed: int, symbol: str, day: dt.date) -> tuple[Candle, ...]:
     """The full sessions of final 1-minute candles of ``symbol`` on IST date ``day`` (none on a holiday)."""
-    minutes = DEFAULT_CALENDAR.minute_starts(day, symbol.partition(":")[0])
+    minutes = DEFAULT_CALENDAR.minute_starts(day, hours=hours_of(symbol, day))
     n = len(minutes)
     base = 200_00 + _digest(seed, symbol) % 2300_00  # 200-2500 rupees, fixed per symbol
     phase = (_digest(seed, symbol, "phase") % 1000) / 1000 * 2 * math.pi
@@ -108,9 +111,10 @@ def day_candles(
     if resolution == 1:
         return [(r[0], r[0] + 60, [r]) for r in rows]
     width = resolution * 60
-    open_at = session_open(day)
+    opens = [o for o, _ in DEFAULT_CALENDAR.session_minutes(day, hours=hours_of(symbol, day))]
     buckets: dict[int, list[Candle]] = {}
     for r in rows:
+        open_at = max(o for o in opens if o <= r[0])  # counted from the open of the candle's session
         buckets.setdefault(open_at + (r[0] - open_at) // width * width, []).append(r)
     return [(b, b + width, [_aggregate(rs, b)]) for b, rs in buckets.items()]
 

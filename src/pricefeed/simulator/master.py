@@ -14,10 +14,14 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from pricefeed.market_hours import COMMODITY_SEGMENTS, SEGMENTS, Hours, us_daylight_saving
+from pricefeed.symbol import Symbol
 
 from .timeutil import ist_date
 
@@ -25,11 +29,11 @@ if TYPE_CHECKING:
     from .state import SimState
 
 COLUMNS = 21
-SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
 SYNTHETIC_COUNT = 3000  # NSE:SIM0001-EQ … NSE:SIM3000-EQ, for benchmarks with hundreds of tickers
 _EXCHANGE_CODE = {"NSE": 10, "MCX": 11, "BSE": 12}
 _SEGMENT_CODE = {"CM": 10, "FO": 11, "CD": 12, "COM": 20}
-_SESSION = {"NSE_CD": "0900-1700|1815-1915:", "NSE_COM": "0900-2355|1815-1915:", "MCX_COM": "0900-2355|1815-1915:"}
+# Column 6 as Fyers writes it (BSE's rows have been seen without the "|1815-1915" part); commodity closes by season.
+_SESSION = {"NSE_CD": "0900-1700|1815-1915:", "BSE_FO": "0915-1530:"}
 
 # Real NSE names: (ticker name, company, scrip token, ISIN); token/ISIN None → derived from the name.
 _NSE_EQUITIES: tuple[tuple[str, str, int | None, str | None], ...] = (
@@ -99,6 +103,10 @@ _CONTRACTS: tuple[tuple[str, str, str, str, int, int, int, float, str], ...] = (
     ("MCX_COM", "MCX:CRUDEOIL20OCTFUT", "CRUDEOIL 20 Oct 19 FUT", "CRUDEOIL", 30, 100, 1603130400, -1.0, "XX"),
     ("MCX_COM", "MCX:GOLD20DECFUT", "GOLD 20 Dec 04 FUT", "GOLD", 30, 1, 1607104800, -1.0, "XX"),
     ("MCX_COM", "MCX:SILVER20DECFUT", "SILVER 20 Dec 04 FUT", "SILVER", 30, 30, 1607104800, -1.0, "XX"),
+    # contracts still live in 2026-12: the others have expired, and Fyers serves no history for those
+    ("NSE_CD", "NSE:USDINR26DECFUT", "USDINR 26 Dec 29 FUT", "USDINR", 16, 1000, 1798538400, -1.0, "XX"),
+    ("MCX_COM", "MCX:CRUDEOIL26DECFUT", "CRUDEOIL 26 Dec 18 FUT", "CRUDEOIL", 30, 100, 1797588000, -1.0, "XX"),
+    ("MCX_COM", "MCX:GOLD27FEBFUT", "GOLD 27 Feb 05 FUT", "GOLD", 30, 1, 1801821600, -1.0, "XX"),
 )
 
 
@@ -163,6 +171,24 @@ def _fytoken(segment: str, token: int) -> str:
     return f"{_EXCHANGE_CODE[exchange]}{_SEGMENT_CODE[kind]}{token:010d}"
 
 
+def session_column(segment: str, day: date) -> str:
+    """The session column of ``segment``'s rows in the master of IST ``day``: commodities close at 23:30 while US
+    daylight saving time is in force and at 23:55 outside it, and the master says the close of its own day."""
+    if segment in COMMODITY_SEGMENTS:
+        return f"0900-{'2330' if us_daylight_saving(day) else '2355'}|1815-1915:"
+    return _SESSION.get(segment, "0915-1530|1815-1915:")
+
+
+def hours_of(symbol: str, day: date) -> Hours:
+    """The sessions the simulator trades ``symbol`` in on ``day``: its master row's, read as the pipeline reads them."""
+    row = listings().get(symbol)
+    try:
+        parsed = Symbol.parse(symbol)
+    except ValueError:
+        parsed = Symbol("NSE", "UNKNOWN")
+    return Hours.of(parsed, row.segment, session_column(row.segment, day)) if row else Hours.of(parsed)
+
+
 def documented_row(row: Listing, last_update: str) -> list[str]:
     """The 21 columns of ``row`` in the documented order."""
     exchange, _, kind = row.segment.partition("_")
@@ -172,7 +198,7 @@ def documented_row(row: Listing, last_update: str) -> list[str]:
     tick = "0.0025" if row.segment == "NSE_CD" else "0.05"
     return [
         fytoken, row.name, str(row.instrument), str(row.lot), tick, row.isin,
-        _SESSION.get(row.segment, "0915-1530|1815-1915:"), last_update, row.expiry, row.ticker,
+        session_column(row.segment, date.fromisoformat(last_update)), last_update, row.expiry, row.ticker,
         str(_EXCHANGE_CODE[exchange]), str(_SEGMENT_CODE[kind]), str(row.token), row.underlying, str(under_code),
         f"{row.strike:.1f}", row.option, _fytoken(row.segment, under_code), "None", "None", "None",
     ]  # fmt: skip
