@@ -56,11 +56,12 @@ def _dead_letters(pipeline, day: date) -> list[dict]:
     return letters
 
 
-def _monthly_partitions(pipeline, day: date, table: str = "bars_monthly") -> list[dict]:
-    """The registered partitions of ``day``'s month in a compacted table (keys end with ..., year, month)."""
+def _monthly_partitions(pipeline, day: date, table: str = "bars_monthly", exchange: str = "NSE") -> list[dict]:
+    """The registered partitions of ``day``'s month and ``exchange`` in a compacted table (keys end with ...,
+    exchange, year, month): other tests' MCX days of the same month are theirs."""
     glue = pipeline.stack.client("glue")
     parts = glue.get_partitions(DatabaseName=pipeline.stack.outputs["GlueDatabaseName"], TableName=table)["Partitions"]
-    return [p for p in parts if p["Values"][-2:] == [str(day.year), f"{day.month:02d}"]]
+    return [p for p in parts if p["Values"][-3:] == [exchange, str(day.year), f"{day.month:02d}"]]
 
 
 def _projected_location(pipeline, table: str, values: list[str]) -> str:
