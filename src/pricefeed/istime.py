@@ -40,10 +40,12 @@ def parse_date(value: object, *, what: str = "date") -> date:
         return value
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a YYYY-MM-DD string, got {type(value).__name__}")
+    if not ISO_DATE.fullmatch(value):
+        raise InvalidInput(f"{what} must be a YYYY-MM-DD string, got {value[:40]!r}")
     try:
         return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{what} must be a YYYY-MM-DD string, got {value[:40]!r}") from None
+    except ValueError as exc:  # 2026-02-30: the form is right, the day does not exist
+        raise InvalidInput(f"{what} {value} is not a date on the calendar ({exc})") from None
 
 
 def last_closed_minute_epoch(now: datetime) -> int:

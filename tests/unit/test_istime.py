@@ -113,7 +113,7 @@ def test_parse_date_accepts_an_iso_date_string_or_a_date():
         (20261125, "got int"),
         (datetime(2026, 11, 25, 10, 0, tzinfo=UTC), "got datetime"),
         ("25/11/2026", "got '25/11/2026'"),
-        ("2026-02-29", "got '2026-02-29'"),
+        ("20261125", "got '20261125'"),
         ("", "got ''"),
     ],
 )
@@ -122,6 +122,12 @@ def test_parse_date_errors_name_the_field_and_the_value(value, shown):
         parse_date(value, what="execution input 'date'")
     assert str(err.value).startswith("execution input 'date' must be a YYYY-MM-DD string")
     assert shown in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["2026-02-29", "2026-02-30", "2026-13-01", "2026-04-31"])
+def test_a_well_formed_date_that_does_not_exist_is_named_as_such(value):
+    with pytest.raises(InvalidInput, match=rf"^--date {value} is not a date on the calendar \(\w"):
+        parse_date(value, what="--date")
 
 
 def test_parse_date_does_not_echo_a_huge_value():

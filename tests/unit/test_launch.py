@@ -1,6 +1,8 @@
-"""What `pricefeed redrive` starts for a run, and how a stack is chosen."""
+"""What `pricefeed redrive` starts for a run, how a stack is chosen, and what the CLI checks before it starts."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -80,3 +82,56 @@ def test_a_bad_stack_name_or_profile_is_named(monkeypatch, tmp_path):
         resolve("../etc")
     with pytest.raises(InvalidInput, match="--profile 'nope' is not in your AWS config"):
         resolve("pricefeed", profile="nope")
+
+
+# --- what the CLI checks before it starts anything -----------------------------------------------------------
+def test_a_utf16_list_with_its_bom_is_read_and_latin_1_is_refused(tmp_path):
+    from pricefeed.ops.launch import read_ticker_file
+
+    unicode_text = tmp_path / "unicode.csv"
+    unicode_text.write_bytes("symbol\r\nNSE:SBIN-EQ\r\n".encode("utf-16"))  # Excel's "Unicode Text": BOM + UTF-16
+    assert read_ticker_file(unicode_text) == "symbol\r\nNSE:SBIN-EQ\r\n"
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfsymbol\nNSE:SBIN-EQ\n")
+    assert read_ticker_file(bom) == "symbol\nNSE:SBIN-EQ\n"
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("symbol,name\nNSE:SBIN-EQ,Société\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match=r"latin\.csv is not UTF-8 text \(byte 0xe9 at offset 28\)"):
+        read_ticker_file(latin)
+
+
+@pytest.mark.parametrize(("error", "cause", "line"), [
+    ("InvalidInput", json.dumps({"errorMessage": "execution input 'date' (2027-01-01) is after today",
+                                 "errorType": "InvalidInput", "requestId": "abc", "stackTrace": ["x"]}),
+     "InvalidInput: execution input 'date' (2027-01-01) is after today"),
+    ("States.TaskFailed", "plain\ntext  cause", "States.TaskFailed: plain text cause"),
+    ("NoFyersLogin", None, "NoFyersLogin"),
+    (None, "x" * 1000, "failed: " + "x" * 299 + "…"),
+])
+def test_a_failed_runs_reason_is_one_readable_line(error, cause, line):
+    from pricefeed.ops.launch import failure_line
+
+    assert failure_line(error, cause) == line
+
+
+MACHINE = "arn:aws:states:ap-south-1:123456789012:stateMachine:pricefeed-pricefeed"
+
+
+@pytest.mark.parametrize(("given", "arn"), [
+    ("cli-20261125T101500-ab12cd", "arn:aws:states:ap-south-1:123456789012:execution:pricefeed-pricefeed:"
+                                   "cli-20261125T101500-ab12cd"),
+    (" arn:aws:states:ap-south-1:123456789012:execution:pricefeed-pricefeed:x ",
+     "arn:aws:states:ap-south-1:123456789012:execution:pricefeed-pricefeed:x"),
+])
+def test_execution_takes_an_arn_or_a_run_name(given, arn):
+    from pricefeed.ops.status import execution_arn
+
+    assert execution_arn(given, MACHINE) == arn
+
+
+@pytest.mark.parametrize("given", ["garbage!", "arn:aws:states:bad", "", "x" * 81])
+def test_execution_refuses_what_is_neither(given):
+    from pricefeed.ops.status import execution_arn
+
+    with pytest.raises(InvalidInput, match="is neither an execution ARN"):
+        execution_arn(given, MACHINE)

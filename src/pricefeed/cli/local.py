@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from pricefeed.cli.common import console, fail, trading_day
+from pricefeed.cli.common import console, fail, say, trading_day
 from pricefeed.errors import PricefeedError
 from pricefeed.ingest.dead_letters import reason
 from pricefeed.istime import IST
@@ -32,13 +32,20 @@ def local_run(
 ) -> None:
     """Deploy template.yaml locally, log in, run the state machine for one day, print a summary."""
     from pricefeed.local.run import run_local
+    from pricefeed.ops.launch import check_trading_days, execution_input, rejected_rows, ticker_csv
 
-    try:
+    try:  # everything a person can get wrong is refused here, before a stack starts
         day = trading_day(date_)
+        if date_:
+            day = date.fromisoformat(execution_input(day=date_, first=None, last=None)["date"])
+        csv = ticker_csv(tickers=tickers, symbols=None)
+        check_trading_days({"date": day.isoformat()}, csv)
+        for line in rejected_rows(csv, str(tickers)):
+            say(f"skipped: {line}")
         started = time.monotonic()
         with console.status(f"Running the pipeline for {day} on the local stack…"):
             result = run_local(
-                day, tickers, fyers_url=fyers_url, symbol_master_url=symbol_master_url, export_dir=export
+                day, tickers, fyers_url=fyers_url, symbol_master_url=symbol_master_url, export_dir=export, csv=csv
             )
     except PricefeedError as exc:
         fail(exc)
@@ -48,11 +55,12 @@ def local_run(
 
 def _print_result(result, day: date, export: Path | None, total_s: float) -> None:
     table = Table(title=f"pricefeed run for {day} — execution {result.status}")
-    for col in ("symbol", "1m", "5m", "15m", "1d", "dead letter"):
-        table.add_column(col)
+    for col in ("symbol", "1m", "5m", "15m", "1d"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("dead letter", overflow="fold")
     for row in result.tickers:
         letter = row["dead_letter"]
-        why = f"{letter['error_type']}: {reason(letter, 90)}" if letter else ""
+        why = f"{letter['error_type']}: {reason(letter, 1000)}" if letter else ""  # whole: the table wraps it
         bars = row["bars"]
         table.add_row(row["symbol"], *(str(bars.get(tf, 0)) for tf in ("1m", "5m", "15m", "1d")), why)
     console.print(table)
@@ -63,20 +71,19 @@ def _print_result(result, day: date, export: Path | None, total_s: float) -> Non
         f"whole command {total_s:.1f} s."
     )
     if result.error:
-        console.print(f"[red]execution failed: {result.error}[/]")
-    if export:
+        from pricefeed.ops.launch import failure_line
+
+        say(f"execution failed: {failure_line(result.error, result.cause)}")
+    if export and result.status == "SUCCEEDED":
         _print_sample_bars(export, result)
         console.print(f"Both buckets exported to [bold]{export}/raw[/] and [bold]{export}/processed[/].")
-        console.print(
-            f"Try: duckdb -c \"select * from read_parquet('{export}/processed/processed/timeframe=5m/**/*.parquet', "
-            'hive_partitioning=true) limit 5"',
-            soft_wrap=True,
+        say("Try (the venv on your PATH first: source .venv/bin/activate):")
+        say(
+            f"  duckdb -c \"select * from read_parquet('{export}/processed/processed/timeframe=5m/**/*.parquet', "
+            'hive_partitioning=true) limit 5"'
         )
-        console.print(
-            f'or: pricefeed query --lake {export} "select symbol, count(*) from bars group by symbol"; '
-            f"pricefeed report --lake {export} --png report.png",
-            soft_wrap=True,
-        )
+        say(f'  pricefeed query --lake {export} "select symbol, count(*) from bars group by symbol"')
+        say(f"  pricefeed report --lake {export} --png report.png")
 
 
 def _print_sample_bars(export: Path, result) -> None:
@@ -118,7 +125,14 @@ def local_up(
 
     from pricefeed.local.run import app_config, fyers_parameters, login
     from pricefeed.local.stack import LocalStack
+    from pricefeed.ops.launch import ticker_csv
 
+    try:  # before the `finally` below: a stack already up here keeps its state file
+        for option, number in (("--port", port), ("--api-port", api_port)):
+            _check_port_free(option, number)
+        csv = ticker_csv(tickers=tickers, symbols=None)
+    except PricefeedError as exc:
+        fail(exc)
     try:
         with ExitStack() as res:
             config = app_config(f"http://127.0.0.1:{api_port}/oauth/callback")
@@ -139,7 +153,9 @@ def local_up(
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.outputs["AppConfigSecretArn"], SecretString=json.dumps(config)
             )
-            stack.client("s3").upload_file(str(tickers), stack.outputs["RawBucketName"], "config/nse_tickers.csv")
+            stack.client("s3").put_object(  # checked and decoded above: the plan reads UTF-8
+                Bucket=stack.outputs["RawBucketName"], Key="config/nse_tickers.csv", Body=csv.encode()
+            )
             login(stack, on_url=console.print)
             STATE_FILE.parent.mkdir(exist_ok=True)
             state = {"pid": os.getpid(), "endpoint": stack.endpoint_url, "stack_name": stack.stack_name}
@@ -175,6 +191,23 @@ def local_up(
     finally:
         STATE_FILE.unlink(missing_ok=True)
     console.print("Local stack stopped.")
+
+
+def _check_port_free(option: str, port: int) -> None:
+    """``InvalidInput`` naming the option when ``port`` cannot be had on 127.0.0.1 (another stack, LocalStack)."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise PricefeedError(f"{option} {port} is not a TCP port (1-65535)")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            hint = " (LocalStack's default port)" if port == 4566 else ""
+            raise PricefeedError(
+                f"port {port}{hint} is already in use on 127.0.0.1: stop what holds it (`pricefeed local down` if "
+                f"it is a local stack) or pick another with {option}"
+            ) from None
 
 
 def local_down() -> None:

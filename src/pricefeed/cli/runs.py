@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, target_of
+from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, say, target_of
 from pricefeed.cli.status import print_run
 from pricefeed.errors import PricefeedError
 from pricefeed.ops.target import Target
@@ -138,14 +138,25 @@ def run(
     region: str = REGION,
 ) -> None:
     """Start a run on the stack and follow it: tickers done and failed, Fyers requests used, then the outcome."""
-    from pricefeed.ops.launch import execution_input, ticker_csv
+    run_input, csv = _checked(day=date_, first=None, last=None, tickers=tickers, symbols=symbols)
+    _start_and_follow(target_of(stack, profile, region), run_input, csv, timeout)
+
+
+def _checked(*, day, first, last, tickers: Path | None, symbols: str | None) -> tuple[dict, str | None]:
+    """The run's input and ticker list, checked before anything starts (exit 2 naming the input); the rows of the
+    list that are not symbols are reported and left out, the rest run."""
+    from pricefeed.ops.launch import check_trading_days, execution_input, rejected_rows, ticker_csv
 
     try:
-        run_input, csv = execution_input(day=date_, first=None, last=None), ticker_csv(tickers=tickers, symbols=symbols)
+        run_input = execution_input(day=day, first=first, last=last)
+        csv = ticker_csv(tickers=tickers, symbols=symbols)
+        check_trading_days(run_input, csv)
     except PricefeedError as exc:
         fail(exc)
-        return
-    _start_and_follow(target_of(stack, profile, region), run_input, csv, timeout)
+        raise  # unreachable: fail exits
+    for line in rejected_rows(csv, str(tickers or "--symbols")) if csv is not None else []:
+        say(f"skipped: {line}")
+    return run_input, csv
 
 
 def backfill(
@@ -159,19 +170,14 @@ def backfill(
     region: str = REGION,
 ) -> None:
     """Backfill a date range in the fewest requests (<= 100 days each) and follow it."""
-    from pricefeed.ops.launch import execution_input, ticker_csv
-
-    try:
-        run_input = execution_input(day=None, first=from_, last=to)
-        csv = ticker_csv(tickers=tickers, symbols=symbols)
-    except PricefeedError as exc:
-        fail(exc)
-        return
+    run_input, csv = _checked(day=None, first=from_, last=to, tickers=tickers, symbols=symbols)
     _start_and_follow(target_of(stack, profile, region), run_input, csv, timeout)
 
 
 def redrive(
-    execution: str = typer.Option(None, help="The run to redrive, an execution ARN (default: the newest run)."),
+    execution: str = typer.Option(
+        None, help="The run to redrive: its execution ARN or name (default: the newest run)."
+    ),
     include_unknown: bool = typer.Option(
         False, "--include-unknown", help="Also retry symbols the plan found unknown to Fyers."
     ),
@@ -185,12 +191,14 @@ def redrive(
     A run that failed as a whole (say, the aggregation job) is redriven with all its tickers. Bars are
     rebuilt from the newest answers: nothing already stored is duplicated."""
     from pricefeed.ops.launch import redrive_input
-    from pricefeed.ops.status import recent_runs, run_status
+    from pricefeed.ops.status import execution_arn, recent_runs, run_status
 
     target = target_of(stack, profile, region)
     sfn, s3 = target.client("stepfunctions"), target.client("s3")
     try:
-        if execution is None:
+        if execution is not None:
+            execution = execution_arn(execution, target.output("StateMachineArn"))
+        else:
             runs = recent_runs(sfn, target.output("StateMachineArn"), last=1)
             if not runs:
                 raise PricefeedError("no runs yet on this stack: nothing to redrive")

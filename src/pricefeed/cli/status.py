@@ -7,24 +7,26 @@ from datetime import datetime
 import typer
 from rich.table import Table
 
-from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, target_of
+from pricefeed.cli.common import PROFILE, REGION, STACK, console, fail, say, target_of
 from pricefeed.errors import PricefeedError
 from pricefeed.istime import IST
 
 
 def status(
-    execution: str = typer.Option(None, help="An execution ARN (default: the newest run)."),
-    last: int = typer.Option(5, help="How many recent runs to list."),
+    execution: str = typer.Option(None, help="A run: its execution ARN or its name (default: the newest run)."),
+    last: int = typer.Option(5, min=1, help="How many recent runs to list (at least 1)."),
     stack: str = STACK,
     profile: str = PROFILE,
     region: str = REGION,
 ) -> None:
     """The last runs, then one run: its failed tickers with the dead-letter reason, and coverage holes."""
-    from pricefeed.ops.status import recent_runs, run_status
+    from pricefeed.ops.status import execution_arn, recent_runs, run_status
 
     target = target_of(stack, profile, region)
     sfn, s3 = target.client("stepfunctions"), target.client("s3")
     try:
+        if execution is not None:
+            execution = execution_arn(execution, target.output("StateMachineArn"))
         runs = recent_runs(sfn, target.output("StateMachineArn"), last=last)
         if not runs and not execution:
             console.print("No runs yet: start one with `pricefeed run` or `pricefeed backfill`.")
@@ -45,12 +47,20 @@ def status(
 
 
 def print_run(chosen: dict) -> None:
-    console.print(
-        f"[bold]{chosen['name']}[/]: {chosen['status']}; dates {chosen['from']} .. {chosen['to']}; "
-        f"{chosen['planned']} ticker(s) planned, {len(chosen['unknown'])} unknown to Fyers"
-    )
+    from pricefeed.ops.launch import failure_line
+
+    if chosen["planned"] is None:  # no plan output (yet): say what it was asked for
+        given = chosen["input"]
+        asked = given.get("date") or (f"{given['from']} .. {given['to']}" if given.get("from") else "incremental")
+        ended = " before its plan finished" if chosen["status"] != "RUNNING" else ""
+        say(f"{chosen['name']}: {chosen['status']}{ended}; asked for {asked}")
+    else:
+        say(
+            f"{chosen['name']}: {chosen['status']}; dates {chosen['from']} .. {chosen['to']}; "
+            f"{chosen['planned']} ticker(s) planned, {len(chosen['unknown'])} unknown to Fyers"
+        )
     if chosen["error"]:
-        console.print(f"  [red]{chosen['error']}[/]: {chosen['cause']}")
+        say(f"  {failure_line(chosen['error'], chosen['cause'])}")
     if chosen.get("waiting_for_login_since"):
         since = datetime.fromisoformat(chosen["waiting_for_login_since"]).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
         console.print(

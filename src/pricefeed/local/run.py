@@ -35,6 +35,7 @@ class RunResult:
     seconds: float
     tickers: list[dict] = field(default_factory=list)  # {"symbol", "bars": {tf: n}, "dead_letter": {...} | None}
     error: str | None = None
+    cause: str | None = None
 
 
 def free_port() -> int:
@@ -91,9 +92,11 @@ def start_execution(stack: LocalStack, day: date, tickers_csv: Path | None = Non
     from pricefeed.ops.launch import start_run
 
     if csv is None:
-        if tickers_csv is None or not tickers_csv.is_file():
-            raise InvalidInput(f"ticker list {tickers_csv} does not exist")
-        csv = tickers_csv.read_text(encoding="utf-8")
+        from pricefeed.ops.launch import read_ticker_file
+
+        if tickers_csv is None:
+            raise InvalidInput("no ticker list given")
+        csv = read_ticker_file(tickers_csv)
     return start_run(
         stack.client("stepfunctions"),
         stack.client("s3"),
@@ -175,6 +178,7 @@ def run_local(
     stack: LocalStack | None = None,
     simulator_config=None,
     export_dir: Path | None = None,
+    csv: str | None = None,
 ) -> RunResult:
     """Run one day end to end; starts (and stops) the simulator and the stack unless given."""
     with ExitStack() as resources:
@@ -197,10 +201,11 @@ def run_local(
             )
             login(stack)
         started = time.monotonic()
-        arn = start_execution(stack, day, tickers_csv)
+        arn = start_execution(stack, day, tickers_csv, csv=csv)
         described = wait_for(stack, arn)
         output = json.loads(described.get("output") or "{}")
-        result = RunResult(arn, described["status"], output, time.monotonic() - started, error=described.get("error"))
+        result = RunResult(arn, described["status"], output, time.monotonic() - started, error=described.get("error"),
+                           cause=described.get("cause"))
         if output.get("symbols_key"):
             result.tickers = summarize(stack, day, output)
         if export_dir is not None:

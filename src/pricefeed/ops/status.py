@@ -7,10 +7,11 @@ run's plan, dead letters and the aggregation result. Works the same against AWS 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
-from pricefeed.errors import InvalidInput
+from pricefeed.errors import InvalidInput, shown
 from pricefeed.ingest.dead_letters import reason
 from pricefeed.lake.paths import DEAD_LETTER_ROOT, RunKeys
 
@@ -18,6 +19,31 @@ from pricefeed.lake.paths import DEAD_LETTER_ROOT, RunKeys
 WAIT_STATE = "Wait for today's Fyers login"
 #: Dead letters of one run are read from the run's date folders only (a run names its from/to dates).
 MAX_DAYS_SCANNED = 400
+
+
+_EXECUTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:([A-Za-z0-9_-]{1,80}):[A-Za-z0-9_-]{1,80}$"
+)
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def execution_arn(value: str, state_machine_arn: str) -> str:
+    """``--execution`` as an execution ARN of this stack's state machine: an ARN is checked, a run's name (what
+    `pricefeed run` prints, ``cli-20261125T101500-ab12cd``) is made one. ``InvalidInput`` naming the value else."""
+    value = value.strip()
+    machine = state_machine_arn.split(":")  # arn:aws:states:<region>:<account>:stateMachine:<name>
+    found = _EXECUTION_ARN.match(value)
+    if found is not None:
+        if found.group(1) != machine[-1]:
+            raise InvalidInput(f"--execution {value} is a run of state machine {found.group(1)}, not of this "
+                               f"stack's {machine[-1]}")
+        return value
+    if _RUN_NAME.match(value):
+        return ":".join([*machine[:5], "execution", machine[-1], value])
+    raise InvalidInput(
+        f"--execution {shown(value)} is neither an execution ARN (arn:aws:states:…:execution:…) nor a run name "
+        "(such as cli-20261125T101500-ab12cd): `pricefeed status` lists the runs"
+    )
 
 
 def recent_runs(sfn: Any, state_machine_arn: str, *, last: int = 5) -> list[dict]:
@@ -42,7 +68,10 @@ def run_status(sfn: Any, s3: Any, *, raw_bucket: str, execution_arn: str) -> dic
     try:
         described = sfn.describe_execution(executionArn=execution_arn)
     except sfn.exceptions.ExecutionDoesNotExist:
-        raise InvalidInput(f"execution {execution_arn} does not exist") from None
+        name = execution_arn.rsplit(":", 1)[-1]
+        raise InvalidInput(f"no run {name} on this stack (execution {execution_arn} does not exist)") from None
+    except sfn.exceptions.InvalidArn:
+        raise InvalidInput(f"execution {shown(execution_arn)} is not an execution ARN") from None
     output = json.loads(described.get("output") or "{}")
     run_input = json.loads(described.get("input") or "{}")
     status: dict[str, Any] = {
