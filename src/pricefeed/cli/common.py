@@ -5,6 +5,7 @@ Command modules import this, never the app: ``pricefeed.cli.main`` assembles the
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from pricefeed.errors import PricefeedError
 from pricefeed.istime import parse_date
 from pricefeed.ops.target import STATE_FILE, Target, resolve
 
-console = Console(emoji=False)  # ":secret:" in an ARN must stay text
+# ":secret:" in an ARN must stay text. On a terminal, its width; redirected (a file, a pipe, a script), no width to
+# wrap at: an ARN or a suggested command is copied whole from a log, never split at column 80.
+console = Console(emoji=False, width=None if sys.stdout.isatty() else 100_000)
 
 STACK = typer.Option(
     None,
