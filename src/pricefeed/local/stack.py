@@ -268,6 +268,7 @@ class LocalStack:
                 name=props["StateMachineName"],
                 definition=text,
                 role_arn=props["RoleArn"],
+                properties=props,
             )
             if arn != self.physical_id(logical):
                 raise DeployError(
