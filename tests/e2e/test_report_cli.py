@@ -64,6 +64,8 @@ def test_the_command_summarises_the_day_and_writes_both_files(written):
     assert "375 minute(s) missing, 1 unknown symbol(s)" in said
     assert f"wrote {html}" in said and f"wrote {png}" in said
     assert 4_000_000 < html.stat().st_size < 7_000_000
+    # --symbols chose two of the three with bars: the page says so, and how to chart the others
+    assert "2 of the 3 symbols with bars are charted" in html.read_text(encoding="utf-8")
 
 
 def test_the_png_is_a_full_page_screenshot(written):

@@ -216,3 +216,16 @@ def test_png_without_a_browser_says_how_to_get_one_and_keeps_the_html(lake, tmp_
     assert shown.exit_code == 2 and "PRICEFEED_CHROMIUM" in text and "does not exist" in text
     assert out.stat().st_size > 4_000_000 and not png.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left behind
+
+
+def test_a_small_lake_charts_every_symbol_and_a_bigger_one_says_how_many_of_how_many(tmp_path):
+    names = [f"NSE:SIM{i:04d}-EQ" for i in range(1, 9)]
+    for name in names[:4]:  # the demo's size: all of them charted
+        write_day(tmp_path, name)
+    small = lake_reader.gather(tmp_path, day="2026-11-25")
+    assert len(small.charts) == 4 and "Every symbol with bars is charted." in render_html(small)
+    for name in names[4:]:
+        write_day(tmp_path, name)
+    big = lake_reader.gather(tmp_path, day="2026-11-25")
+    assert len(big.charts) == model.DEFAULT_CHARTS == 6
+    assert "6 of the 8 symbols with bars are charted" in render_html(big)

@@ -11,7 +11,9 @@ from pricefeed.istime import IST
 from pricefeed.symbol import Symbol
 
 #: Candlestick charts drawn when ``--symbols`` is not given (the worst-covered symbols that have bars).
-DEFAULT_CHARTS = 3
+#: Symbols charted when --symbols names none: all of a small lake's, else the worst-covered this many (the page
+#: says how many of how many, and how to chart others).
+DEFAULT_CHARTS = 6
 
 
 #: Cell values of the one-day heat-map.

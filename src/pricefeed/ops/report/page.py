@@ -225,10 +225,17 @@ def _charts_section(data: ReportData) -> str:
                          f"{_e(date_span(data.first, data.last))}.</p>")
     if not parts:
         parts.append('<p class="note">No symbol has bars to chart.</p>')
+    with_bars = {r.symbol for r in data.coverage if r.expected_minutes > r.missing_minutes}
+    charted = len([s for s in data.charts if s in with_bars])
+    which = (
+        f"{charted} of the {len(with_bars):,} symbols with bars are charted (by default the worst-covered); "
+        "chart others with <code>pricefeed report --symbols NSE:SBIN-EQ,…</code>."
+        if charted < len(with_bars) else "Every symbol with bars is charted."
+    )
     return (
         f'<section id="charts"><h2>Price and volume ({TIMEFRAME_NAMES[data.timeframe]} bars)</h2>'
         '<p class="note">Candles: green = close above open, red = below; volume underneath. '
-        "The symbols are those given with --symbols, else the worst-covered ones.</p>"
+        f'<span id="charted">{which}</span></p>'
         f'{"".join(parts)}</section>'
     )
 
