@@ -82,7 +82,7 @@ def test_the_readmes_sql_runs_in_duckdb_and_through_pricefeed_query(demo):
         if "read_parquet('lake/" in sql:
             done = typed(demo, f"duckdb -csv -c {shlex_quote(sql)}")  # the README's own command
         else:  # Athena's SQL: the same table names are `pricefeed query` views over the export
-            done = typed(demo, f"pricefeed query --lake lake --csv -- {shlex_quote(sql)}")  # SQL may open with --
+            done = typed(demo, f"pricefeed query --lake lake --csv {shlex_quote(sql)}")  # even one opening with --
         assert done.returncode == 0 and "Error" not in done.stderr, f"{sql}\n{done.stdout}{done.stderr}"
     first = next(sql for sql in found if "read_parquet('lake/processed/processed/" in sql)
     bars = typed(demo, f"duckdb -csv -c {shlex_quote(first)}").stdout.splitlines()

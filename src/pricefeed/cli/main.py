@@ -23,7 +23,8 @@ app.command("backfill")(runs.backfill)
 app.command("redrive")(runs.redrive)
 app.command("heal")(runs.heal)
 app.command("status")(status.status)
-app.command("query")(query.query)
+# SQL may open with a "-- comment": taken as the SQL, not as an unknown option.
+app.command("query", context_settings={"ignore_unknown_options": True})(query.query)
 app.command("report")(report.report)
 app.command("login")(login.login_command)
 
