@@ -263,12 +263,8 @@ class LocalStack:
                 raise DeployError(f"{logical}: no DefinitionUri file to execute")
             text = substitute_definition(definition, props.get("DefinitionSubstitutions") or {})
             arn = motopatch.create_executable_state_machine(
-                account=ACCOUNT,
-                region=REGION,
-                name=props["StateMachineName"],
-                definition=text,
-                role_arn=props["RoleArn"],
-                properties=props,
+                account=ACCOUNT, region=REGION, name=props["StateMachineName"], definition=text,
+                role_arn=props["RoleArn"], properties=props,
             )
             if arn != self.physical_id(logical):
                 raise DeployError(

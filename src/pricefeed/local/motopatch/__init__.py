@@ -49,11 +49,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_glue,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.exceptions import HTTPException
 
 from pricefeed.local.motopatch import athena, history, limits, result_writer
 from pricefeed.local.motopatch.speed import speed_up
+from pricefeed.local.motopatch.state_machines import create_executable_state_machine as create_executable_state_machine
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
 LambdaInvoker = Callable[[Any], tuple[str, bool]]
@@ -236,43 +237,6 @@ def register_lambda(arn: str, name: str, invoker: LambdaInvoker) -> None:
 
 def register_glue_job(name: str, runner: GlueRunner) -> None:
     _glue_runners[name] = runner
-
-
-def create_executable_state_machine(
-    *, account: str, region: str, name: str, definition: str, role_arn: str, properties: dict | None = None
-) -> str:
-    """Create (or replace) the state machine in moto's executing backend; returns its ARN. ``properties``: the
-    template's CloudFormation properties, whose logging and tracing settings it keeps (DescribeStateMachine shows
-    them as on AWS; moto writes no log and no trace)."""
-    backend = stepfunctions_parser_backends[account][region]
-    for existing in list(backend.state_machines):
-        if existing.name == name:
-            backend.state_machines.remove(existing)
-    logging_config, tracing = _api_settings(properties or {})
-    machine = backend.create_state_machine(
-        name=name, definition=definition, roleArn=role_arn, loggingConfiguration=logging_config,
-        tracingConfiguration=tracing,
-    )
-    return machine.arn
-
-
-def _api_settings(properties: dict) -> tuple[dict | None, dict | None]:
-    """CloudFormation's LoggingConfiguration / TracingConfiguration in the API's spelling."""
-    logs = properties.get("LoggingConfiguration")
-    logging_config = None
-    if isinstance(logs, dict):
-        destinations = [
-            {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
-            for d in logs.get("Destinations") or []
-            if isinstance((d.get("CloudWatchLogsLogGroup") or {}).get("LogGroupArn"), str)
-        ]
-        logging_config = {
-            "level": logs.get("Level", "OFF"),
-            "includeExecutionData": bool(logs.get("IncludeExecutionData")),
-            "destinations": destinations,
-        }
-    tracing = properties.get("TracingConfiguration")
-    return logging_config, ({"enabled": bool(tracing.get("Enabled"))} if isinstance(tracing, dict) else None)
 
 
 def fail_s3_writes(pattern: str, *, bucket: str | None = None) -> tuple[str | None, re.Pattern[str]]:
