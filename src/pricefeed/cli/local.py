@@ -200,6 +200,7 @@ def _check_port_free(option: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise PricefeedError(f"{option} {port} is not a TCP port (1-65535)")
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
