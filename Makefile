@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV)/bin)
-STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev-lock.txt pyproject.toml | sha1sum | cut -c1-12)
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha1sum < requirements/sam.txt | cut -c1-12)
 ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
@@ -13,12 +13,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak bench-scale bench-scale-large venv sam-venv chromium clean lock audit
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak bench-scale bench-scale-large venv sam-venv chromium clean lock audit sbom
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev-lock.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -51,6 +51,7 @@ lint: $(STAMP) $(ASL_LINT)
 	$(BIN)/ruff check src functions glue tests bench
 	$(BIN)/cfn-lint template.yaml
 	PATH="$(BIN):$$PATH" $(ASL_LINT) --json-path statemachine/ingest_pipeline.asl.json
+	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows/
 
 ## make test: lint + the whole suite (unit, integration on emulated AWS, e2e, SAM validate/build)
 test: lint $(SAM_STAMP) $(CHROMIUM)
@@ -87,7 +88,7 @@ bench-scale-large: $(STAMP)
 bench: bench-ingest bench-aggregate bench-soak bench-scale
 
 ## make audit: known vulnerabilities (PyPI's advisory data) in every pinned dependency: the dev tools
-## (requirements/dev.lock), the Lambda layer (src/requirements.txt) and the Glue job's --additional-python-modules.
+## (requirements/dev-lock.txt), the Lambda layer (src/requirements.txt) and the Glue job's --additional-python-modules.
 ## Needs only PyPI's JSON API; fails on a vulnerability and on any package PyPI could not be asked about.
 AUDIT_DIR := $(VENV)/audit
 AUDIT_SUMMARY = import json, sys; deps = json.load(open(sys.argv[1]))["dependencies"]; \
@@ -105,11 +106,25 @@ audit: $(STAMP)
 	test -s $(AUDIT_DIR)/glue-requirements.txt
 	-$(BIN)/pip-audit --vulnerability-service pypi --no-deps --disable-pip --progress-spinner off \
 		--format json --output $(AUDIT_DIR)/report.json \
-		-r requirements/dev.lock -r src/requirements.txt -r $(AUDIT_DIR)/glue-requirements.txt
+		-r requirements/dev-lock.txt -r src/requirements.txt -r $(AUDIT_DIR)/glue-requirements.txt
 	@$(BIN)/python -c '$(AUDIT_SUMMARY)' $(AUDIT_DIR)/report.json
 
+## make sbom: CycloneDX bills of materials of every pinned dependency set, in ./sbom (no network needed): the dev tools,
+## the Lambda layer, the SAM CLI and the Glue job's --additional-python-modules. The workflow keeps them with the run.
+sbom: $(STAMP)
+	@rm -rf sbom && mkdir -p sbom
+	sed -n 's/.*--additional-python-modules: "\([^"]*\)".*/\1/p' template.yaml | tr ',' '\n' > sbom/glue-requirements.txt
+	test -s sbom/glue-requirements.txt
+	for part in dev:requirements/dev-lock.txt lambda-layer:src/requirements.txt sam-cli:requirements/sam.txt \
+	            glue-job:sbom/glue-requirements.txt; do \
+		$(BIN)/cyclonedx-py requirements --pyproject pyproject.toml --output-reproducible --of JSON \
+			-o sbom/$${part%%:*}.cdx.json $${part#*:} 2>/dev/null || exit 1; \
+	done
+	rm sbom/glue-requirements.txt
+	@ls sbom
+
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev-lock.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) tools/asl-lint/node_modules .aws-sam lake
+	rm -rf $(VENV) $(SAM_VENV) tools/asl-lint/node_modules .aws-sam lake sbom

@@ -23,7 +23,7 @@ from pricefeed.lake.envelope import build_envelope
 from pricefeed.simulator import market
 from pricefeed.symbol import Symbol
 
-pyspark = pytest.importorskip("pyspark", reason="pyspark is part of requirements/dev.lock")
+pyspark = pytest.importorskip("pyspark", reason="pyspark is part of requirements/dev-lock.txt")
 if shutil.which("java") is None:
     pytest.skip("local Spark needs a Java runtime", allow_module_level=True)
 
