@@ -1,13 +1,16 @@
 """The CI/CD workflow and samconfig.toml as shipped: the workflow passes GitHub's workflow schema and keeps
 the deployment policy (OIDC only, tests before deploy, non-interactive deploy, the Glue library uploaded),
 and every parameter either of them sets is a real template.yaml Parameter with a value it accepts.
+Its supply chain: every action pinned to a commit SHA (zizmor finds nothing at medium or above), Dependabot
+keeping the pins current, and an SBOM of every pinned dependency set.
 
 The schema check skips when check-jsonschema is missing (run `make venv`), except under CI=true or
-PRICEFEED_REQUIRE_TOOLS=1, where a missing tool is a failure.
+PRICEFEED_REQUIRE_TOOLS=1, where a missing tool is a failure; so do zizmor and cyclonedx-py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,13 +36,13 @@ def template_parameters() -> dict[str, dict]:
     return load_template()["Parameters"]
 
 
-def check_jsonschema() -> str:
-    found = Path(sys.executable).with_name("check-jsonschema")
+def tool(name: str) -> str:
+    found = Path(sys.executable).with_name(name)
     if found.is_file():
         return str(found)
-    if on_path := shutil.which("check-jsonschema"):
+    if on_path := shutil.which(name):
         return on_path
-    reason = "check-jsonschema is not installed: run `make venv`"
+    reason = f"{name} is not installed: run `make venv`"
     if os.environ.get("CI", "").lower() == "true" or os.environ.get("PRICEFEED_REQUIRE_TOOLS") == "1":
         pytest.fail(f"{reason} (required: CI=true or PRICEFEED_REQUIRE_TOOLS=1)")
     pytest.skip(reason)
@@ -47,7 +50,7 @@ def check_jsonschema() -> str:
 
 def lint_workflows(paths: list[Path]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -137,20 +140,81 @@ def test_deploy_assumes_a_role_through_oidc_and_stores_no_aws_keys() -> None:
             assert forbidden not in text, f"{path.name} uses {forbidden}: deploy through OIDC only"
 
 
-def test_every_action_is_pinned_to_a_version() -> None:
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version_beside_it() -> None:
+    for path in WORKFLOWS:
+        uses = re.findall(r"^\s*(?:-\s+)?uses:\s*(.+)$", path.read_text(), flags=re.M)
+        assert uses, path
+        for line in uses:  # a tag can be moved to other code; a commit cannot
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line.strip()), line
+
+
+def test_checkout_leaves_no_credentials_in_the_clone() -> None:
     for path in WORKFLOWS:
         for job in load_workflow(path)["jobs"].values():
-            for step in job["steps"]:
-                if "uses" in step:
-                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", step["uses"]), step["uses"]
+            for step in steps_using(job, "actions/checkout"):
+                assert step.get("with", {}).get("persist-credentials") is False, f"{path.name}: {step}"
+
+
+def zizmor(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("zizmor"), "--offline", "--min-severity", "medium", "--no-progress", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_zizmor_finds_nothing_at_medium_or_above_and_would_find_an_unpinned_action(tmp_path: Path) -> None:
+    for path in WORKFLOWS:
+        found = zizmor(path)
+        assert found.returncode == 0, found.stdout + found.stderr
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    loose = tmp_path / ".github" / "workflows" / "loose.yml"
+    loose.write_text("on: push\npermissions: {}\njobs:\n  t:\n    name: t\n    runs-on: ubuntu-latest\n    steps:\n"
+                     "      - uses: actions/checkout@v4\n")
+    found = zizmor(loose)
+    assert found.returncode != 0 and "unpinned-uses" in found.stdout + found.stderr
+
+
+def test_dependabot_keeps_the_actions_and_every_pinned_requirements_file_current_weekly() -> None:
+    config_path = ROOT / ".github" / "dependabot.yml"
+    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config_path)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    updates = yaml.safe_load(config_path.read_text())["updates"]
+    covered = {(u["package-ecosystem"], u["directory"]) for u in updates}
+    assert covered == {("github-actions", "/"), ("pip", "/requirements"), ("pip", "/src")}
+    for update in updates:
+        assert update["schedule"]["interval"] == "weekly"
+        assert [group["patterns"] for group in update["groups"].values()] == [["*"]]  # one pull request a week
+    # Dependabot's pip support reads *.txt and *.in files: every pinned set is one
+    assert {p.name for p in (ROOT / "requirements").iterdir()} >= {"dev.in", "dev-lock.txt", "sam.txt"}
+    assert (ROOT / "src" / "requirements.txt").is_file()
+
+
+def test_the_sbom_lists_every_pinned_package(tmp_path: Path) -> None:
+    lock = ROOT / "requirements" / "dev-lock.txt"
+    out = tmp_path / "dev.cdx.json"
+    done = subprocess.run(
+        [tool("cyclonedx-py"), "requirements", "--pyproject", str(ROOT / "pyproject.toml"), "--output-reproducible",
+         "--of", "JSON", "-o", str(out), str(lock)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    bom = json.loads(out.read_text())
+    pins = {line.split("==")[0].lower().replace("_", "-") for line in lock.read_text().splitlines() if "==" in line}
+    assert bom["bomFormat"] == "CycloneDX" and bom["metadata"]["component"]["name"] == "pricefeed"
+    assert {c["name"].lower().replace("_", "-") for c in bom["components"]} == pins
+    assert all(c["purl"].startswith("pkg:pypi/") and c["version"] for c in bom["components"])
+    job = load_workflow()["jobs"]["test"]
+    (upload,) = steps_using(job, "actions/upload-artifact")
+    assert job["steps"].index(step_running(job, "make sbom")) < job["steps"].index(upload)
+    assert upload["with"]["path"] == "sbom/"  # kept with the run: anyone can audit a deployed version later
 
 
 def test_deploy_builds_then_deploys_without_asking() -> None:
     job = load_workflow()["jobs"]["deploy"]
-    assert steps_using(job, "aws-actions/setup-sam")
     steps = job["steps"]
+    # the SAM CLI the tests use (requirements/sam.txt), not an action installing software beside the deploy role
+    sam = step_running(job, "make sam-venv")
     build, deploy = step_running(job, "sam build"), step_running(job, "sam deploy")
-    assert steps.index(build) < steps.index(deploy)
+    assert steps.index(sam) < steps.index(build) < steps.index(deploy)
     assert "--no-confirm-changeset" in deploy["run"]
     assert "--no-fail-on-empty-changeset" in deploy["run"]
     assert "--guided" not in deploy["run"]
