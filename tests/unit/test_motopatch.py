@@ -39,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
 from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.s3 import models as s3_models
+from moto.sqs import models as sqs_models
 from moto.moto_server import threaded_moto_server, werkzeug_app
 from moto import backends
 from moto.core.base_backend import BackendDict
@@ -67,6 +68,11 @@ out = {
     "invoke_lambda_is_function": inspect.isfunction(lambda_models.LambdaFunction.__dict__.get("_invoke_lambda")),
     "invoke_calls_invoke_lambda": "self._invoke_lambda(event="
         in inspect.getsource(lambda_models.LambdaFunction.invoke),
+    "lambda_invoke": params(lambda_models.LambdaFunction.invoke),
+    "invoke_reads_the_invocation_type": 'request_headers.get("x-amz-invocation-type"'
+        in inspect.getsource(lambda_models.LambdaFunction.invoke),
+    "sqs_send_message": params(sqs_models.SQSBackend.send_message),
+    "sqs_backends_type": type(sqs_models.sqs_backends).__name__,
     "start_job_run": params(glue_models.FakeJob.start_job_run),
     "start_job_run_is_function": inspect.isfunction(glue_models.FakeJob.__dict__.get("start_job_run")),
     "job_runs_attr": "self.job_runs" in inspect.getsource(glue_models.FakeJob.__init__),
@@ -154,6 +160,13 @@ def test_lambda_invoke_lambda_takes_an_event_and_is_what_invoke_calls(unpatched)
     # our replacement must accept what moto passes
     ours = inspect.signature(motopatch._invoke_lambda)
     assert list(ours.parameters) == names(unpatched["invoke_lambda"])
+
+
+def test_lambda_invoke_and_sqs_send_message_are_as_the_asynchronous_invocation_expects(unpatched):
+    assert names(unpatched["lambda_invoke"]) == ["self", "body", "request_headers", "response_headers"]
+    assert unpatched["invoke_reads_the_invocation_type"]
+    assert names(unpatched["sqs_send_message"])[:4] == ["self", "queue_name", "message_body", "message_attributes"]
+    assert unpatched["sqs_backends_type"] == "BackendDict"
 
 
 def test_the_result_writer_is_called_as_our_stand_in_expects(unpatched):
@@ -356,6 +369,52 @@ def test_an_errored_payload_sets_function_error(aws):
 
     assert answer["FunctionError"] == "Handled"
     assert json.loads(answer["Payload"].read())["errorType"] == "InvalidSymbol"
+
+
+def dead_letter_queue(name: str) -> tuple[str, str]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def invoke_event(name: str, payload: bytes) -> dict:
+    answer = boto3.client("lambda", region_name=REGION).invoke(FunctionName=name, InvocationType="Event",
+                                                               Payload=payload)
+    assert answer["StatusCode"] == 202 and answer["Payload"].read() == b""  # queued: the caller learns nothing more
+    assert motopatch.async_invoke.wait_for_events(DEADLINE_S)
+    return answer
+
+
+def test_an_event_that_fails_every_attempt_goes_to_the_dead_letter_queue_as_lambda_sends_it(aws):
+    url, arn = dead_letter_queue("async-dlq")
+    script = Script("Boom", "Boom", "Boom")
+    fn = create_function("async-fails", script)
+    motopatch.register_lambda(fn, "async-fails", script, dead_letter_queue=arn)
+
+    invoke_event("async-fails", b'{"notice": "morning"}')
+
+    assert script.events == [{"notice": "morning"}] * 3  # the event and Lambda's two retries
+    [letter] = boto3.client("sqs", region_name=REGION).receive_message(
+        QueueUrl=url, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(letter["Body"]) == {"notice": "morning"}
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes.pop("RequestID") and attributes == {"ErrorCode": "200", "ErrorMessage": "scripted Boom"}
+
+
+def test_an_event_that_succeeds_on_a_retry_leaves_no_dead_letter_and_one_without_a_queue_is_dropped(aws):
+    url, arn = dead_letter_queue("async-dlq-2")
+    flaky = Script("Boom", "Boom")
+    create_function("async-flaky", flaky)
+    motopatch.register_lambda(f"arn:aws:lambda:{REGION}:{account_id()}:function:async-flaky", "async-flaky", flaky,
+                              dead_letter_queue=arn)
+    invoke_event("async-flaky", b"{}")
+    assert len(flaky.events) == 3
+    assert "Messages" not in boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=url)
+
+    lost = Script("Boom", "Boom", "Boom", "Boom")
+    create_function("async-no-dlq", lost)
+    invoke_event("async-no-dlq", b"{}")
+    assert len(lost.events) == 3  # tried three times, then dropped as on AWS
 
 
 def test_a_function_without_an_invoker_errors_instead_of_reaching_for_docker(aws):

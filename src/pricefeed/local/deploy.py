@@ -27,6 +27,10 @@ def _arn(clients, region: str, kind: str, physical: str) -> str:
         return f"arn:aws:s3:::{physical}"
     if kind == "AWS::Logs::LogGroup":
         return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}:*"  # CloudFormation's form, with ":*"
+    if kind == "AWS::SQS::Queue":  # moto's physical id is the queue URL
+        return clients("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
     if kind == "AWS::IAM::Role":
         return clients("iam").get_role(RoleName=physical)["Role"]["Arn"]
     if kind in ("AWS::StepFunctions::StateMachine", "AWS::SecretsManager::Secret", "AWS::Lambda::LayerVersion"):
@@ -68,6 +72,8 @@ class Deployment:
         kind = self.resources()[logical]["Type"]
         if attr == "Arn":
             return _arn(self.clients, self.region, kind, self.physical[logical])
+        if attr == "QueueName" and kind == "AWS::SQS::Queue":
+            return self.physical[logical].rsplit("/", 1)[-1]
         if attr == "Name" and kind == "AWS::StepFunctions::StateMachine":
             return self.physical[logical].rsplit(":", 1)[-1]
         raise Unresolvable(f"GetAtt {logical}.{attr}")

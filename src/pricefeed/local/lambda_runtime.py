@@ -240,6 +240,7 @@ class FunctionSandbox:
                 module = self._load()
                 payload, errored = json.dumps(getattr(module, self.handler_name)(event, context)), False
             except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda error payload
+                print(f"[ERROR] {type(exc).__name__}: {exc}", file=self._log)  # as Lambda's Python runtime logs it
                 traceback.print_exc(file=self._log)
                 error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": context.aws_request_id}
                 payload, errored = json.dumps(error), True

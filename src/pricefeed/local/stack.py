@@ -224,8 +224,10 @@ class LocalStack:
                 self._aws_env(), **conf["Environment"]["Variables"], AWS_LAMBDA_FUNCTION_NAME=conf["FunctionName"]
             )
             arn = conf["FunctionArn"]
+            dead_letters = (self.deployment.props(logical).get("DeadLetterConfig") or {}).get("TargetArn")
             motopatch.register_lambda(
-                arn, conf["FunctionName"], lambda event, b=box, e=env, a=arn: b.invoke(event_json(event), e, a)
+                arn, conf["FunctionName"], lambda event, b=box, e=env, a=arn: b.invoke(event_json(event), e, a),
+                dead_letter_queue=dead_letters,
             )
 
     def _start_glue_jobs(self, packaged) -> None:

@@ -25,6 +25,8 @@ loudly when an upgrade moves any of these).
    ``AWSCURRENT``, moto's ``GetSecretValue`` answers the old version; AWS the new (the refresh's compare-and-set).
 8. Step Functions' Distributed Map ResultWriter writes the result files AWS writes (``result_writer``).
 9. Glue's batch catalog calls refuse more entries than AWS takes (``limits``: BatchCreatePartition 100, ...).
+10. Lambda's asynchronous invocation (``async_invoke``): 202 at once, the event on its own thread, two retries, then
+    the function's dead-letter queue.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.exceptions import HTTPException
 
-from pricefeed.local.motopatch import athena, history, limits, result_writer
+from pricefeed.local.motopatch import async_invoke, athena, history, limits, result_writer
 from pricefeed.local.motopatch.speed import speed_up
 from pricefeed.local.motopatch.state_machines import create_executable_state_machine as create_executable_state_machine
 
@@ -209,6 +211,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         limits.install()
         history.install()
         athena.install()
+        async_invoke.install(_retry_scale)
         _is_applied = True
 
 
@@ -230,9 +233,12 @@ def make_faithful() -> None:
         make_faithful.done = True  # type: ignore[attr-defined]
 
 
-def register_lambda(arn: str, name: str, invoker: LambdaInvoker) -> None:
+def register_lambda(arn: str, name: str, invoker: LambdaInvoker, *, dead_letter_queue: str | None = None) -> None:
+    """Route the function's invocations to ``invoker``; ``dead_letter_queue``: the ARN of the SQS queue its failed
+    asynchronous events go to (its ``DeadLetterConfig``)."""
     _lambda_invokers[arn] = invoker
     _lambda_invokers[name] = invoker
+    async_invoke.register_dead_letter_queue(arn, name, dead_letter_queue)
 
 
 def register_glue_job(name: str, runner: GlueRunner) -> None:
