@@ -6,6 +6,8 @@ BIN := $(abspath $(VENV)/bin)
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev-lock.txt pyproject.toml | sha1sum | cut -c1-12)
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha1sum < requirements/sam.txt | cut -c1-12)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha1sum < requirements/checkov.txt | cut -c1-12)
 ASL_LINT := tools/asl-lint/node_modules/.bin/asl-validator
 # Headless Chromium from Debian's packages: the report and the scripted login are checked in a real browser.
 CHROMIUM ?= /usr/bin/chromium
@@ -13,7 +15,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DATE ?=
 TICKERS ?= ticker_list/nse_tickers.csv
 
-.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak bench-scale bench-scale-large venv sam-venv chromium clean lock audit sbom
+.PHONY: demo test lint unit integration e2e bench bench-ingest bench-aggregate bench-soak bench-scale bench-scale-large venv sam-venv checkov-venv chromium clean lock audit sbom
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -28,13 +30,20 @@ $(ASL_LINT): tools/asl-lint/package-lock.json | $(STAMP)
 	cd tools/asl-lint && PATH="$(BIN):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(SAM_STAMP): requirements/sam.txt
-	rm -f $(SAM_VENV)/.installed-*
-	test -x $(SAM_VENV)/bin/python || $(PY) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/sam.txt
-	touch $@
+# A tool whose pins clash with the dev lock gets a virtualenv of its own: $(1) its stamp, $(2) the venv, $(3) the pins.
+define pinned_venv
+$(1): $(3)
+	rm -f $(2)/.installed-*
+	test -x $(2)/bin/python || $$(PY) -m venv $(2)
+	$(2)/bin/python -m pip install -q --disable-pip-version-check -r $(3)
+	touch $$@
+endef
+$(eval $(call pinned_venv,$(SAM_STAMP),$(SAM_VENV),requirements/sam.txt))
+$(eval $(call pinned_venv,$(CHECKOV_STAMP),$(CHECKOV_VENV),requirements/checkov.txt))
 
 sam-venv: $(SAM_STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
@@ -47,15 +56,17 @@ chromium: $(CHROMIUM)
 demo: $(STAMP)
 	$(BIN)/pricefeed local run $(if $(DATE),--date $(DATE)) --tickers $(TICKERS) --export lake
 
-lint: $(STAMP) $(ASL_LINT)
+lint: $(STAMP) $(ASL_LINT) $(CHECKOV_STAMP)
 	$(BIN)/ruff check src functions glue tests bench
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 	PATH="$(BIN):$$PATH" $(ASL_LINT) --json-path statemachine/ingest_pipeline.asl.json
 	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows/
 
 ## make test: lint + the whole suite (unit, integration on emulated AWS, e2e, SAM validate/build)
 test: lint $(SAM_STAMP) $(CHROMIUM)
-	PRICEFEED_SAM=$(abspath $(SAM_VENV)/bin/sam) PRICEFEED_CHROMIUM=$(CHROMIUM) PATH="$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
+	PRICEFEED_SAM=$(abspath $(SAM_VENV)/bin/sam) PRICEFEED_CHECKOV=$(abspath $(CHECKOV_VENV)/bin/checkov) \
+	PRICEFEED_CHROMIUM=$(CHROMIUM) PATH="$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -110,13 +121,13 @@ audit: $(STAMP)
 	@$(BIN)/python -c '$(AUDIT_SUMMARY)' $(AUDIT_DIR)/report.json
 
 ## make sbom: CycloneDX bills of materials of every pinned dependency set, in ./sbom (no network needed): the dev tools,
-## the Lambda layer, the SAM CLI and the Glue job's --additional-python-modules. The workflow keeps them with the run.
+## the Lambda layer, the SAM CLI, checkov and the Glue job's --additional-python-modules; the workflow keeps them.
 sbom: $(STAMP)
 	@rm -rf sbom && mkdir -p sbom
 	sed -n 's/.*--additional-python-modules: "\([^"]*\)".*/\1/p' template.yaml | tr ',' '\n' > sbom/glue-requirements.txt
 	test -s sbom/glue-requirements.txt
 	for part in dev:requirements/dev-lock.txt lambda-layer:src/requirements.txt sam-cli:requirements/sam.txt \
-	            glue-job:sbom/glue-requirements.txt; do \
+	            checkov:requirements/checkov.txt glue-job:sbom/glue-requirements.txt; do \
 		$(BIN)/cyclonedx-py requirements --pyproject pyproject.toml --output-reproducible --of JSON \
 			-o sbom/$${part%%:*}.cdx.json $${part#*:} 2>/dev/null || exit 1; \
 	done
@@ -127,4 +138,4 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pricefeed' > requirements/dev-lock.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) tools/asl-lint/node_modules .aws-sam lake sbom
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) tools/asl-lint/node_modules .aws-sam lake sbom

@@ -287,3 +287,49 @@ def test_a_scheduled_run_on_a_holiday_without_a_login_neither_waits_nor_alarms(p
                         raw_bucket=pipeline.stack.outputs["RawBucketName"], run_input={}, csv=csv(symbols))
         assert wait_for(pipeline.stack, arn, timeout_s=300)["status"] == "SUCCEEDED"
         assert stored_all(pipeline, symbols, [wed])
+
+
+def test_a_login_check_that_fails_every_attempt_lands_in_its_queue_and_alarms(pipeline, alerts, fresh_login):
+    """The schedule invokes the morning check asynchronously, as EventBridge Scheduler does. Yesterday's token is dead,
+    Fyers still honours refreshes but answers 5xx all morning: Lambda tries the event three times, then keeps it in
+    LoginCheckDeadLetterQueue with the error (no token in it), and LoginCheckFailedAlarm watches that queue."""
+    morning = at(date(2026, 12, 3), 8, 45)  # a Thursday NSE trades
+    lam, sqs = pipeline.stack.client("lambda"), pipeline.stack.client("sqs")
+    queue = pipeline.stack.physical_id("LoginCheckDeadLetterQueue")
+    pipeline.sim.set_faults(refresh_policy="honoured")
+    with time_machine.travel(morning, tick=True):
+        the_login_died(pipeline, morning)
+        secret = TokenStore(pipeline.stack.client("secretsmanager"), pipeline.stack.outputs["TokenSecretArn"]).load()
+        pipeline.sim.set_faults(error_5xx_rate=1.0)
+        log = pipeline.stack.workdir / "logs" / "RefreshTokensFunction.log"
+        failures = "[ERROR] TransientFyersError: "  # how Lambda logs a failed invocation
+        attempts_before = log.read_text().count(failures) if log.exists() else 0
+
+        answer = lam.invoke(FunctionName=pipeline.stack.physical_id("RefreshTokensFunction"), InvocationType="Event",
+                            Payload=b'{"notice": "morning"}')
+        assert answer["StatusCode"] == 202 and answer["Payload"].read() == b""  # queued, not run in the call
+
+        letters, deadline = [], time.monotonic() + 120
+        while not letters and time.monotonic() < deadline:
+            letters = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5, MessageAttributeNames=["All"],
+                                          MaxNumberOfMessages=10).get("Messages", [])
+    pipeline.sim.set_faults(error_5xx_rate=0.0)
+
+    [letter] = letters
+    assert json.loads(letter["Body"]) == {"notice": "morning"}
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["ErrorCode"] == "200" and attributes["RequestID"]
+    assert "Fyers" in attributes["ErrorMessage"], attributes
+    assert log.read_text().count(failures) - attempts_before == 3  # the event and Lambda's 2 retries
+    assert alerts() == []  # no login link went out: the alarm on the queue is what tells the user
+    for value in (secret.access_token, secret.refresh_token):
+        assert not value or value not in json.dumps(letter)
+
+    cloudwatch = pipeline.stack.client("cloudwatch")
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[pipeline.stack.physical_id("LoginCheckFailedAlarm")])[
+        "MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "NumberOfMessagesSent")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue.rsplit("/", 1)[-1]}]
+    assert alarm["AlarmActions"] == [pipeline.stack.outputs["TokenAlertTopicArn"]]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=letter["ReceiptHandle"])
+    log_in_again(pipeline)

@@ -136,6 +136,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:getitem": {TABLE},
         "dynamodb:putitem": {TABLE},
         "sns:publish": {"arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${TokenAlertTopic.TopicName}"},
+        # Lambda (as this role) puts a schedule's event that failed every attempt in the function's dead-letter queue
+        "sqs:sendmessage": {"${LoginCheckDeadLetterQueue.Arn}"},
     },
     # functions/login_gate/app.py → daily_login.LoginGate: TokenKeeper as above (check), SNS Publish and PutItem
     # login-notice# (the notice), Get/UpdateItem login-waiters# and SendTaskSuccess (wait); paused.resume_paused

@@ -184,7 +184,7 @@ def test_dependabot_keeps_the_actions_and_every_pinned_requirements_file_current
         assert update["schedule"]["interval"] == "weekly"
         assert [group["patterns"] for group in update["groups"].values()] == [["*"]]  # one pull request a week
     # Dependabot's pip support reads *.txt and *.in files: every pinned set is one
-    assert {p.name for p in (ROOT / "requirements").iterdir()} >= {"dev.in", "dev-lock.txt", "sam.txt"}
+    assert {p.name for p in (ROOT / "requirements").iterdir()} >= {"dev.in", "dev-lock.txt", "sam.txt", "checkov.txt"}
     assert (ROOT / "src" / "requirements.txt").is_file()
 
 
