@@ -230,25 +230,27 @@ class FunctionSandbox:
         """(payload JSON, errored) — an error payload is shaped like Lambda's own. An invocation that ran past the
         function's Timeout fails with Lambda's ``Sandbox.Timedout`` whatever it returned (AWS would have stopped
         it there; here it runs to its end, so what it did after the deadline is the one difference)."""
-        started = time.monotonic()
-        deadline = None if self.timeout_s is None else started + self.timeout_s
-        context = LambdaContext(
-            self.name, self.memory_mb, aws_request_id=str(uuid.uuid4()), invoked_function_arn=arn, deadline=deadline
-        )
+        request_id = str(uuid.uuid4())
         with lambda_environment(env, self._log):
+            deadline = None
             try:
-                module = self._load()
+                module = self._load()  # a cold start's init: on AWS its own phase, not counted against the Timeout
+                if self.timeout_s is not None:
+                    deadline = time.monotonic() + self.timeout_s
+                context = LambdaContext(
+                    self.name, self.memory_mb, aws_request_id=request_id, invoked_function_arn=arn, deadline=deadline
+                )
                 payload, errored = json.dumps(getattr(module, self.handler_name)(event, context)), False
             except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda error payload
                 print(f"[ERROR] {type(exc).__name__}: {exc}", file=self._log)  # as Lambda's Python runtime logs it
                 traceback.print_exc(file=self._log)
-                error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": context.aws_request_id}
+                error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": request_id}
                 payload, errored = json.dumps(error), True
             if deadline is not None and time.monotonic() > deadline:
                 timed_out = f"Task timed out after {self.timeout_s:.2f} seconds"
-                message = f"RequestId: {context.aws_request_id} Error: {timed_out}"
+                message = f"RequestId: {request_id} Error: {timed_out}"
                 print(message, file=self._log)
-                error = {"errorType": "Sandbox.Timedout", "errorMessage": message, "requestId": context.aws_request_id}
+                error = {"errorType": "Sandbox.Timedout", "errorMessage": message, "requestId": request_id}
                 return json.dumps(error), True
             return payload, errored
 
