@@ -5,9 +5,11 @@ one line naming the input, never a traceback; and nothing is started or spent fo
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -146,3 +148,47 @@ def test_the_local_state_machine_reports_the_templates_logging_and_tracing(pipel
     assert described["loggingConfiguration"]["includeExecutionData"] is False
     assert described["loggingConfiguration"]["destinations"]
     assert described["tracingConfiguration"] == {"enabled": True}
+
+
+@pytest.fixture
+def standalone_simulator(tmp_path):
+    """`python -m pricefeed.simulator` in its own process, as the README starts it, its app registered with a
+    loopback redirect URI on a free port (what a Fyers app for local work registers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        redirect = f"http://127.0.0.1:{probe.getsockname()[1]}/oauth/callback"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricefeed.simulator", "--port", "0", "--redirect-uri", redirect, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,  # its log lines go to stderr
+    )
+    try:
+        first = process.stdout.readline()  # "Fyers simulator at http://127.0.0.1:PORT  (…)" once it listens
+        assert first.startswith("Fyers simulator at "), first
+        yield first.split()[3], redirect
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()
+
+
+def test_local_run_logs_in_to_a_simulator_started_on_its_own(user, standalone_simulator):
+    url, redirect = standalone_simulator
+    tickers = user.dir / "two.csv"
+    tickers.write_text("symbol\nNSE:WIPRO-EQ\nNSE:TCS-EQ\n")
+    args = ("local", "run", "--date", DAY.isoformat(), "--tickers", str(tickers), "--fyers-url", url)
+
+    # Without the app's redirect URI the stack listens where the standalone simulator's default app redirects,
+    # and this simulator's app redirects elsewhere: refused by that Fyers, said in one line with what to set
+    wrong = subprocess.run([PRICEFEED, *args], cwd=user.dir, capture_output=True, text=True, timeout=300,
+                           check=False, env={**os.environ, "FYERS_REDIRECT_URI": ""})
+    line = refused(wrong)
+    assert "redirect_uri" in line and "FYERS_REDIRECT_URI" in line
+
+    # With it, the login lands on the stack's callback and both tickers are stored from that simulator
+    done = subprocess.run([PRICEFEED, *args], cwd=user.dir, capture_output=True, text=True, timeout=300,
+                          check=False, env={**os.environ, "FYERS_REDIRECT_URI": redirect})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCEEDED" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    stats = json.loads(urllib.request.urlopen(f"{url}/_sim/stats", timeout=30).read())  # noqa: S310 - loopback
+    assert set(stats["history_requests_by_symbol"]) == {"NSE:WIPRO-EQ", "NSE:TCS-EQ"}
+    assert "2 tickers stored, 0 dead-lettered" in done.stdout, done.stdout

@@ -20,6 +20,8 @@ from pricefeed.istime import IST
 from pricefeed.ops.target import STATE_FILE
 from pricefeed.symbol import Symbol
 
+DEFAULT_API_PORT = 4567  # the stack's HTTP API (OAuth routes) next to moto's 4566
+
 
 def local_run(
     date_: str = typer.Option(None, "--date", help="IST trading date YYYY-MM-DD (default: the last closed session)."),
@@ -31,10 +33,12 @@ def local_run(
     export: Path = typer.Option(None, help="Copy both buckets here afterwards (same key layout as S3)."),
 ) -> None:
     """Deploy template.yaml locally, log in, run the state machine for one day, print a summary."""
-    from pricefeed.local.run import run_local
+    from pricefeed.local.run import free_port, local_app, run_local
     from pricefeed.ops.launch import check_trading_days, execution_input, rejected_rows, ticker_csv
 
     try:  # everything a person can get wrong is refused here, before a stack starts
+        if fyers_url is not None:  # the stack's callback must be where that Fyers redirects the login
+            _check_port_free(_api_port_option(fyers_url), local_app(fyers_url, None, default_port=free_port)[1])
         day = trading_day(date_)
         if date_:
             day = date.fromisoformat(execution_input(day=date_, first=None, last=None)["date"])
@@ -113,7 +117,12 @@ def _print_sample_bars(export: Path, result) -> None:
 
 def local_up(
     port: int = typer.Option(4566, help="Port of the emulated AWS endpoint (moto)."),
-    api_port: int = typer.Option(4567, help="Port of the stack's HTTP API (the OAuth routes)."),
+    api_port: int = typer.Option(
+        None,
+        help="Port of the stack's HTTP API (the OAuth routes); default 4567, or with --fyers-url the port of the "
+        "app's redirect URI (FYERS_REDIRECT_URI, else the standalone simulator's 8765).",
+        show_default=False,
+    ),
     fyers_url: str = typer.Option(None, help="A Fyers-compatible API instead of the built-in simulator."),
     symbol_master_url: str = typer.Option(
         None, help="Where that API's symbol master CSVs are (default: <fyers-url>/sym_details, as the simulator)."
@@ -123,19 +132,19 @@ def local_up(
     """Start the local stack and keep it running until Ctrl-C (or `pricefeed local down`)."""
     from contextlib import ExitStack
 
-    from pricefeed.local.run import app_config, fyers_parameters, login
+    from pricefeed.local.run import fyers_parameters, local_app, login
     from pricefeed.local.stack import LocalStack
     from pricefeed.ops.launch import ticker_csv
 
     try:  # before the `finally` below: a stack already up here keeps its state file
-        for option, number in (("--port", port), ("--api-port", api_port)):
+        config, api_port = local_app(fyers_url, api_port, default_port=lambda: DEFAULT_API_PORT)
+        for option, number in (("--port", port), (_api_port_option(fyers_url), api_port)):
             _check_port_free(option, number)
         csv = ticker_csv(tickers=tickers, symbols=None)
     except PricefeedError as exc:
         fail(exc)
     try:
         with ExitStack() as res:
-            config = app_config(f"http://127.0.0.1:{api_port}/oauth/callback")
             if fyers_url is None:
                 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
@@ -191,6 +200,11 @@ def local_up(
     finally:
         STATE_FILE.unlink(missing_ok=True)
     console.print("Local stack stopped.")
+
+
+def _api_port_option(fyers_url: str | None) -> str:
+    """What sets the OAuth routes' port: --api-port, or with another Fyers the app's redirect URI."""
+    return "--api-port" if fyers_url is None else "FYERS_REDIRECT_URI (the Fyers app's redirect URI)"
 
 
 def _check_port_free(option: str, port: int) -> None:

@@ -52,6 +52,47 @@ def app_config(callback_url: str, environ=os.environ) -> dict:
     return config
 
 
+CALLBACK_PATH = "/oauth/callback"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def local_app(fyers_url: str | None, api_port: int | None, *, default_port, environ=os.environ) -> tuple[dict, int]:
+    """The Fyers app the local stack logs in with, and the port its OAuth routes listen on.
+
+    Fyers (and the simulator) redirect a login only to the app's registered redirect URI, so the stack's
+    callback must be there. With the built-in simulator the app is registered with the stack's own callback;
+    with ``fyers_url`` (a simulator started on its own, or any Fyers-compatible host) the app's redirect URI is
+    ``FYERS_REDIRECT_URI``, by default the standalone simulator's, and the stack listens on its port.
+    ``default_port()`` gives the port when nothing fixes one."""
+    from urllib.parse import urlsplit
+
+    redirect = environ.get("FYERS_REDIRECT_URI") or None
+    if redirect is None and fyers_url is not None:
+        from pricefeed.simulator import SimulatorConfig
+
+        redirect = SimulatorConfig().redirect_uri
+    if redirect is None:
+        port = api_port if api_port is not None else default_port()
+        return app_config(f"http://127.0.0.1:{port}{CALLBACK_PATH}", environ), port
+    source = "FYERS_REDIRECT_URI" if environ.get("FYERS_REDIRECT_URI") else "the simulator's default redirect URI"
+    parts = urlsplit(redirect)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or port is None or parts.path != CALLBACK_PATH:
+        raise InvalidInput(
+            f"{source} {redirect!r} cannot reach the local stack: it must be http://127.0.0.1:<port>{CALLBACK_PATH} "
+            "(register that URI with the Fyers app you log in with)"
+        )
+    if api_port is not None and api_port != port:
+        raise InvalidInput(
+            f"--api-port {api_port} disagrees with {source} {redirect!r}: Fyers redirects the login to port {port}; "
+            f"drop --api-port or make them the same"
+        )
+    return app_config(redirect, environ), port
+
+
 def fyers_parameters(api_url: str, symbol_master_url: str | None = None) -> dict[str, str]:
     """Stack parameters pointing the API at ``api_url`` and the symbol master at ``symbol_master_url``, by
     default where the simulator (and any Fyers-compatible host) serves it: ``<api_url>/sym_details``."""
@@ -71,7 +112,14 @@ def login(stack: LocalStack, *, wait_s: float = 300.0, on_url=print) -> None:
             if answer.status == 200 and b"Logged in" in answer.read():
                 return
     except urllib.error.HTTPError as exc:
-        raise NotLoggedIn(f"login failed with HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}") from None
+        said = exc.read()[:300].decode(errors="replace")
+        hint = ""
+        if "redirect_uri" in said:
+            hint = (
+                f" (the stack's callback is {stack.outputs['LoginUrl'].rsplit('/oauth/', 1)[0]}{CALLBACK_PATH}: "
+                "register it with the Fyers app, or set FYERS_REDIRECT_URI to the app's registered loopback URI)"
+            )
+        raise NotLoggedIn(f"login failed with HTTP {exc.code}: {said}{hint}") from None
     except urllib.error.URLError:
         pass  # a real Fyers login page: a person has to log in in a browser
     on_url(f"Open this URL in a browser and log in to Fyers: {stack.outputs['LoginUrl']}")
@@ -183,14 +231,15 @@ def run_local(
     """Run one day end to end; starts (and stops) the simulator and the stack unless given."""
     with ExitStack() as resources:
         if stack is None:
-            api_port = free_port()
-            callback = f"http://127.0.0.1:{api_port}/oauth/callback"
-            config = app_config(callback)
+            config, api_port = local_app(fyers_url, None, default_port=free_port)
             if fyers_url is None:
                 from pricefeed.simulator import SimulatorConfig, SimulatorServer
 
                 sim_cfg = simulator_config or SimulatorConfig(
-                    app_id=config["app_id"], secret_key=config["secret_key"], pin=config["pin"], redirect_uri=callback
+                    app_id=config["app_id"],
+                    secret_key=config["secret_key"],
+                    pin=config["pin"],
+                    redirect_uri=config["redirect_uri"],
                 )
                 parameters = fyers_parameters(resources.enter_context(SimulatorServer(sim_cfg, port=0)).url)
             else:
