@@ -222,9 +222,19 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         },
         "s3:listbucket": {RAW, PROCESSED},
     },
-    "RefreshTokensFunctionBeforeMarketOpenRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},
-    "RefreshTokensFunctionBeforeTheDailyRunRole": {"lambda:invokefunction": {"${RefreshTokensFunction.Arn}"}},
-    "IngestPipelineDailyAfterCloseRole": {"states:startexecution": {"${IngestPipeline}"}},
+    # Scheduler's roles: start their target, and put a start that failed every retry in the schedules' queue
+    "RefreshTokensFunctionBeforeMarketOpenRole": {
+        "lambda:invokefunction": {"${RefreshTokensFunction.Arn}"},
+        "sqs:sendmessage": {"${ScheduleDeadLetterQueue.Arn}"},
+    },
+    "RefreshTokensFunctionBeforeTheDailyRunRole": {
+        "lambda:invokefunction": {"${RefreshTokensFunction.Arn}"},
+        "sqs:sendmessage": {"${ScheduleDeadLetterQueue.Arn}"},
+    },
+    "IngestPipelineDailyAfterCloseRole": {
+        "states:startexecution": {"${IngestPipeline}"},
+        "sqs:sendmessage": {"${ScheduleDeadLetterQueue.Arn}"},
+    },
 }
 
 FUNCTION_ROLES = [r for r in EXPECTED if r.endswith("FunctionRole")]

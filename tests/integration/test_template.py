@@ -598,3 +598,20 @@ def test_the_glue_tables_match_the_files_the_job_writes_and_projection_finds_the
                 assert low <= int(value) <= high and str(int(value)).zfill(digits) == value, (name, key)
         assert template == "s3://${ProcessedBucket}/" + prefix, name
     assert tables["bars"]["Parameters"]["projection.timeframe.values"].split(",") == list(paths.TIMEFRAMES)
+
+
+def test_a_start_the_scheduler_could_not_make_lands_in_a_queue_that_alarms(translated):
+    """Scheduler drops a target it could not start after its retries (StartExecution or Invoke refused or
+    throttled): every schedule keeps it in one queue, and an alarm on that queue mails the alert topic."""
+    schedules = resources(translated, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 3  # the daily run and the two login checks
+    for schedule in schedules.values():
+        target = schedule["Properties"]["Target"]
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 3600  # the alarm comes the same evening
+    alarms = resources(translated, "AWS::CloudWatch::Alarm").values()
+    (alarm,) = [a["Properties"] for a in alarms
+                if a["Properties"].get("Dimensions", [{}])[0].get("Value") == {"Fn::GetAtt": ["ScheduleDeadLetterQueue",
+                                                                                         "QueueName"]}]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("AWS/SQS", "NumberOfMessagesSent", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "TokenAlertTopic"}]
