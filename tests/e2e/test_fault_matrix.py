@@ -581,6 +581,32 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
 
 
 
+def test_a_glue_job_past_its_timeout_fails_the_run_as_timeout_and_a_rerun_builds_the_bars(pipeline, fault_matrix):
+    """The run's Glue Timeout (the plan's, passed to StartJobRun) is enforced as on AWS: at the deadline the run
+    is TIMEOUT and the aggregation task fails, whatever the script does after."""
+    row, day, symbols = "Glue job times out", date(2026, 9, 23), sims(2947, 2948)
+    fault_matrix.ran(row)
+
+    with pipeline.stack.glue_timeout(0.005):  # as if declared so: any real job run takes longer than 5 ms
+        run = run_day(pipeline, day, symbols)
+
+    assert run.status == "FAILED"
+    cause = json.loads(run.described["cause"])
+    assert cause["JobRunState"] == "TIMEOUT" and "timed out" in cause["ErrorMessage"], cause
+    history = pipeline.stack.client("stepfunctions").get_execution_history(
+        executionArn=run.described["executionArn"], maxResults=1000
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "Register the partitions the job wrote" not in entered
+    acc = counted(pipeline, run, symbols, day, fault_matrix, row)
+    assert acc.stored == acc.planned and acc.letters == {}  # the ingest is intact in raw
+
+    rerun = run_day(pipeline, day, symbols)
+
+    assert rerun.status == "SUCCEEDED", rerun.described.get("error")
+    check_bars(pipeline, day, symbols)
+
+
 def test_duplicate_and_out_of_order_candles_across_two_ingests_leave_one_bar_per_minute(pipeline, fault_matrix):
     row, day, symbols = "duplicate + out-of-order candles", date(2026, 9, 21), sims(2939, 2940, 2941)
     fault_matrix.ran(row)

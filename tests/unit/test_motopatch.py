@@ -76,6 +76,9 @@ out = {
     "start_job_run": params(glue_models.FakeJob.start_job_run),
     "start_job_run_is_function": inspect.isfunction(glue_models.FakeJob.__dict__.get("start_job_run")),
     "job_runs_attr": "self.job_runs" in inspect.getsource(glue_models.FakeJob.__init__),
+    "run_timeout_is_effective": "timeout=timeout or self.timeout" in inspect.getsource(
+        glue_models.FakeJob.start_job_run
+    ) and "self.timeout = timeout" in inspect.getsource(glue_models.FakeJobRun.__init__),
     "job_run_as_dict": params(glue_models.FakeJobRun.as_dict),
     "job_run_is_managed_state": issubclass(glue_models.FakeJobRun, ManagedState),
     "job_run_attrs": {
@@ -198,6 +201,8 @@ def test_glue_start_job_run_has_the_parameters_the_wrapper_passes_through(unpatc
         "arguments",
     }
     assert unpatched["job_runs_attr"], "FakeJob no longer keeps its runs in self.job_runs"
+    # the deadline is the run's Timeout: StartJobRun's, else the job's (moto resolves it into run.timeout)
+    assert unpatched["run_timeout_is_effective"], "FakeJobRun.timeout is no longer StartJobRun's or the job's"
 
 
 def test_glue_job_run_keeps_the_state_the_patch_rewrites(unpatched):

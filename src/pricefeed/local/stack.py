@@ -50,6 +50,7 @@ class LocalStack:
         self.stack_name = "pricefeed"
         self._glue_fault: str | None = None
         self._glue_together: threading.Barrier | None = None
+        self._glue_jobs: list[str] = []  # the Glue jobs' names, whose runs run the real scripts
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -161,6 +162,19 @@ class LocalStack:
             self._glue_fault = None
 
     @contextmanager
+    def glue_timeout(self, seconds: float) -> Iterator[None]:
+        """While inside, the stack's Glue job runs time out after ``seconds`` instead of their declared Timeout
+        (as if declared so); on leaving, waits for the scripts of timed-out runs to end."""
+        for name in self._glue_jobs:
+            motopatch.set_glue_timeout(name, seconds)
+        try:
+            yield
+        finally:
+            for name in self._glue_jobs:
+                motopatch.set_glue_timeout(name, None)
+            motopatch.wait_for_glue_scripts()
+
+    @contextmanager
     def glue_jobs_together(self, runs: int) -> Iterator[None]:
         """While inside, each Glue job run waits (60 s at most) until ``runs`` of them started, then all run at once."""
         self._glue_together = threading.Barrier(runs, timeout=60)
@@ -233,6 +247,7 @@ class LocalStack:
     def _start_glue_jobs(self, packaged) -> None:
         for logical, path in packaged.scripts.items():
             name = self.physical_id(logical)
+            self._glue_jobs.append(name)
             log = open(self.workdir / "logs" / f"{logical}.log", "a", buffering=1)
 
             def run(arguments: dict[str, str], script=path, job=name, log=log) -> str | None:

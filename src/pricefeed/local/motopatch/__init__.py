@@ -64,6 +64,11 @@ _lambda_invokers: dict[str, LambdaInvoker] = {}
 # job name → callable(arguments) -> error message or None
 GlueRunner = Callable[[dict[str, str]], str | None]
 _glue_runners: dict[str, GlueRunner] = {}
+#: Glue's Timeout when neither StartJobRun nor the job sets one (minutes)
+GLUE_DEFAULT_TIMEOUT_MIN = 2880
+# job name → the Timeout its runs get instead of the one declared (seconds; tests shorten it)
+_glue_timeouts_s: dict[str, float] = {}
+_glue_threads: list[threading.Thread] = []
 _retry_scale = [1.0]
 _applied = threading.Lock()
 _applied_speed = threading.Lock()
@@ -121,17 +126,34 @@ def _start_job_run(original):
             return run_id
         run = next(r for r in self.job_runs if r.job_run_id == run_id)
         run._transitions, run._status, run.completed_on = [("RUNNING", "RUNNING")], "RUNNING", None
+        ended = threading.Lock()
+
+        def end(state: str, error: str | None) -> None:
+            with ended:  # the first of the script's end and the deadline decides
+                if run._status == "RUNNING":
+                    run.error_message, run.completed_on = error, glue_models.utcnow()
+                    run._transitions, run._status = [(state, state)], state
+
+        # The run's Timeout (StartJobRun's, else the job's, else Glue's default): AWS stops the run there and
+        # reports TIMEOUT, which the .sync task fails on. Here the run is reported TIMEOUT at its deadline and
+        # the script runs on to its end without changing that.
+        minutes = run.timeout or GLUE_DEFAULT_TIMEOUT_MIN
+        timeout_s = _glue_timeouts_s.get(self.name, minutes * 60.0)
+        deadline = threading.Timer(timeout_s, end, ("TIMEOUT", f"Job run timed out after its Timeout of {minutes} min"))
+        deadline.daemon = True
 
         def work() -> None:
             try:
                 error = runner(dict(run.arguments or {}))
             except Exception as exc:  # noqa: BLE001 - any failure of the job script is a FAILED run
                 error = f"{type(exc).__name__}: {exc}"
-            state = "FAILED" if error else "SUCCEEDED"
-            run.error_message, run.completed_on = error, glue_models.utcnow()
-            run._transitions, run._status = [(state, state)], state
+            deadline.cancel()
+            end("FAILED" if error else "SUCCEEDED", error)
 
-        threading.Thread(target=work, name=f"glue-{self.name}", daemon=True).start()
+        thread = threading.Thread(target=work, name=f"glue-{self.name}", daemon=True)
+        _glue_threads[:] = [*(t for t in _glue_threads if t.is_alive()), thread]
+        deadline.start()
+        thread.start()
         return run_id
 
     return start_job_run
@@ -243,6 +265,25 @@ def register_lambda(arn: str, name: str, invoker: LambdaInvoker, *, dead_letter_
 
 def register_glue_job(name: str, runner: GlueRunner) -> None:
     _glue_runners[name] = runner
+
+
+def set_glue_timeout(name: str, seconds: float | None) -> None:
+    """Runs of job ``name`` started from now on time out after ``seconds`` (None: their declared Timeout)."""
+    if seconds is None:
+        _glue_timeouts_s.pop(name, None)
+    else:
+        _glue_timeouts_s[name] = seconds
+
+
+def wait_for_glue_scripts(timeout_s: float = 300) -> None:
+    """Until every job script started has ended (a timed-out run's script runs on after its TIMEOUT)."""
+    deadline = time.monotonic() + timeout_s
+    while _glue_threads:
+        thread = _glue_threads[0]
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise TimeoutError(f"a Glue job script still running after {timeout_s:.0f} s")
+        _glue_threads.remove(thread)
 
 
 def fail_s3_writes(pattern: str, *, bucket: str | None = None) -> tuple[str | None, re.Pattern[str]]:
