@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -432,3 +433,35 @@ def test_what_a_handler_prints_goes_to_its_log_not_the_terminal(tmp_path):
     assert "handling 5\n" in log
     assert "handling 6\n" in log
     assert "RuntimeError: boom" in log
+
+
+LOGGING_HANDLER = """
+import logging
+
+
+def handler(event, context):
+    logging.getLogger("made_before").info("inside %s", event["n"])
+    return {}
+"""
+
+
+def test_a_logger_configured_before_the_function_loaded_still_logs_to_the_functions_log(tmp_path):
+    # Given a logger whose stream handler was made outside any function (as a service's Powertools Logger is,
+    # once a process), writing to a stream of its own
+    elsewhere = io.StringIO()
+    logger = logging.getLogger("made_before")
+    handler = logging.StreamHandler(elsewhere)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    box = FunctionSandbox("Logs", "app.handler", code_zip({"app.py": LOGGING_HANDLER}), tmp_path, tmp_path / "l.log")
+    try:
+        # When a function logs through it, and the test process logs through it too
+        box.invoke({"n": 7}, {}, ARN)
+        logger.info("outside")
+    finally:
+        box.close()
+        logger.removeHandler(handler)
+    # Then the function's line is in the function's log, as on Lambda; the process's own line where it was
+    assert "inside 7" in (tmp_path / "l.log").read_text()
+    assert elsewhere.getvalue() == "outside\n"

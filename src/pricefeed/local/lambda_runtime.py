@@ -2,7 +2,7 @@
 
 Concurrent Map iterations run on threads, so each function's environment lives in a context
 variable overlaid on ``os.environ`` (boto3, Powertools and our Settings all read ``os.environ``),
-and whatever a handler prints goes to its function's log file instead of the terminal. Glue job runs
+and whatever a handler prints or logs goes to its function's log file instead of the terminal. Glue job runs
 (each its own process on AWS, up to the job's MaxConcurrentRuns at once) likewise see their own
 ``sys.argv`` (:func:`run_argv`), so they run side by side here too.
 """
@@ -13,6 +13,7 @@ import contextvars
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -126,6 +127,25 @@ class _RoutedArgv(list):
         return repr(self._view())
 
 
+def _routed_emit(original):
+    """``logging.StreamHandler.emit`` that, inside an invocation, writes to the function's log: a handler made
+    before (Powertools' Logger for a service is configured once a process, with the stdout of that moment)
+    would otherwise write an invocation's lines wherever that stream goes. On Lambda every line a function
+    writes reaches its log. Only plain StreamHandlers: files and subclasses (pytest's capture) keep theirs."""
+
+    def emit(self: logging.StreamHandler, record: logging.LogRecord) -> None:
+        target = _LOG.get()
+        if target is None or type(self) is not logging.StreamHandler:
+            return original(self, record)
+        try:
+            target.write(self.format(record) + self.terminator)
+        except Exception:  # noqa: BLE001 - as logging does: a failing handler reports, never raises
+            self.handleError(record)
+        return None
+
+    return emit
+
+
 _installed = threading.Lock()
 _is_installed = False
 _argv_installed = False
@@ -140,6 +160,7 @@ def install() -> None:
         os.environ._data = _OverlayData(os.environ._data)  # type: ignore[attr-defined]
         sys.stdout = _RoutedStream(sys.stdout)
         sys.stderr = _RoutedStream(sys.stderr)
+        logging.StreamHandler.emit = _routed_emit(logging.StreamHandler.emit)  # type: ignore[method-assign]
         _is_installed = True
 
 
