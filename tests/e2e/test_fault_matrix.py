@@ -551,7 +551,7 @@ def test_a_failing_glue_job_fails_the_run_keeps_raw_and_a_rerun_builds_the_bars(
     row, day, symbols = "Glue job fails", date(2026, 9, 18), sims(2936, 2937, 2938)
     fault_matrix.ran(row)
 
-    with pipeline.stack.fail_glue_jobs("Executor lost: the job's workers were terminated"):
+    with pipeline.stack.glue.fail("Executor lost: the job's workers were terminated"):
         run = run_day(pipeline, day, symbols)
 
     assert run.status == "FAILED"
@@ -587,7 +587,7 @@ def test_a_glue_job_past_its_timeout_fails_the_run_as_timeout_and_a_rerun_builds
     row, day, symbols = "Glue job times out", date(2026, 9, 23), sims(2947, 2948)
     fault_matrix.ran(row)
 
-    with pipeline.stack.glue_timeout(0.005):  # as if declared so: any real job run takes longer than 5 ms
+    with pipeline.stack.glue.timeout(0.005):  # as if declared so: any real job run takes longer than 5 ms
         run = run_day(pipeline, day, symbols)
 
     assert run.status == "FAILED"

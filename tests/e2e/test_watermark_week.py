@@ -257,7 +257,7 @@ def test_a_week_of_scheduled_runs_through_the_state_machine_loses_no_minute(week
     assert week.run(at(NEXT_MON, 16), EVERYONE)["status"] == "SUCCEEDED"
 
     # two runs of Friday at once: their jobs and repairs side by side over the same symbol-days
-    with pipeline.stack.glue_jobs_together(2):  # neither job's script starts before both runs reached the job
+    with pipeline.stack.glue.together(2):  # neither job's script starts before both runs reached the job
         both = [week.start(at(NEXT_MON, 16, 5), [PLAIN, CUT], {"date": FRI.isoformat()}) for _ in range(2)]
         assert [week.finish(arn)["status"] for arn in both] == ["SUCCEEDED", "SUCCEEDED"]
     first, second = job_runs(pipeline, both)

@@ -9,6 +9,7 @@ from aslkit import REGION
 from moto import mock_aws
 
 from pricefeed.local import motopatch
+from pricefeed.local.motopatch import glue_runs
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def aws(monkeypatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     saved_lambdas = dict(motopatch._lambda_invokers)
-    saved_glue = dict(motopatch._glue_runners)
+    saved_glue = dict(glue_runs._runners)
     saved_scale = motopatch._retry_scale[0]
     motopatch.apply(retry_time_scale=0.0)
     try:
@@ -26,6 +27,6 @@ def aws(monkeypatch) -> Iterator[None]:
     finally:
         motopatch._lambda_invokers.clear()
         motopatch._lambda_invokers.update(saved_lambdas)
-        motopatch._glue_runners.clear()
-        motopatch._glue_runners.update(saved_glue)
+        glue_runs._runners.clear()
+        glue_runs._runners.update(saved_glue)
         motopatch._retry_scale[0] = saved_scale

@@ -13,6 +13,7 @@ import inspect
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import pytest
 from aslkit import DEADLINE_S, REGION, Script, account_id, create_function, make_role, wait_for
 
 from pricefeed.local import motopatch
+from pricefeed.local.motopatch import glue_runs
 
 # Runs in a fresh interpreter, so it sees moto exactly as installed (this process may already be patched).
 _PROBE = r"""
@@ -434,15 +436,16 @@ def test_a_function_without_an_invoker_errors_instead_of_reaching_for_docker(aws
     assert json.loads(answer["Payload"].read())["errorType"] == "ResourceNotFoundException"
 
 
-def create_glue_job(runner: Callable[[dict], str | None]) -> None:
+def create_glue_job(runner: Callable[[dict], str | None], *, timeout_min: int | None = None) -> None:
     boto3.client("glue", region_name=REGION).create_job(
         Name="j",
         Role=make_role(),
         Command={"Name": "glueetl", "ScriptLocation": "s3://bucket/aggregate_bars.py"},
         DefaultArguments={"--raw_bucket": "raw"},
         ExecutionProperty={"MaxConcurrentRuns": 4},
+        **({"Timeout": timeout_min} if timeout_min else {}),
     )
-    motopatch.register_glue_job("j", runner)
+    glue_runs.register_glue_job("j", runner)
 
 
 def wait_for_job_run(run_id: str) -> dict:
@@ -490,6 +493,28 @@ def test_a_glue_runner_that_raises_fails_the_run(aws):
 
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"] == "ValueError: bad --dates"
+
+
+@pytest.mark.parametrize("declared", ["job", "run"])
+def test_a_glue_run_past_its_timeout_is_timeout_at_the_deadline_whatever_its_script_does_after(aws, declared):
+    # Given a job whose script holds until the test lets it go, and a Timeout of 5 minutes on the job or the run
+    release = threading.Event()
+    create_glue_job(lambda args: release.wait(30) and None, timeout_min=5 if declared == "job" else None)
+    glue_runs.set_glue_timeout("j", 0.05)  # those 5 minutes, shortened for the test
+    try:
+        extra = {"Timeout": 5} if declared == "run" else {}
+        run_id = boto3.client("glue", region_name=REGION).start_job_run(JobName="j", **extra)["JobRunId"]
+        # When the deadline passes with the script still running
+        run = wait_for_job_run(run_id)
+        # Then the run is TIMEOUT, naming the Timeout it had, while its script still runs
+        assert (run["JobRunState"], run["ErrorMessage"]) == ("TIMEOUT", "Job run timed out after its Timeout of 5 min")
+        assert not release.is_set()
+    finally:
+        glue_runs.set_glue_timeout("j", None)
+        release.set()
+        glue_runs.wait_for_glue_scripts()
+    # and the script's end afterwards does not change that
+    assert wait_for_job_run(run_id)["JobRunState"] == "TIMEOUT"
 
 
 def retrying_machine(function_arn: str, max_attempts: int) -> str:

@@ -8,7 +8,6 @@ running for real in this process, and the HTTP API's routes served on loopback.
 from __future__ import annotations
 
 import os
-import runpy
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ from moto.server import ThreadedMotoServer
 from pricefeed.local import motopatch
 from pricefeed.local.bundle import zip_part
 from pricefeed.local.deploy import ACCOUNT, DeployError, Deployment
+from pricefeed.local.glue_jobs import GlueJobs
 from pricefeed.local.http_api import HttpApiServer
 from pricefeed.local.intrinsics import substitute_definition
-from pricefeed.local.lambda_runtime import FunctionSandbox, event_json, lambda_environment, run_argv
+from pricefeed.local.lambda_runtime import FunctionSandbox, event_json
 from pricefeed.local.template import PROJECT_ROOT, load_template, package, translate
 
 REGION = "ap-south-1"
@@ -48,9 +48,7 @@ class LocalStack:
         self.endpoint_url = ""
         self.api_url = ""
         self.stack_name = "pricefeed"
-        self._glue_fault: str | None = None
-        self._glue_together: threading.Barrier | None = None
-        self._glue_jobs: list[str] = []  # the Glue jobs' names, whose runs run the real scripts
+        self.glue = GlueJobs(self.workdir / "logs", self._aws_env)  # the Glue jobs, run for real
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -97,7 +95,8 @@ class LocalStack:
         self.deployment = d
         self._restore_function_configs(packaged)
         self._start_functions(packaged)
-        self._start_glue_jobs(packaged)
+        for logical, script in packaged.scripts.items():
+            self.glue.register(logical, self.physical_id(logical), script)
         self._recreate_state_machines(packaged)
         self._start_http_api()
         self.outputs = {k: str(d.resolver.resolve(v["Value"])) for k, v in (packaged.cfn.get("Outputs") or {}).items()}
@@ -115,6 +114,7 @@ class LocalStack:
         for box in self.sandboxes.values():
             box.close()
         self.sandboxes.clear()
+        self.glue.close()
         if self._server:
             self._server.stop()
             self._server = None
@@ -151,37 +151,6 @@ class LocalStack:
             yield counts
         finally:
             counts["refused"] = motopatch.stop_failing_s3_writes(handle)
-
-    @contextmanager
-    def fail_glue_jobs(self, message: str) -> Iterator[None]:
-        """While inside, every Glue job run of the stack FAILS with ``message`` (its script does not run)."""
-        self._glue_fault = message
-        try:
-            yield
-        finally:
-            self._glue_fault = None
-
-    @contextmanager
-    def glue_timeout(self, seconds: float) -> Iterator[None]:
-        """While inside, the stack's Glue job runs time out after ``seconds`` instead of their declared Timeout
-        (as if declared so); on leaving, waits for the scripts of timed-out runs to end."""
-        for name in self._glue_jobs:
-            motopatch.set_glue_timeout(name, seconds)
-        try:
-            yield
-        finally:
-            for name in self._glue_jobs:
-                motopatch.set_glue_timeout(name, None)
-            motopatch.wait_for_glue_scripts()
-
-    @contextmanager
-    def glue_jobs_together(self, runs: int) -> Iterator[None]:
-        """While inside, each Glue job run waits (60 s at most) until ``runs`` of them started, then all run at once."""
-        self._glue_together = threading.Barrier(runs, timeout=60)
-        try:
-            yield
-        finally:
-            self._glue_together = None
 
     def cold_start(self, *logical: str) -> None:
         """The next invocation of these functions (default: all) loads the handler afresh, as a new Lambda
@@ -243,30 +212,6 @@ class LocalStack:
                 arn, conf["FunctionName"], lambda event, b=box, e=env, a=arn: b.invoke(event_json(event), e, a),
                 dead_letter_queue=dead_letters,
             )
-
-    def _start_glue_jobs(self, packaged) -> None:
-        for logical, path in packaged.scripts.items():
-            name = self.physical_id(logical)
-            self._glue_jobs.append(name)
-            log = open(self.workdir / "logs" / f"{logical}.log", "a", buffering=1)
-
-            def run(arguments: dict[str, str], script=path, job=name, log=log) -> str | None:
-                if self._glue_fault is not None:
-                    return self._glue_fault
-                if self._glue_together is not None:
-                    self._glue_together.wait()
-                argv = [str(script), "--JOB_NAME", job, "--JOB_RUN_ID", "local"]
-                argv += [part for pair in arguments.items() for part in pair]
-                # runs side by side, as on AWS (up to the job's MaxConcurrentRuns, which moto enforces)
-                with run_argv(argv), lambda_environment(self._aws_env(), log):
-                    try:
-                        runpy.run_path(str(script), run_name="__main__")
-                    except SystemExit as exc:
-                        if exc.code not in (0, None):
-                            return f"job script exited with {exc.code}"
-                return None
-
-            motopatch.register_glue_job(name, run)
 
     def _recreate_state_machines(self, packaged) -> None:
         assert self.deployment

@@ -42,7 +42,6 @@ from xml.sax.saxutils import escape as xml_escape
 from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
 from moto.dynamodb import responses as dynamodb_responses
-from moto.glue import models as glue_models
 from moto.s3 import models as s3_models
 from moto.secretsmanager import models as secretsmanager_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -54,21 +53,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.exceptions import HTTPException
 
-from pricefeed.local.motopatch import async_invoke, athena, history, limits, result_writer
+from pricefeed.local.motopatch import async_invoke, athena, glue_runs, history, limits, result_writer
+from pricefeed.local.motopatch.glue_runs import register_glue_job as register_glue_job
 from pricefeed.local.motopatch.speed import speed_up
 from pricefeed.local.motopatch.state_machines import create_executable_state_machine as create_executable_state_machine
 
 # (function ARN or name) → callable(event) -> (payload JSON, errored)
 LambdaInvoker = Callable[[Any], tuple[str, bool]]
 _lambda_invokers: dict[str, LambdaInvoker] = {}
-# job name → callable(arguments) -> error message or None
-GlueRunner = Callable[[dict[str, str]], str | None]
-_glue_runners: dict[str, GlueRunner] = {}
-#: Glue's Timeout when neither StartJobRun nor the job sets one (minutes)
-GLUE_DEFAULT_TIMEOUT_MIN = 2880
-# job name → the Timeout its runs get instead of the one declared (seconds; tests shorten it)
-_glue_timeouts_s: dict[str, float] = {}
-_glue_threads: list[threading.Thread] = []
 _retry_scale = [1.0]
 _applied = threading.Lock()
 _applied_speed = threading.Lock()
@@ -118,47 +110,6 @@ def _invoke_lambda(self, event: str | None = None) -> tuple[str, bool, str]:
     return payload, errored, ""
 
 
-def _start_job_run(original):
-    def start_job_run(self, *args: Any, **kwargs: Any) -> str:
-        run_id = original(self, *args, **kwargs)
-        runner = _glue_runners.get(self.name)
-        if runner is None:
-            return run_id
-        run = next(r for r in self.job_runs if r.job_run_id == run_id)
-        run._transitions, run._status, run.completed_on = [("RUNNING", "RUNNING")], "RUNNING", None
-        ended = threading.Lock()
-
-        def end(state: str, error: str | None) -> None:
-            with ended:  # the first of the script's end and the deadline decides
-                if run._status == "RUNNING":
-                    run.error_message, run.completed_on = error, glue_models.utcnow()
-                    run._transitions, run._status = [(state, state)], state
-
-        # The run's Timeout (StartJobRun's, else the job's, else Glue's default): AWS stops the run there and
-        # reports TIMEOUT, which the .sync task fails on. Here the run is reported TIMEOUT at its deadline and
-        # the script runs on to its end without changing that.
-        minutes = run.timeout or GLUE_DEFAULT_TIMEOUT_MIN
-        timeout_s = _glue_timeouts_s.get(self.name, minutes * 60.0)
-        deadline = threading.Timer(timeout_s, end, ("TIMEOUT", f"Job run timed out after its Timeout of {minutes} min"))
-        deadline.daemon = True
-
-        def work() -> None:
-            try:
-                error = runner(dict(run.arguments or {}))
-            except Exception as exc:  # noqa: BLE001 - any failure of the job script is a FAILED run
-                error = f"{type(exc).__name__}: {exc}"
-            deadline.cancel()
-            end("FAILED" if error else "SUCCEEDED", error)
-
-        thread = threading.Thread(target=work, name=f"glue-{self.name}", daemon=True)
-        _glue_threads[:] = [*(t for t in _glue_threads if t.is_alive()), thread]
-        deadline.start()
-        thread.start()
-        return run_id
-
-    return start_job_run
-
-
 def _named_execution(original):
     # AWS names an execution with a UUID when the caller gives none; moto leaves it None, so
     # $$.Execution.Name (our run id) would be null.
@@ -166,18 +117,6 @@ def _named_execution(original):
         return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     return start_execution
-
-
-def _job_run_as_dict(original):
-    def as_dict(self) -> dict[str, Any]:
-        out = original(self)
-        if getattr(self, "error_message", None):
-            out["ErrorMessage"] = self.error_message
-        if self.completed_on is None:  # still running: AWS gives no end
-            del out["CompletedOn"]
-        return out
-
-    return as_dict
 
 
 def _serialized(original):
@@ -216,8 +155,7 @@ def apply(*, retry_time_scale: float = 1.0) -> None:
         if _is_applied:
             return
         lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda
-        glue_models.FakeJob.start_job_run = _start_job_run(glue_models.FakeJob.start_job_run)
-        glue_models.FakeJobRun.as_dict = _job_run_as_dict(glue_models.FakeJobRun.as_dict)
+        glue_runs.apply()
         StepFunctionsParserBackend.start_execution = _named_execution(StepFunctionsParserBackend.start_execution)
         retrier_decl.time = _ScaledTime()
         dynamodb_responses.DynamoHandler.call_action = _serialized(dynamodb_responses.DynamoHandler.call_action)
@@ -261,29 +199,6 @@ def register_lambda(arn: str, name: str, invoker: LambdaInvoker, *, dead_letter_
     _lambda_invokers[arn] = invoker
     _lambda_invokers[name] = invoker
     async_invoke.register_dead_letter_queue(arn, name, dead_letter_queue)
-
-
-def register_glue_job(name: str, runner: GlueRunner) -> None:
-    _glue_runners[name] = runner
-
-
-def set_glue_timeout(name: str, seconds: float | None) -> None:
-    """Runs of job ``name`` started from now on time out after ``seconds`` (None: their declared Timeout)."""
-    if seconds is None:
-        _glue_timeouts_s.pop(name, None)
-    else:
-        _glue_timeouts_s[name] = seconds
-
-
-def wait_for_glue_scripts(timeout_s: float = 300) -> None:
-    """Until every job script started has ended (a timed-out run's script runs on after its TIMEOUT)."""
-    deadline = time.monotonic() + timeout_s
-    while _glue_threads:
-        thread = _glue_threads[0]
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            raise TimeoutError(f"a Glue job script still running after {timeout_s:.0f} s")
-        _glue_threads.remove(thread)
 
 
 def fail_s3_writes(pattern: str, *, bucket: str | None = None) -> tuple[str | None, re.Pattern[str]]:
