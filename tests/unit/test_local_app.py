@@ -28,8 +28,15 @@ def test_the_apps_registered_redirect_uri_sets_the_port_and_the_app_keeps_its_ot
     environ = {"FYERS_REDIRECT_URI": "http://localhost:9123/oauth/callback", "FYERS_APP_ID": "MYAPP-100"}
     config, port = local_app("http://127.0.0.1:8000", None, default_port=never, environ=environ)
     assert port == 9123 and config["redirect_uri"] == environ["FYERS_REDIRECT_URI"] and config["app_id"] == "MYAPP-100"
-    config, port = local_app(None, None, default_port=never, environ=environ)  # the built-in simulator follows it
-    assert port == 9123 and config["redirect_uri"] == environ["FYERS_REDIRECT_URI"]
+
+
+def test_the_built_in_simulators_app_always_redirects_to_the_stack_whatever_the_environment_says():
+    """Both ends are the stack's: a FYERS_REDIRECT_URI exported for a deployed stack does not break `make demo`."""
+    environ = {"FYERS_REDIRECT_URI": "https://abc.execute-api.ap-south-1.amazonaws.com/oauth/callback",
+               "FYERS_APP_ID": "MYAPP-100"}
+    config, port = local_app(None, None, default_port=lambda: 4567, environ=environ)
+    assert port == 4567 and config["redirect_uri"] == "http://127.0.0.1:4567/oauth/callback"
+    assert config["app_id"] == "MYAPP-100"
 
 
 @pytest.mark.parametrize(

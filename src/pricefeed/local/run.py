@@ -19,12 +19,8 @@ from pricefeed.errors import InvalidInput, NotLoggedIn
 from pricefeed.local.stack import LocalStack
 
 SIMULATOR_DEFAULTS = {"app_id": "PFSIM1-100", "secret_key": "sim-secret", "pin": "1234"}
-ENV_OVERRIDES = {
-    "app_id": "FYERS_APP_ID",
-    "secret_key": "FYERS_SECRET_KEY",
-    "redirect_uri": "FYERS_REDIRECT_URI",
-    "pin": "FYERS_PIN",
-}
+# what the environment may set of the local app (its redirect URI: see local_app)
+ENV_OVERRIDES = {"app_id": "FYERS_APP_ID", "secret_key": "FYERS_SECRET_KEY", "pin": "FYERS_PIN"}
 
 
 @dataclass
@@ -44,11 +40,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_config(callback_url: str, environ=os.environ) -> dict:
-    config = {**SIMULATOR_DEFAULTS, "redirect_uri": callback_url}
-    for name, var in ENV_OVERRIDES.items():
-        if environ.get(var):
-            config[name] = environ[var]
+def app_config(redirect_uri: str, environ=os.environ) -> dict:
+    """The local app: the simulator's defaults, the environment's settings over them, and ``redirect_uri``."""
+    config = {**SIMULATOR_DEFAULTS, "redirect_uri": redirect_uri}
+    config.update({name: environ[var] for name, var in ENV_OVERRIDES.items() if environ.get(var)})
     return config
 
 
@@ -60,20 +55,19 @@ def local_app(fyers_url: str | None, api_port: int | None, *, default_port, envi
     """The Fyers app the local stack logs in with, and the port its OAuth routes listen on.
 
     Fyers (and the simulator) redirect a login only to the app's registered redirect URI, so the stack's
-    callback must be there. With the built-in simulator the app is registered with the stack's own callback;
-    with ``fyers_url`` (a simulator started on its own, or any Fyers-compatible host) the app's redirect URI is
+    callback must be there. The built-in simulator's app is registered with the stack's own callback (both ends
+    are ours: ``FYERS_REDIRECT_URI``, perhaps exported for a deployed stack, does not apply); with ``fyers_url``
+    (a simulator started on its own, or any Fyers-compatible host) the app's redirect URI is
     ``FYERS_REDIRECT_URI``, by default the standalone simulator's, and the stack listens on its port.
     ``default_port()`` gives the port when nothing fixes one."""
     from urllib.parse import urlsplit
 
-    redirect = environ.get("FYERS_REDIRECT_URI") or None
-    if redirect is None and fyers_url is not None:
-        from pricefeed.simulator import SimulatorConfig
-
-        redirect = SimulatorConfig().redirect_uri
-    if redirect is None:
+    if fyers_url is None:
         port = api_port if api_port is not None else default_port()
         return app_config(f"http://127.0.0.1:{port}{CALLBACK_PATH}", environ), port
+    from pricefeed.simulator import SimulatorConfig
+
+    redirect = environ.get("FYERS_REDIRECT_URI") or SimulatorConfig().redirect_uri
     source = "FYERS_REDIRECT_URI" if environ.get("FYERS_REDIRECT_URI") else "the simulator's default redirect URI"
     parts = urlsplit(redirect)
     try:
