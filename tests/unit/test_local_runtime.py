@@ -217,6 +217,21 @@ def test_concurrent_invocations_each_see_their_own_environment(monkeypatch):
     assert VAR not in os.environ
 
 
+def test_a_function_sees_its_own_variables_and_what_any_process_needs_never_the_deployers_settings(monkeypatch):
+    # Given a deployer's shell with their Fyers app's redirect URI and a setting of this project's exported
+    monkeypatch.setenv("FYERS_REDIRECT_URI", "https://abc.execute-api.ap-south-1.amazonaws.com/oauth/callback")
+    monkeypatch.setenv(VAR, "host")
+    # When a Lambda function reads its environment (a Glue job run is not isolated: it is the machine's process)
+    with lambda_environment({"STAGE": "local"}, isolated=True):
+        seen = dict(os.environ)
+        redirect, path = os.getenv("FYERS_REDIRECT_URI"), os.environ.get("PATH")
+    # Then it sees its own variables and PATH, as on Lambda, and none of the deployer's
+    assert redirect is None and VAR not in seen and "FYERS_REDIRECT_URI" not in seen
+    assert seen["STAGE"] == "local" and path == os.environ["PATH"]
+    with lambda_environment({"STAGE": "local"}):
+        assert os.environ["FYERS_REDIRECT_URI"].startswith("https://") and os.environ[VAR] == "host"
+    assert os.environ[VAR] == "host"  # and the process keeps its own
+
 def test_a_thread_outside_any_invocation_does_not_see_another_threads_environment(monkeypatch):
     monkeypatch.delenv(VAR, raising=False)
     entered, checked = threading.Event(), threading.Event()

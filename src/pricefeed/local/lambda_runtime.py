@@ -32,6 +32,14 @@ _ENV: contextvars.ContextVar[dict[bytes, bytes | None] | None] = contextvars.Con
 _LOG: contextvars.ContextVar[io.TextIOBase | None] = contextvars.ContextVar("lambda_log", default=None)
 _ARGV: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("job_argv", default=None)
 _MASKED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+#: What a Lambda function sees of this machine's environment besides its own variables: what any process needs to
+#: run (Lambda's runtime sets PATH, LANG, TZ... too). Nothing else: a function on AWS never sees the deployer's
+#: FYERS_REDIRECT_URI or PRICEFEED_* settings, so one here must not either.
+_HOST_KEPT = frozenset(
+    os.fsencode(k)
+    for k in ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
+              "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE")
+)
 
 
 class _OverlayData(dict):
@@ -165,9 +173,15 @@ def install() -> None:
 
 
 @contextmanager
-def lambda_environment(env: Mapping[str, str], log: io.TextIOBase | None = None) -> Iterator[None]:
+def lambda_environment(
+    env: Mapping[str, str], log: io.TextIOBase | None = None, *, isolated: bool = False
+) -> Iterator[None]:
+    """Inside, ``os.environ`` reads ``env`` over this process's environment, and prints go to ``log``.
+    ``isolated`` (a Lambda function): of this process's environment only what any process needs shows through."""
     install()
     over: dict[bytes, bytes | None] = {k.encode(): None for k in _MASKED}
+    if isolated:
+        over.update({k: None for k in dict.keys(os.environ._data) if k not in _HOST_KEPT})  # type: ignore[attr-defined]
     over.update({os.fsencode(k): os.fsencode(str(v)) for k, v in env.items()})
     env_token = _ENV.set(over)
     log_token = _LOG.set(log)
@@ -252,7 +266,7 @@ class FunctionSandbox:
         function's Timeout fails with Lambda's ``Sandbox.Timedout`` whatever it returned (AWS would have stopped
         it there; here it runs to its end, so what it did after the deadline is the one difference)."""
         request_id = str(uuid.uuid4())
-        with lambda_environment(env, self._log):
+        with lambda_environment(env, self._log, isolated=True):
             deadline = None
             try:
                 module = self._load()  # a cold start's init: on AWS its own phase, not counted against the Timeout
