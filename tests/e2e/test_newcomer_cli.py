@@ -192,3 +192,17 @@ def test_local_run_logs_in_to_a_simulator_started_on_its_own(user, standalone_si
     stats = json.loads(urllib.request.urlopen(f"{url}/_sim/stats", timeout=30).read())  # noqa: S310 - loopback
     assert set(stats["history_requests_by_symbol"]) == {"NSE:WIPRO-EQ", "NSE:TCS-EQ"}
     assert "2 tickers stored, 0 dead-lettered" in done.stdout, done.stdout
+
+
+def test_make_demo_works_with_a_deployed_stacks_fyers_settings_exported(user):
+    """A user who deploys has their app's settings in the shell; the built-in simulator's login and the local
+    Lambdas (which, as on AWS, see only their own environment) are not thrown off by them."""
+    tickers = user.dir / "two.csv"
+    tickers.write_text("symbol\nNSE:WIPRO-EQ\nNSE:TCS-EQ\n")
+    exported = {"FYERS_REDIRECT_URI": "https://abc123.execute-api.ap-south-1.amazonaws.com/oauth/callback",
+                "FYERS_SECRET_KEY": "the-real-apps-secret"}
+    done = subprocess.run([PRICEFEED, "local", "run", "--date", DAY.isoformat(), "--tickers", str(tickers)],
+                          cwd=user.dir, capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, **exported})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 tickers stored, 0 dead-lettered" in done.stdout
