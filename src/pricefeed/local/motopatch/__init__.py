@@ -54,7 +54,6 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.exceptions import HTTPException
 
 from pricefeed.local.motopatch import async_invoke, athena, glue_runs, history, limits, result_writer
-from pricefeed.local.motopatch.glue_runs import register_glue_job as register_glue_job
 from pricefeed.local.motopatch.speed import speed_up
 from pricefeed.local.motopatch.state_machines import create_executable_state_machine as create_executable_state_machine
 
